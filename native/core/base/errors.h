@@ -11,6 +11,7 @@ namespace uvf {
   X(Ok, "OK", "no error")                                                                   \
   X(InvalidOption, "ERR_INVALID_OPTION", "invalid option")                                   \
   X(InvalidUrl, "ERR_INVALID_URL", "invalid URL")                                            \
+  X(UnsupportedProtocol, "ERR_UNSUPPORTED_PROTOCOL", "unsupported URL scheme")                \
   X(InvalidMethod, "ERR_INVALID_METHOD", "invalid request method")                           \
   X(InvalidHeader, "ERR_INVALID_HEADER", "invalid header name or value")                     \
   X(InvalidBody, "ERR_INVALID_BODY", "invalid request body")                                 \

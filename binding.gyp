@@ -1,0 +1,33 @@
+{
+  "targets": [
+    {
+      "target_name": "uvfetch",
+      "sources": [
+        "native/core/base/errors.cc",
+        "native/core/net/tcp_socket.cc",
+        "native/core/http1/response_parser.cc",
+        "native/core/http1/chunked_decoder.cc",
+        "native/core/http1/request_encoder.cc",
+        "native/core/client/engine.cc",
+        "native/core/client/http1_connection.cc",
+        "native/binding/engine_wrap.cc",
+        "native/binding/addon.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native/core"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED"
+      ],
+      "cflags_cc": ["-std=c++17", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc!": ["-std=gnu++1y", "-std=gnu++17"],
+      "xcode_settings": {
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "GCC_SYMBOLS_PRIVATE_EXTERN": "YES"
+      }
+    }
+  ]
+}

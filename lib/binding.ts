@@ -1,0 +1,96 @@
+// The one place the native addon is loaded (prebuilds/ first, then build/Release via node-gyp-build).
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const load = require('node-gyp-build') as (dir: string) => unknown;
+
+/** Record types of the event batch (native/binding/engine_wrap.cc). */
+export const enum Ev {
+  Complete = 1,
+  Head = 2,
+  Data = 3,
+  End = 4,
+  Error = 5,
+  Drain = 6,
+  Closed = 7,
+}
+
+/** Submit flags (native/binding/engine_wrap.cc). */
+export const enum SubmitFlag {
+  StreamResponse = 1,
+  StreamedBody = 2,
+  HasBody = 4,
+}
+
+export interface NativeEngineOptions {
+  connections: number;
+  connectionsPerHost: number;
+  keepAliveTimeout: number;
+  connectTimeout: number;
+  headersTimeout: number;
+  bodyTimeout: number;
+  totalTimeout: number;
+  maxHeaderSize: number;
+  maxHeaderCount: number;
+  maxBodySize: number;
+  noDelay: boolean;
+  tcpKeepAlive: number;
+  localAddress?: string;
+  userAgent?: string;
+}
+
+export interface NativeStats {
+  started: number;
+  completed: number;
+  failed: number;
+  inFlight: number;
+  queued: number;
+  open: number;
+  idle: number;
+  connecting: number;
+  created: number;
+  reused: number;
+  retries: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface NativeEngine {
+  submit(
+    id: number,
+    host: string,
+    port: number,
+    tls: boolean,
+    method: string,
+    target: string,
+    headers: string[] | null,
+    body: Uint8Array | string | null,
+    flags: number,
+    streamedLength: number,
+    overrides: Float64Array | null,
+  ): number;
+  abort(id: number): boolean;
+  pause(id: number): void;
+  resume(id: number): void;
+  writeBody(id: number, chunk: Uint8Array): boolean;
+  endBody(id: number): void;
+  close(): void;
+  destroy(): void;
+  stats(): NativeStats;
+  lastError(): string;
+}
+
+export interface NativeBinding {
+  NativeEngine: new (
+    options: NativeEngineOptions,
+    onEvents: (batch: Buffer, bigs: Buffer[] | undefined) => void,
+  ) => NativeEngine;
+  errorCodes: string[];
+  errorMessages: string[];
+  napiVersion: number;
+}
+
+export const binding = load(root) as NativeBinding;

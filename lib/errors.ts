@@ -1,0 +1,89 @@
+import { getSystemErrorName } from 'node:util';
+import { binding } from './binding.js';
+
+/** Every error code uvfetch can produce. Stable: matched by users, documented in the README. */
+export type ErrorCode =
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_INVALID_URL'
+  | 'ERR_UNSUPPORTED_PROTOCOL'
+  | 'ERR_INVALID_METHOD'
+  | 'ERR_INVALID_HEADER'
+  | 'ERR_INVALID_BODY'
+  | 'ERR_BAD_RESPONSE'
+  | 'ERR_HEADERS_TOO_LARGE'
+  | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_CONNECT_TIMEOUT'
+  | 'ERR_HEADERS_TIMEOUT'
+  | 'ERR_BODY_TIMEOUT'
+  | 'ERR_TIMEOUT'
+  | 'ERR_ABORTED'
+  | 'ERR_SESSION_CLOSED'
+  | 'ERR_CONNECTION_REFUSED'
+  | 'ERR_CONNECTION_RESET'
+  | 'ERR_SOCKET_CLOSED'
+  | 'ERR_CONNECT'
+  | 'ERR_DNS_NOT_FOUND'
+  | 'ERR_DNS_TEMPORARY'
+  | 'ERR_DNS'
+  | 'ERR_FD_EXHAUSTED'
+  | 'ERR_SOCKET'
+  | 'ERR_INTERNAL';
+
+export interface UvfetchErrorOptions {
+  cause?: unknown;
+  /** Precise reason from the engine, e.g. "bare CR" for ERR_BAD_RESPONSE. */
+  reason?: string;
+  /** errno-style name of the system error behind it, e.g. "ECONNREFUSED". */
+  syscode?: string;
+  url?: string;
+  method?: string;
+}
+
+/** The one error class uvfetch throws or rejects with. Match on `code`, never on `message`. */
+export class UvfetchError extends Error {
+  readonly code: ErrorCode;
+  readonly reason?: string;
+  readonly syscode?: string;
+  readonly url?: string;
+  readonly method?: string;
+
+  constructor(code: ErrorCode, message: string, opts: UvfetchErrorOptions = {}) {
+    super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'UvfetchError';
+    this.code = code;
+    if (opts.reason !== undefined) this.reason = opts.reason;
+    if (opts.syscode !== undefined) this.syscode = opts.syscode;
+    if (opts.url !== undefined) this.url = opts.url;
+    if (opts.method !== undefined) this.method = opts.method;
+  }
+}
+
+const codes = binding.errorCodes as ErrorCode[];
+const messages = binding.errorMessages;
+
+const uvNames = new Map<number, string | undefined>();
+/** errno name ("ECONNREFUSED") of a negative libuv status, cached. */
+function sysName(errno: number): string | undefined {
+  if (errno === 0) return undefined;
+  if (uvNames.has(errno)) return uvNames.get(errno);
+  let n: string | undefined;
+  try {
+    n = getSystemErrorName(errno);
+  } catch {
+    n = undefined;
+  }
+  uvNames.set(errno, n);
+  return n;
+}
+
+/** Builds the JS error for a native error record. */
+export function nativeError(index: number, detail: string, errno: number, url?: string, method?: string): UvfetchError {
+  const code = codes[index] ?? 'ERR_INTERNAL';
+  const base = messages[index] ?? 'internal error';
+  const msg = detail && detail !== base ? `${base}: ${detail}` : base;
+  return new UvfetchError(code, msg, { reason: detail || undefined, syscode: sysName(errno), url, method });
+}
+
+export function codeOf(index: number): ErrorCode {
+  return codes[index] ?? 'ERR_INTERNAL';
+}

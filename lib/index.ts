@@ -1,0 +1,13 @@
+export { Session, VERSION } from './session.js';
+export { Response, StreamResponse, type ResponseInfo } from './response.js';
+export { ResponseHeaders } from './headers.js';
+export { UvfetchError, type ErrorCode } from './errors.js';
+export type {
+  SessionOptions,
+  RequestOptions,
+  TimeoutOptions,
+  LimitOptions,
+  HeadersInit,
+  BodyInit,
+  SessionStats,
+} from './types.js';

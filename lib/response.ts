@@ -1,0 +1,99 @@
+import type { Readable } from 'node:stream';
+import { ResponseHeaders, statusTextOf } from './headers.js';
+import { UvfetchError } from './errors.js';
+
+/** Facts about how a response was obtained. */
+export interface ResponseInfo {
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  httpVersionMinor: number;
+  /** Served on a kept-alive connection. */
+  reused: boolean;
+  /** 2 when the request was retried once after a stale keep-alive socket failed before any byte. */
+  attempts: number;
+}
+
+abstract class BaseResponse {
+  readonly status: number;
+  readonly url: string;
+  readonly info: ResponseInfo;
+  readonly #rawHead: string;
+  #headers: ResponseHeaders | undefined;
+
+  constructor(status: number, url: string, rawHead: string, info: ResponseInfo) {
+    this.status = status;
+    this.url = url;
+    this.#rawHead = rawHead;
+    this.info = info;
+  }
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  get statusText(): string {
+    return statusTextOf(this.#rawHead);
+  }
+
+  get headers(): ResponseHeaders {
+    return (this.#headers ??= new ResponseHeaders(this.#rawHead));
+  }
+}
+
+/** A complete response: `body` is a Buffer holding the whole (bounded by maxBodySize) body. */
+export class Response extends BaseResponse {
+  readonly body: Buffer;
+
+  constructor(status: number, url: string, rawHead: string, info: ResponseInfo, body: Buffer) {
+    super(status, url, rawHead, info);
+    this.body = body;
+  }
+
+  async text(): Promise<string> {
+    return this.body.toString('utf8');
+  }
+
+  async json<T = unknown>(): Promise<T> {
+    return JSON.parse(this.body.toString('utf8')) as T;
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const b = this.body;
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  }
+}
+
+/**
+ * A streamed response: `body` is a Readable (async-iterable) whose backpressure reaches the
+ * socket: while it is full, uvfetch stops reading from the server.
+ */
+export class StreamResponse extends BaseResponse {
+  readonly body: Readable;
+
+  constructor(status: number, url: string, rawHead: string, info: ResponseInfo, body: Readable) {
+    super(status, url, rawHead, info);
+    this.body = body;
+  }
+
+  /** Reads the rest of the body into one Buffer (no size limit beyond the one given). */
+  async buffer(limit = Number.MAX_SAFE_INTEGER): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of this.body) {
+      n += (chunk as Buffer).length;
+      if (n > limit) {
+        this.body.destroy();
+        throw new UvfetchError('ERR_BODY_TOO_LARGE', `response body exceeds ${limit} bytes`, { url: this.url });
+      }
+      parts.push(chunk as Buffer);
+    }
+    return Buffer.concat(parts, n);
+  }
+
+  async text(): Promise<string> {
+    return (await this.buffer()).toString('utf8');
+  }
+
+  async json<T = unknown>(): Promise<T> {
+    return JSON.parse((await this.buffer()).toString('utf8')) as T;
+  }
+}

@@ -1,0 +1,530 @@
+import { isIP } from 'node:net';
+import { Readable } from 'node:stream';
+import { binding, Ev, SubmitFlag, type NativeEngine, type NativeEngineOptions } from './binding.js';
+import { nativeError, UvfetchError, codeOf } from './errors.js';
+import { Response, StreamResponse, type ResponseInfo } from './response.js';
+import type { BodyInit, HeadersInit, RequestOptions, SessionOptions, SessionStats, TimeoutOptions } from './types.js';
+
+export const VERSION = '0.1.0';
+
+const SESSION_KEYS = new Set([
+  'connections',
+  'connectionsPerHost',
+  'keepAliveTimeout',
+  'timeout',
+  'noDelay',
+  'tcpKeepAlive',
+  'localAddress',
+  'userAgent',
+  'maxHeaderSize',
+  'maxHeaderCount',
+  'maxBodySize',
+]);
+const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize']);
+const TIMEOUT_KEYS = new Set(['connect', 'headers', 'body', 'total']);
+const STANDARD_METHODS: Record<string, string> = {
+  get: 'GET',
+  head: 'HEAD',
+  post: 'POST',
+  put: 'PUT',
+  delete: 'DELETE',
+  options: 'OPTIONS',
+  patch: 'PATCH',
+};
+const MAX_TIMER = 2 ** 31 - 1;
+const EMPTY = Buffer.alloc(0);
+
+function invalid(name: string, why: string): UvfetchError {
+  return new UvfetchError('ERR_INVALID_OPTION', `invalid option ${name}: ${why}`, { reason: name });
+}
+
+function checkKeys(obj: object, allowed: Set<string>, prefix: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.has(k)) throw invalid(prefix + k, 'unknown option');
+  }
+}
+
+function intOpt(v: unknown, name: string, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalid(name, `expected an integer from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function timeouts(t: TimeoutOptions | undefined, name: string, def: Required<TimeoutOptions>): Required<TimeoutOptions> {
+  if (t === undefined) return def;
+  if (t === null || typeof t !== 'object') throw invalid(name, 'expected an object');
+  checkKeys(t, TIMEOUT_KEYS, `${name}.`);
+  return {
+    connect: intOpt(t.connect, `${name}.connect`, def.connect, 0, MAX_TIMER),
+    headers: intOpt(t.headers, `${name}.headers`, def.headers, 0, MAX_TIMER),
+    body: intOpt(t.body, `${name}.body`, def.body, 0, MAX_TIMER),
+    total: intOpt(t.total, `${name}.total`, def.total, 0, MAX_TIMER),
+  };
+}
+
+interface Pending {
+  id: number;
+  url: string;
+  method: string;
+  stream: boolean;
+  resolve: (r: Response | StreamResponse) => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  readable: Readable | undefined; // stream mode, after the head
+  drain: (() => void) | undefined; // a streamed request body waits for this
+  done: boolean;
+}
+
+/**
+ * Receives the engine's event batches. Deliberately holds no reference to the Session, so a
+ * Session dropped without close() can still be garbage-collected (its native side then closes).
+ */
+class Dispatcher {
+  readonly pending = new Map<number, Pending>();
+  closeResolve: (() => void) | undefined;
+  engine: NativeEngine | undefined;
+
+  onEvents(batch: Buffer, bigs: Buffer[] | undefined): void {
+    const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+    const end = batch.byteLength;
+    let off = 0;
+    while (off < end) {
+      const type = view.getUint32(off, true);
+      const id = view.getUint32(off + 4, true);
+      const a = view.getUint32(off + 8, true);
+      const b = view.getUint32(off + 12, true);
+      const n1 = view.getUint32(off + 16, true);
+      const n2 = view.getUint32(off + 20, true);
+      const p1 = off + 24;
+      const p2 = p1 + n1;
+      off = p2 + n2;
+      try {
+        this.#one(type, id, a, b, batch, p1, n1, p2, n2, bigs);
+      } catch (err) {
+        // A user-visible failure in one event must not lose the rest of the batch.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  #one(type: number, id: number, a: number, b: number, batch: Buffer, p1: number, n1: number, p2: number, n2: number, bigs: Buffer[] | undefined): void {
+    if (type === Ev.Closed) {
+      const r = this.closeResolve;
+      this.closeResolve = undefined;
+      r?.();
+      return;
+    }
+    const p = this.pending.get(id);
+    if (p === undefined) return; // aborted meanwhile
+    switch (type) {
+      case Ev.Complete: {
+        this.#settle(p);
+        const head = batch.toString('latin1', p1, p1 + n1);
+        const body = b !== 0 ? bigs![b - 1]! : copyOut(batch, p2, n2);
+        p.resolve(new Response(a & 0xffff, p.url, head, infoOf(a), body));
+        return;
+      }
+      case Ev.Head: {
+        const head = batch.toString('latin1', p1, p1 + n1);
+        const engine = this.engine!;
+        const readable = new Readable({
+          highWaterMark: 64 * 1024,
+          read() {
+            engine.resume(id);
+          },
+          destroy: (err, cb) => {
+            if (!p.done) {
+              // The consumer gave up early: the half-read socket is destroyed, never reused.
+              this.#settle(p);
+              engine.abort(id);
+            }
+            cb(err);
+          },
+        });
+        p.readable = readable;
+        p.resolve(new StreamResponse(a & 0xffff, p.url, head, infoOf(a), readable));
+        return;
+      }
+      case Ev.Data: {
+        const chunk = b !== 0 ? bigs![b - 1]! : copyOut(batch, p2, n2);
+        if (p.readable !== undefined && !p.readable.push(chunk)) this.engine!.pause(id);
+        return;
+      }
+      case Ev.End:
+        this.#settle(p);
+        p.readable?.push(null);
+        return;
+      case Ev.Error: {
+        this.#settle(p);
+        const detail = batch.toString('latin1', p1, p1 + n1);
+        const err = nativeError(a, detail, b | 0, p.url, p.method);
+        if (p.readable !== undefined) {
+          p.readable.destroy(err);
+        } else {
+          p.reject(err);
+        }
+        return;
+      }
+      case Ev.Drain: {
+        const d = p.drain;
+        p.drain = undefined;
+        d?.();
+        return;
+      }
+    }
+  }
+
+  #settle(p: Pending): void {
+    p.done = true;
+    this.pending.delete(p.id);
+    if (p.onAbort !== undefined) p.signal!.removeEventListener('abort', p.onAbort);
+    const d = p.drain;
+    p.drain = undefined;
+    d?.();
+  }
+
+  /** Settles a request from the JS side (abort, invalid streamed body). */
+  fail(p: Pending, err: UvfetchError): void {
+    if (p.done) return;
+    this.#settle(p);
+    this.engine!.abort(p.id);
+    if (p.readable !== undefined) {
+      p.readable.destroy(err);
+    } else {
+      p.reject(err);
+    }
+  }
+}
+
+function infoOf(a: number): ResponseInfo {
+  return { httpVersionMinor: (a >>> 16) & 0xff, reused: ((a >>> 24) & 1) === 1, attempts: a >>> 25 };
+}
+
+function copyOut(batch: Buffer, start: number, n: number): Buffer {
+  if (n === 0) return EMPTY;
+  const out = Buffer.allocUnsafe(n); // from Node's pool for small sizes: cheap, and frees the batch
+  batch.copy(out, 0, start, start + n);
+  return out;
+}
+
+function flattenHeaders(h: HeadersInit, out: string[]): void {
+  if (typeof (h as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const pair of h as Iterable<readonly [string, string]>) {
+      if (!Array.isArray(pair) || pair.length !== 2) throw invalid('headers', 'expected [name, value] pairs');
+      out.push(String(pair[0]), String(pair[1]));
+    }
+    return;
+  }
+  if (typeof h !== 'object' || h === null) throw invalid('headers', 'expected an object or an iterable of pairs');
+  for (const name of Object.keys(h)) {
+    const v = (h as Record<string, unknown>)[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) {
+      for (const x of v) out.push(name, String(x));
+    } else {
+      out.push(name, String(v));
+    }
+  }
+}
+
+function hasHeader(flat: string[], lower: string): string | undefined {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i]!.toLowerCase() === lower) return flat[i + 1];
+  return undefined;
+}
+
+function isIterableBody(b: unknown): b is AsyncIterable<unknown> | Iterable<unknown> {
+  return (
+    typeof b === 'object' &&
+    b !== null &&
+    (typeof (b as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' ||
+      typeof (b as Iterable<unknown>)[Symbol.iterator] === 'function')
+  );
+}
+
+let nextId = 1;
+
+/**
+ * A long-lived client: one native engine with its keyed keep-alive pool. Create one per process
+ * (or per worker) and reuse it; close() it when done.
+ */
+export class Session {
+  readonly #engine: NativeEngine;
+  readonly #dispatcher: Dispatcher;
+  readonly #timeouts: Required<TimeoutOptions>;
+  readonly #hasTimeoutOverride: boolean = false;
+  #closed = false;
+  #closePromise: Promise<void> | undefined;
+
+  constructor(options: SessionOptions = {}) {
+    if (options === null || typeof options !== 'object') throw invalid('options', 'expected an object');
+    checkKeys(options, SESSION_KEYS, '');
+    const t = timeouts(options.timeout, 'timeout', { connect: 10_000, headers: 30_000, body: 30_000, total: 0 });
+    this.#timeouts = t;
+    const o: NativeEngineOptions = {
+      connections: intOpt(options.connections, 'connections', 256, 1, 1_000_000),
+      connectionsPerHost: intOpt(options.connectionsPerHost, 'connectionsPerHost', 64, 1, 1_000_000),
+      keepAliveTimeout: intOpt(options.keepAliveTimeout, 'keepAliveTimeout', 15_000, 0, MAX_TIMER),
+      connectTimeout: t.connect,
+      headersTimeout: t.headers,
+      bodyTimeout: t.body,
+      totalTimeout: t.total,
+      maxHeaderSize: intOpt(options.maxHeaderSize, 'maxHeaderSize', 64 * 1024, 64, 2 ** 31 - 1),
+      maxHeaderCount: intOpt(options.maxHeaderCount, 'maxHeaderCount', 200, 1, 1_000_000),
+      maxBodySize: intOpt(options.maxBodySize, 'maxBodySize', 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+      noDelay: true,
+      tcpKeepAlive: 0,
+    };
+    if (options.noDelay !== undefined) {
+      if (typeof options.noDelay !== 'boolean') throw invalid('noDelay', 'expected a boolean');
+      o.noDelay = options.noDelay;
+    }
+    if (options.tcpKeepAlive !== undefined && options.tcpKeepAlive !== false) {
+      o.tcpKeepAlive = intOpt(options.tcpKeepAlive, 'tcpKeepAlive', 0, 0, MAX_TIMER);
+    }
+    if (options.localAddress !== undefined) {
+      if (typeof options.localAddress !== 'string' || isIP(options.localAddress) === 0) {
+        throw invalid('localAddress', 'expected an IPv4 or IPv6 address');
+      }
+      o.localAddress = options.localAddress;
+    }
+    const ua = options.userAgent ?? `uvfetch/${VERSION}`;
+    if (typeof ua !== 'string' || /[^\t\x20-\x7e\x80-\xff]/.test(ua)) {
+      throw invalid('userAgent', 'expected a string of visible Latin-1 characters');
+    }
+    if (ua !== '') o.userAgent = ua;
+    const d = new Dispatcher();
+    this.#dispatcher = d;
+    this.#engine = new binding.NativeEngine(o, (batch, bigs) => d.onEvents(batch, bigs));
+    d.engine = this.#engine;
+  }
+
+  /** Sends a request and buffers the whole response body (bounded by maxBodySize). */
+  request(url: string | URL, options?: RequestOptions): Promise<Response> {
+    return this.#submit(url, options, false) as Promise<Response>;
+  }
+
+  /** Like request(), but resolves at the response head; `body` is a Readable with backpressure. */
+  stream(url: string | URL, options?: RequestOptions): Promise<StreamResponse> {
+    return this.#submit(url, options, true) as Promise<StreamResponse>;
+  }
+
+  #submit(input: string | URL, options: RequestOptions | undefined, stream: boolean): Promise<Response | StreamResponse> {
+    if (this.#closed) {
+      return Promise.reject(new UvfetchError('ERR_SESSION_CLOSED', 'session is closed'));
+    }
+    let url: URL;
+    try {
+      url = typeof input === 'string' ? new URL(input) : input instanceof URL ? input : new URL(String(input));
+    } catch (cause) {
+      throw new UvfetchError('ERR_INVALID_URL', `invalid URL: ${String(input)}`, { cause });
+    }
+    if (url.protocol !== 'http:') {
+      throw new UvfetchError('ERR_UNSUPPORTED_PROTOCOL', `unsupported URL scheme ${url.protocol} (http: only in this version)`, {
+        url: url.href,
+      });
+    }
+    let method = 'GET';
+    let headers: string[] | null = null;
+    let body: BodyInit | null | undefined;
+    let signal: AbortSignal | undefined;
+    let overrides: Float64Array | null = null;
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw invalid('options', 'expected an object');
+      checkKeys(options, REQUEST_KEYS, '');
+      if (options.method !== undefined) {
+        if (typeof options.method !== 'string') throw invalid('method', 'expected a string');
+        method = STANDARD_METHODS[options.method.toLowerCase()] ?? options.method;
+      }
+      if (options.headers !== undefined && options.headers !== null) {
+        headers = [];
+        flattenHeaders(options.headers, headers);
+      }
+      body = options.body;
+      signal = options.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'expected an AbortSignal');
+      if (options.timeout !== undefined || options.maxHeaderCount !== undefined || options.maxHeaderSize !== undefined || options.maxBodySize !== undefined) {
+        const t = timeouts(options.timeout, 'timeout', this.#timeouts);
+        overrides = new Float64Array([
+          t.connect,
+          t.headers,
+          t.body,
+          t.total,
+          options.maxHeaderSize === undefined ? NaN : intOpt(options.maxHeaderSize, 'maxHeaderSize', 0, 64, 2 ** 31 - 1),
+          options.maxHeaderCount === undefined ? NaN : intOpt(options.maxHeaderCount, 'maxHeaderCount', 0, 1, 1_000_000),
+          options.maxBodySize === undefined ? NaN : intOpt(options.maxBodySize, 'maxBodySize', 0, 0, Number.MAX_SAFE_INTEGER),
+        ]);
+      }
+    }
+    if (url.username !== '' || url.password !== '') {
+      headers ??= [];
+      if (hasHeader(headers, 'authorization') === undefined) {
+        const cred = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+        headers.push('authorization', `Basic ${Buffer.from(cred, 'utf8').toString('base64')}`);
+      }
+    }
+
+    let flags = stream ? SubmitFlag.StreamResponse : 0;
+    let payload: Uint8Array | string | null = null;
+    let iterable: AsyncIterable<unknown> | Iterable<unknown> | undefined;
+    let streamedLength = -1;
+    if (body !== undefined && body !== null) {
+      if (typeof body === 'string' || body instanceof Uint8Array) {
+        payload = body;
+        flags |= SubmitFlag.HasBody;
+      } else if (body instanceof ArrayBuffer) {
+        payload = new Uint8Array(body);
+        flags |= SubmitFlag.HasBody;
+      } else if (isIterableBody(body)) {
+        iterable = body;
+        flags |= SubmitFlag.StreamedBody;
+        const cl = headers === null ? undefined : hasHeader(headers, 'content-length');
+        if (cl !== undefined) {
+          if (!/^\d+$/.test(cl) || !Number.isSafeInteger(Number(cl))) {
+            throw new UvfetchError('ERR_INVALID_HEADER', 'invalid header: content-length must be a non-negative integer', { reason: 'content-length' });
+          }
+          streamedLength = Number(cl);
+        }
+      } else {
+        throw new UvfetchError('ERR_INVALID_BODY', 'body must be a string, Buffer, Uint8Array, ArrayBuffer or (async) iterable');
+      }
+    }
+
+    const id = nextId;
+    nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
+    const href = url.href;
+    const host = url.hostname.charCodeAt(0) === 91 /* [ */ ? url.hostname.slice(1, -1) : url.hostname;
+    const port = url.port === '' ? 80 : Number(url.port);
+    const target = url.pathname + url.search;
+    if (signal?.aborted) {
+      return Promise.reject(new UvfetchError('ERR_ABORTED', 'request aborted', { cause: signal.reason, url: href, method }));
+    }
+    const rc = this.#engine.submit(id, host, port, false, method, target, headers, payload, flags, streamedLength, overrides);
+    if (rc !== 0) {
+      const code = codeOf(rc);
+      const err = nativeError(rc, this.#engine.lastError(), 0, href, method);
+      if (code === 'ERR_SESSION_CLOSED') return Promise.reject(err);
+      throw err;
+    }
+    const d = this.#dispatcher;
+    return new Promise<Response | StreamResponse>((resolve, reject) => {
+      const p: Pending = {
+        id,
+        url: href,
+        method,
+        stream,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        readable: undefined,
+        drain: undefined,
+        done: false,
+      };
+      d.pending.set(id, p);
+      if (signal !== undefined) {
+        p.onAbort = () => d.fail(p, new UvfetchError('ERR_ABORTED', 'request aborted', { cause: signal.reason, url: href, method }));
+        signal.addEventListener('abort', p.onAbort, { once: true });
+      }
+      if (iterable !== undefined) void pumpBody(this.#engine, d, p, iterable, streamedLength);
+    });
+  }
+
+  /** Live counters; cheap enough to poll every 100 ms. */
+  stats(): SessionStats {
+    const s = this.#engine.stats();
+    return {
+      requests: {
+        started: s.started,
+        completed: s.completed,
+        failed: s.failed,
+        inFlight: s.inFlight,
+        queued: s.queued,
+        retried: s.retries,
+      },
+      connections: {
+        open: s.open,
+        idle: s.idle,
+        active: Math.max(0, s.open - s.idle - s.connecting),
+        connecting: s.connecting,
+        created: s.created,
+        reused: s.reused,
+      },
+      bytes: { in: s.bytesIn, out: s.bytesOut },
+    };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Graceful close: new requests reject with ERR_SESSION_CLOSED, requests already made finish,
+   * then every socket and handle is closed. Resolves when all are closed. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.#closePromise !== undefined) return this.#closePromise;
+    this.#closed = true;
+    this.#closePromise = new Promise<void>((resolve) => {
+      this.#dispatcher.closeResolve = resolve;
+    });
+    this.#engine.close();
+    return this.#closePromise;
+  }
+
+  /** Abortive close: every pending request rejects with ERR_SESSION_CLOSED, sockets are reset. */
+  destroy(): Promise<void> {
+    const p = this.close();
+    this.#engine.destroy();
+    return p;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+async function pumpBody(
+  engine: NativeEngine,
+  d: Dispatcher,
+  p: Pending,
+  body: AsyncIterable<unknown> | Iterable<unknown>,
+  declared: number,
+): Promise<void> {
+  let sent = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<unknown>) {
+      if (p.done) return;
+      let buf: Uint8Array;
+      if (typeof chunk === 'string') {
+        buf = Buffer.from(chunk, 'utf8');
+      } else if (chunk instanceof Uint8Array) {
+        buf = chunk;
+      } else {
+        throw new UvfetchError('ERR_INVALID_BODY', 'body chunks must be strings or Uint8Arrays');
+      }
+      sent += buf.byteLength;
+      if (declared >= 0 && sent > declared) {
+        throw new UvfetchError('ERR_INVALID_BODY', `body is longer than its content-length (${declared})`);
+      }
+      if (buf.byteLength === 0) continue;
+      if (!engine.writeBody(p.id, buf)) {
+        await new Promise<void>((resolve) => {
+          p.drain = resolve;
+        });
+      }
+    }
+    if (p.done) return;
+    if (declared >= 0 && sent !== declared) {
+      throw new UvfetchError('ERR_INVALID_BODY', `body is shorter (${sent}) than its content-length (${declared})`);
+    }
+    engine.endBody(p.id);
+  } catch (err) {
+    const e = err instanceof UvfetchError ? err : new UvfetchError('ERR_INVALID_BODY', 'reading the request body failed', { cause: err });
+    d.fail(p, e);
+  }
+}

@@ -1,0 +1,81 @@
+/** Durations are milliseconds. A timeout of 0 disables that timeout. */
+export interface TimeoutOptions {
+  /** Resolving plus TCP connect. Default 10 000. */
+  connect?: number;
+  /** From the moment the request is written until the response head is complete. Default 30 000. */
+  headers?: number;
+  /** Longest silence between response body bytes. Default 30 000. */
+  body?: number;
+  /** The whole request, queueing included. Default: none. */
+  total?: number;
+}
+
+export interface LimitOptions {
+  /** Largest response head in bytes. Default 65 536. */
+  maxHeaderSize?: number;
+  /** Most response header fields. Default 200. */
+  maxHeaderCount?: number;
+  /** Largest buffered response body in bytes (request(); stream() is unbounded). Default 64 MiB. */
+  maxBodySize?: number;
+}
+
+export interface SessionOptions extends LimitOptions {
+  /** Connections across all origins (connecting, busy and idle). Default 256. */
+  connections?: number;
+  /** Connections to one origin (scheme + host + port). Default 64. */
+  connectionsPerHost?: number;
+  /** How long an idle keep-alive connection is kept. Default 15 000. A server's Keep-Alive: timeout= lowers it. */
+  keepAliveTimeout?: number;
+  timeout?: TimeoutOptions;
+  /** TCP_NODELAY. Default true. */
+  noDelay?: boolean;
+  /** TCP keep-alive probes after this much idle time (ms); 0/false = off (default). */
+  tcpKeepAlive?: number | false;
+  /** Local IP address to bind outgoing connections to. */
+  localAddress?: string;
+  /** Default User-Agent, sent when a request sets none. Default `uvfetch/<version>`; '' sends none. */
+  userAgent?: string;
+}
+
+export type HeadersInit =
+  | Record<string, string | number | readonly string[] | undefined>
+  | Iterable<readonly [string, string]>;
+
+export type BodyInit =
+  | string
+  | Uint8Array
+  | ArrayBuffer
+  | AsyncIterable<Uint8Array | string>
+  | Iterable<Uint8Array | string>;
+
+export interface RequestOptions extends LimitOptions {
+  /** Default 'GET'. Standard methods are upper-cased (as fetch does); others are sent as given. */
+  method?: string;
+  headers?: HeadersInit;
+  /** Buffer, string (UTF-8), Uint8Array, ArrayBuffer, or an (async) iterable of chunks (sent chunked
+   * unless a content-length header is given). */
+  body?: BodyInit | null;
+  signal?: AbortSignal;
+  timeout?: TimeoutOptions;
+}
+
+export interface SessionStats {
+  requests: {
+    started: number;
+    completed: number;
+    failed: number;
+    inFlight: number;
+    queued: number;
+    /** Transparent retries after stale keep-alive sockets. */
+    retried: number;
+  };
+  connections: {
+    open: number;
+    idle: number;
+    active: number;
+    connecting: number;
+    created: number;
+    reused: number;
+  };
+  bytes: { in: number; out: number };
+}

@@ -1,0 +1,454 @@
+#include "engine_wrap.h"
+
+#include <cstring>
+
+namespace uvf {
+
+namespace {
+
+// Record types of the batch delivered to JS (keep in sync with lib/native.ts).
+enum : uint32_t {
+  kEvComplete = 1,
+  kEvHead = 2,
+  kEvData = 3,
+  kEvEnd = 4,
+  kEvError = 5,
+  kEvDrain = 6,
+  kEvClosed = 7,
+};
+
+// Payloads above this size get their own external Buffer (no copy); smaller ones ride in the batch.
+constexpr size_t kBigPayload = 4096;
+
+// Submit flags (keep in sync with lib/native.ts).
+enum : uint32_t {
+  kFlagStreamResponse = 1,
+  kFlagStreamedBody = 2,
+  kFlagHasBody = 4,
+};
+
+uint32_t pack_meta(const ResponseMeta& m) {
+  return static_cast<uint32_t>(m.status) | (static_cast<uint32_t>(m.version_minor) << 16) |
+         (m.reused ? 1u << 24 : 0u) | (static_cast<uint32_t>(m.attempts) << 25);
+}
+
+void put_u32(std::string* s, uint32_t v) {
+  char b[4];
+  std::memcpy(b, &v, 4);  // little-endian on every platform Node supports
+  s->append(b, 4);
+}
+
+// JS strings are UTF-16; HTTP heads are bytes. Code units above 0xFF cannot be sent and must not
+// be truncated (U+010A would become LF): they make the value invalid.
+bool to_latin1(napi_env env, napi_value v, std::string* out) {
+  char16_t small[256];
+  size_t len = 0;
+  if (napi_get_value_string_utf16(env, v, small, 256, &len) != napi_ok) return false;
+  const char16_t* src = small;
+  std::u16string big;
+  if (len >= 255) {
+    if (napi_get_value_string_utf16(env, v, nullptr, 0, &len) != napi_ok) return false;
+    big.resize(len + 1);
+    if (napi_get_value_string_utf16(env, v, big.data(), len + 1, &len) != napi_ok) return false;
+    src = big.data();
+  }
+  out->resize(len);
+  bool ok = true;
+  for (size_t i = 0; i < len; ++i) {
+    char16_t c = src[i];
+    if (c > 0xFF) ok = false;
+    (*out)[i] = static_cast<char>(c & 0xFF);
+  }
+  if (!ok) out->clear();
+  return ok;
+}
+
+uint32_t opt_u32(const Napi::Object& o, const char* name, uint32_t def) {
+  Napi::Value v = o.Get(name);
+  return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
+}
+double opt_num(const Napi::Object& o, const char* name, double def) {
+  Napi::Value v = o.Get(name);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+}
+
+}  // namespace
+
+Napi::Function EngineWrap::Init(Napi::Env env) {
+  return DefineClass(env, "NativeEngine",
+                     {
+                         InstanceMethod<&EngineWrap::Submit>("submit"),
+                         InstanceMethod<&EngineWrap::Abort>("abort"),
+                         InstanceMethod<&EngineWrap::Pause>("pause"),
+                         InstanceMethod<&EngineWrap::Resume>("resume"),
+                         InstanceMethod<&EngineWrap::WriteBody>("writeBody"),
+                         InstanceMethod<&EngineWrap::EndBody>("endBody"),
+                         InstanceMethod<&EngineWrap::Close>("close"),
+                         InstanceMethod<&EngineWrap::Destroy>("destroy"),
+                         InstanceMethod<&EngineWrap::Stats>("stats"),
+                         InstanceMethod<&EngineWrap::LastError>("lastError"),
+                     });
+}
+
+// new NativeEngine(options, onEvents). Options are validated in JS; these are plain numbers.
+EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "NativeEngine(options, onEvents)").ThrowAsJavaScriptException();
+    return;
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  EngineOptions eo;
+  eo.pool.total = opt_u32(o, "connections", 256);
+  eo.pool.per_key = opt_u32(o, "connectionsPerHost", 64);
+  eo.keep_alive_timeout_ms = opt_u32(o, "keepAliveTimeout", 15'000);
+  eo.timeouts.connect_ms = opt_u32(o, "connectTimeout", 10'000);
+  eo.timeouts.headers_ms = opt_u32(o, "headersTimeout", 30'000);
+  eo.timeouts.body_ms = opt_u32(o, "bodyTimeout", 30'000);
+  eo.timeouts.total_ms = opt_u32(o, "totalTimeout", 0);
+  eo.limits.max_header_size = opt_u32(o, "maxHeaderSize", 64 * 1024);
+  eo.limits.max_header_count = opt_u32(o, "maxHeaderCount", 200);
+  eo.limits.max_body_size = static_cast<uint64_t>(opt_num(o, "maxBodySize", 64.0 * 1024 * 1024));
+  eo.no_delay = !o.Get("noDelay").IsBoolean() || o.Get("noDelay").As<Napi::Boolean>().Value();
+  eo.tcp_keep_alive_ms = opt_u32(o, "tcpKeepAlive", 0);
+  Napi::Value la = o.Get("localAddress");
+  if (la.IsString()) eo.local_address = la.As<Napi::String>().Utf8Value();
+  Napi::Value ua = o.Get("userAgent");
+  if (ua.IsString() && !to_latin1(env, ua, &eo.user_agent)) {
+    Napi::Error e = Napi::Error::New(env, "userAgent must contain only Latin-1 characters");
+    e.Set("code", Napi::String::New(env, error_code(Error::InvalidOption)));
+    e.ThrowAsJavaScriptException();
+    return;
+  }
+
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    Napi::Error::New(env, "no libuv loop for this environment").ThrowAsJavaScriptException();
+    return;
+  }
+  Error err;
+  const char* detail = nullptr;
+  auto engine = Engine::create(loop, this, eo, &err, &detail);
+  if (!engine) {
+    Napi::Error e = Napi::Error::New(env, detail != nullptr ? detail : error_message(err));
+    e.Set("code", Napi::String::New(env, error_code(err)));
+    e.ThrowAsJavaScriptException();
+    return;
+  }
+  engine_ = engine.release();
+  callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+  async_context_ = std::make_unique<Napi::AsyncContext>(env, "uvfetch:engine");
+  napi_add_async_cleanup_hook(env, on_env_teardown, this, &cleanup_hook_);
+}
+
+EngineWrap::~EngineWrap() {
+  // Garbage-collected without close(): tear down natively, report nothing.
+  if (engine_ != nullptr) {
+    engine_->release();
+    engine_ = nullptr;
+  }
+  for (auto* b : bigs_) delete b;
+  if (cleanup_hook_ != nullptr) {
+    napi_remove_async_cleanup_hook(cleanup_hook_);
+    cleanup_hook_ = nullptr;
+  }
+}
+
+// The environment is going away (worker exit, process teardown): close every socket and handle;
+// Node keeps the loop running until we remove the hook.
+void EngineWrap::on_env_teardown(napi_async_cleanup_hook_handle handle, void* arg) {
+  auto* self = static_cast<EngineWrap*>(arg);
+  self->cleanup_hook_ = nullptr;
+  Engine* e = self->engine_;
+  self->engine_ = nullptr;
+  if (e == nullptr) {
+    napi_remove_async_cleanup_hook(handle);
+    return;
+  }
+  e->release([handle]() { napi_remove_async_cleanup_hook(handle); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// JS → native
+
+// submit(id, host, port, tls, method, target, headers|null, body|null, flags, streamedLength,
+//        overrides|null) → 0, or an error code index (details via lastError()).
+Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (engine_ == nullptr) return Napi::Number::New(env, static_cast<double>(Error::SessionClosed));
+  napi_env e = env;
+  RequestSpec spec;
+  spec.id = info[0].As<Napi::Number>().Uint32Value();
+  std::string host, method, target;
+  if (!to_latin1(e, info[1], &host)) {
+    last_error_ = "host contains characters outside Latin-1";
+    return Napi::Number::New(env, static_cast<double>(Error::InvalidUrl));
+  }
+  spec.origin.port = static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value());
+  spec.origin.tls = info[3].As<Napi::Boolean>().Value();
+  spec.origin.host = host;
+  // Host header: bracket IPv6 literals; omit the scheme's default port.
+  bool v6 = host.find(':') != std::string::npos;
+  std::string& auth = spec.origin.authority;
+  auth.reserve(host.size() + 8);
+  if (v6) auth.push_back('[');
+  auth.append(host);
+  if (v6) auth.push_back(']');
+  if (spec.origin.port != (spec.origin.tls ? 443 : 80)) {
+    auth.push_back(':');
+    auth.append(std::to_string(spec.origin.port));
+  }
+  if (!to_latin1(e, info[4], &method)) {
+    last_error_ = "method contains characters outside Latin-1";
+    return Napi::Number::New(env, static_cast<double>(Error::InvalidMethod));
+  }
+  if (!to_latin1(e, info[5], &target)) {
+    last_error_ = "request target contains characters outside Latin-1";
+    return Napi::Number::New(env, static_cast<double>(Error::InvalidUrl));
+  }
+  spec.method = method;
+  spec.target = target;
+  scratch_.clear();
+  header_views_.clear();
+  if (info[6].IsArray()) {
+    Napi::Array arr = info[6].As<Napi::Array>();
+    uint32_t n = arr.Length();
+    scratch_.resize(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      napi_value v;
+      napi_get_element(e, arr, i, &v);
+      if (!to_latin1(e, v, &scratch_[i])) {
+        last_error_ = "header name or value contains characters outside Latin-1";
+        return Napi::Number::New(env, static_cast<double>(Error::InvalidHeader));
+      }
+    }
+    header_views_.reserve(n);
+    for (auto& s : scratch_) header_views_.emplace_back(s);
+    spec.headers = header_views_.data();
+    spec.header_pairs = n / 2;
+  }
+  uint32_t flags = info[8].As<Napi::Number>().Uint32Value();
+  if (flags & kFlagHasBody) {
+    spec.has_body = true;
+    Napi::Value b = info[7];
+    if (b.IsString()) {
+      spec.body = b.As<Napi::String>().Utf8Value();
+    } else if (b.IsTypedArray()) {
+      Napi::TypedArray ta = b.As<Napi::TypedArray>();
+      Napi::ArrayBuffer ab = ta.ArrayBuffer();
+      spec.body.assign(static_cast<const char*>(ab.Data()) + ta.ByteOffset(), ta.ByteLength());
+    }
+  }
+  spec.streamed_body = (flags & kFlagStreamedBody) != 0;
+  spec.stream_response = (flags & kFlagStreamResponse) != 0;
+  spec.streamed_length = static_cast<int64_t>(info[9].As<Napi::Number>().Int64Value());
+  spec.timeouts = engine_->options().timeouts;
+  spec.limits = engine_->options().limits;
+  if (info[10].IsTypedArray()) {
+    // Float64Array [connect, headers, body, total, maxHeaderSize, maxHeaderCount, maxBodySize];
+    // NaN = session default.
+    Napi::Float64Array o = info[10].As<Napi::Float64Array>();
+    auto pick = [&](size_t i, auto& field) {
+      if (o.ElementLength() > i && o[i] == o[i]) field = static_cast<std::decay_t<decltype(field)>>(o[i]);
+    };
+    pick(0, spec.timeouts.connect_ms);
+    pick(1, spec.timeouts.headers_ms);
+    pick(2, spec.timeouts.body_ms);
+    pick(3, spec.timeouts.total_ms);
+    pick(4, spec.limits.max_header_size);
+    pick(5, spec.limits.max_header_count);
+    pick(6, spec.limits.max_body_size);
+  }
+  const char* detail = nullptr;
+  Error err = engine_->submit(std::move(spec), &detail);
+  if (err != Error::Ok) {
+    last_error_ = detail != nullptr ? detail : error_message(err);
+    return Napi::Number::New(env, static_cast<double>(err));
+  }
+  request_started();
+  return Napi::Number::New(env, 0);
+}
+
+Napi::Value EngineWrap::Abort(const Napi::CallbackInfo& info) {
+  bool found = engine_ != nullptr && engine_->abort(info[0].As<Napi::Number>().Uint32Value());
+  if (found) request_settled();
+  return Napi::Boolean::New(info.Env(), found);
+}
+
+Napi::Value EngineWrap::Pause(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) engine_->pause(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::Resume(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) engine_->resume(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+// writeBody(id, Uint8Array) → true (send more) | false (wait for the drain event).
+Napi::Value EngineWrap::WriteBody(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (engine_ == nullptr) return Napi::Boolean::New(env, true);
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  Napi::ArrayBuffer ab = ta.ArrayBuffer();
+  Error err;
+  bool more = engine_->write_body(info[0].As<Napi::Number>().Uint32Value(),
+                                  static_cast<const char*>(ab.Data()) + ta.ByteOffset(), ta.ByteLength(), &err);
+  return Napi::Boolean::New(env, more);
+}
+
+Napi::Value EngineWrap::EndBody(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) engine_->end_body(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::Close(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) engine_->close();
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::Destroy(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) engine_->destroy();
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::LastError(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), last_error_);
+}
+
+Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  EngineStats s = engine_ != nullptr ? engine_->stats() : final_stats_;
+  o.Set("started", static_cast<double>(s.requests_started));
+  o.Set("completed", static_cast<double>(s.requests_completed));
+  o.Set("failed", static_cast<double>(s.requests_failed));
+  o.Set("inFlight", static_cast<double>(s.in_flight));
+  o.Set("queued", static_cast<double>(s.queued));
+  o.Set("open", static_cast<double>(s.open));
+  o.Set("idle", static_cast<double>(s.idle));
+  o.Set("connecting", static_cast<double>(s.connecting));
+  o.Set("created", static_cast<double>(s.connections_created));
+  o.Set("reused", static_cast<double>(s.connections_reused));
+  o.Set("retries", static_cast<double>(s.retries));
+  o.Set("bytesIn", static_cast<double>(s.bytes_in));
+  o.Set("bytesOut", static_cast<double>(s.bytes_out));
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// native → JS: one batch per loop turn
+
+void EngineWrap::push_record(uint32_t type, uint32_t id, uint32_t a, uint32_t b, const char* p1, size_t n1,
+                             const char* p2, size_t n2) {
+  if (batch_.capacity() == 0) batch_.reserve(16 * 1024);
+  put_u32(&batch_, type);
+  put_u32(&batch_, id);
+  put_u32(&batch_, a);
+  put_u32(&batch_, b);
+  put_u32(&batch_, static_cast<uint32_t>(n1));
+  put_u32(&batch_, static_cast<uint32_t>(n2));
+  if (n1) batch_.append(p1, n1);
+  if (n2) batch_.append(p2, n2);
+}
+
+uint32_t EngineWrap::push_big(std::string&& bytes) {
+  bigs_.push_back(new std::string(std::move(bytes)));
+  return static_cast<uint32_t>(bigs_.size());  // 1-based: 0 means "inline"
+}
+
+void EngineWrap::request_started() {
+  if (in_flight_++ == 0) Ref();  // pending requests keep the Session alive
+}
+
+void EngineWrap::request_settled() {
+  if (in_flight_ > 0 && --in_flight_ == 0) Unref();
+}
+
+void EngineWrap::on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) {
+  request_settled();
+  if (body.size() > kBigPayload) {
+    uint32_t big = push_big(std::move(body));
+    push_record(kEvComplete, id, pack_meta(m), big, head.data(), head.size(), nullptr, 0);
+  } else {
+    push_record(kEvComplete, id, pack_meta(m), 0, head.data(), head.size(), body.data(), body.size());
+  }
+}
+
+void EngineWrap::on_head(RequestId id, const ResponseMeta& m, std::string&& head) {
+  push_record(kEvHead, id, pack_meta(m), 0, head.data(), head.size(), nullptr, 0);
+}
+
+void EngineWrap::on_data(RequestId id, const char* p, size_t n) {
+  if (n > kBigPayload) {
+    uint32_t big = push_big(std::string(p, n));
+    push_record(kEvData, id, 0, big, nullptr, 0, nullptr, 0);
+  } else {
+    push_record(kEvData, id, 0, 0, nullptr, 0, p, n);
+  }
+}
+
+void EngineWrap::on_end(RequestId id) {
+  request_settled();
+  push_record(kEvEnd, id, 0, 0, nullptr, 0, nullptr, 0);
+}
+
+void EngineWrap::on_error(RequestId id, Error e, const char* detail, int sys_error) {
+  request_settled();
+  size_t dl = detail != nullptr ? std::strlen(detail) : 0;
+  push_record(kEvError, id, static_cast<uint32_t>(e), static_cast<uint32_t>(sys_error), detail, dl, nullptr, 0);
+}
+
+void EngineWrap::on_drain(RequestId id) { push_record(kEvDrain, id, 0, 0, nullptr, 0, nullptr, 0); }
+
+void EngineWrap::on_closed() {
+  closed_ = true;
+  Engine* e = engine_;
+  final_stats_ = e->stats();
+  engine_ = nullptr;
+  push_record(kEvClosed, 0, 0, 0, nullptr, 0, nullptr, 0);
+  deliver(true);
+  if (cleanup_hook_ != nullptr) {
+    napi_remove_async_cleanup_hook(cleanup_hook_);
+    cleanup_hook_ = nullptr;
+  }
+  delete e;  // every handle is closed; the engine does nothing after calling on_closed
+}
+
+void EngineWrap::flush() { deliver(false); }
+
+void EngineWrap::deliver(bool closed) {
+  if (batch_.empty()) return;
+  Napi::Env env = env_;
+  Napi::HandleScope scope(env);
+  Napi::Buffer<char> batch = Napi::Buffer<char>::Copy(env, batch_.data(), batch_.size());
+  batch_.clear();
+  Napi::Value bigs = env.Undefined();
+  if (!bigs_.empty()) {
+    Napi::Array arr = Napi::Array::New(env, bigs_.size());
+    for (size_t i = 0; i < bigs_.size(); ++i) {
+      std::string* s = bigs_[i];
+      arr.Set(static_cast<uint32_t>(i),
+              Napi::Buffer<char>::New(env, s->data(), s->size(), [](Napi::Env, char*, std::string* owned) { delete owned; }, s));
+    }
+    bigs_.clear();
+    bigs = arr;
+  }
+  napi_value result;
+  napi_value args[2] = {batch, bigs};
+  napi_status st = napi_make_callback(env, *async_context_, Value(), callback_.Value(), 2, args, &result);
+  if (st != napi_ok) {
+    // The JS dispatcher catches user errors itself; anything escaping is a bug worth surfacing
+    // as an uncaught exception rather than swallowing.
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value ex;
+      napi_get_and_clear_last_exception(env, &ex);
+      napi_fatal_exception(env, ex);
+    }
+  }
+  (void)closed;
+}
+
+}  // namespace uvf

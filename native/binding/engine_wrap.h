@@ -1,0 +1,67 @@
+// JS wrapper of one core Engine (node-addon-api). Converts arguments, owns the batch of events
+// raised during a loop turn and delivers it to JS in one call (one crossing per turn, not per
+// response). Keeps the JS object alive while requests are in flight; closes every handle on
+// environment teardown (worker exit) through an async cleanup hook.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/engine.h"
+
+namespace uvf {
+
+class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit EngineWrap(const Napi::CallbackInfo& info);
+  ~EngineWrap() override;
+
+  // EngineSink
+  void on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) override;
+  void on_head(RequestId id, const ResponseMeta& m, std::string&& head) override;
+  void on_data(RequestId id, const char* p, size_t n) override;
+  void on_end(RequestId id) override;
+  void on_error(RequestId id, Error e, const char* detail, int sys_error) override;
+  void on_drain(RequestId id) override;
+  void on_closed() override;
+  void flush() override;
+
+ private:
+  Napi::Value Submit(const Napi::CallbackInfo& info);
+  Napi::Value Abort(const Napi::CallbackInfo& info);
+  Napi::Value Pause(const Napi::CallbackInfo& info);
+  Napi::Value Resume(const Napi::CallbackInfo& info);
+  Napi::Value WriteBody(const Napi::CallbackInfo& info);
+  Napi::Value EndBody(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value LastError(const Napi::CallbackInfo& info);
+
+  void push_record(uint32_t type, uint32_t id, uint32_t a, uint32_t b, const char* p1, size_t n1,
+                   const char* p2, size_t n2);
+  uint32_t push_big(std::string&& bytes);
+  void request_started();
+  void request_settled();
+  void deliver(bool closed);
+  static void on_env_teardown(napi_async_cleanup_hook_handle handle, void* arg);
+
+  Napi::Env env_;
+  Engine* engine_ = nullptr;   // owned; released (self-deleting) or deleted after on_closed
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+  std::string batch_;                       // records of this turn
+  std::vector<std::string*> bigs_;          // large payloads handed over without copying
+  size_t in_flight_ = 0;
+  bool closed_ = false;
+  napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
+  std::string last_error_;
+  EngineStats final_stats_;                 // kept after close so stats() stays truthful
+  std::vector<std::string> scratch_;        // header bytes of the request being submitted
+  std::vector<std::string_view> header_views_;
+};
+
+}  // namespace uvf

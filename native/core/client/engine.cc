@@ -1,0 +1,519 @@
+#include "client/engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "client/http1_connection.h"
+
+namespace uvf {
+
+namespace {
+constexpr size_t kBodyHighWater = 64 * 1024;
+
+class NullSink final : public EngineSink {
+ public:
+  void on_complete(RequestId, const ResponseMeta&, std::string&&, std::string&&) override {}
+  void on_head(RequestId, const ResponseMeta&, std::string&&) override {}
+  void on_data(RequestId, const char*, size_t) override {}
+  void on_end(RequestId) override {}
+  void on_error(RequestId, Error, const char*, int) override {}
+  void on_drain(RequestId) override {}
+  void on_closed() override {}
+  void flush() override {}
+};
+NullSink g_null_sink;  // stateless: safe to share between engines and threads
+}  // namespace
+
+std::unique_ptr<Engine> Engine::create(uv_loop_t* loop, EngineSink* sink, const EngineOptions& opts,
+                                       Error* err, const char** detail) {
+  *err = Error::Ok;
+  if (opts.pool.total == 0) {
+    *err = Error::InvalidOption;
+    *detail = "connections must be at least 1";
+    return nullptr;
+  }
+  if (opts.pool.per_key == 0) {
+    *err = Error::InvalidOption;
+    *detail = "connectionsPerHost must be at least 1";
+    return nullptr;
+  }
+  std::unique_ptr<Engine> e(new Engine(loop, sink, opts));
+  if (!opts.local_address.empty()) {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&e->local_addr_);
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&e->local_addr_);
+    if (uv_ip4_addr(opts.local_address.c_str(), 0, s4) != 0 &&
+        uv_ip6_addr(opts.local_address.c_str(), 0, s6) != 0) {
+      *err = Error::InvalidOption;
+      *detail = "localAddress must be an IPv4 or IPv6 address";
+      return nullptr;
+    }
+    e->has_local_addr_ = true;
+  }
+  int r = e->init_handles();
+  if (r != 0) {
+    *err = Error::Internal;
+    *detail = "could not initialise libuv handles";
+    return nullptr;  // handles that did init are closed by init_handles itself: it inits all or none
+  }
+  return e;
+}
+
+Engine::Engine(uv_loop_t* loop, EngineSink* sink, const EngineOptions& opts)
+    : loop_(loop), sink_(sink), opts_(opts), pool_(opts.pool) {}
+
+Engine::~Engine() {
+  // Only destroyed once every handle is closed (after on_closed), so nothing is left to free
+  // but memory.
+  for (auto* c : dead_) delete c;
+  for (auto& kv : requests_) delete kv.second;
+}
+
+int Engine::init_handles() {
+  // uv_timer_init/uv_check_init/uv_idle_init cannot fail on a valid loop.
+  uv_timer_init(loop_, &timer_);
+  uv_check_init(loop_, &check_);
+  uv_idle_init(loop_, &idle_);
+  timer_.data = this;
+  check_.data = this;
+  idle_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
+  open_handles_ = 3;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Submitting and controlling requests
+
+Error Engine::submit(RequestSpec&& spec, const char** detail) {
+  if (closing_) {
+    *detail = "session is closed";
+    return Error::SessionClosed;
+  }
+  if (requests_.count(spec.id) != 0) {
+    *detail = "duplicate request id";
+    return Error::Internal;
+  }
+  auto* r = new Request;
+  http1::RequestHead h;
+  h.method = spec.method;
+  h.target = spec.target;
+  h.host = spec.origin.authority;
+  h.headers = spec.headers;
+  h.header_pairs = spec.header_pairs;
+  h.user_agent = opts_.user_agent;
+  if (spec.streamed_body) {
+    h.body_mode = spec.streamed_length >= 0 ? http1::BodyMode::Length : http1::BodyMode::Chunked;
+    h.content_length = spec.streamed_length >= 0 ? static_cast<uint64_t>(spec.streamed_length) : 0;
+  } else if (spec.has_body) {
+    h.body_mode = http1::BodyMode::Length;
+    h.content_length = spec.body.size();
+  }
+  r->head.reserve(128 + spec.target.size());
+  http1::EncodeResult res;
+  http1::EncodeError eerr;
+  Error e = http1::encode_request_head(h, &r->head, &res, &eerr);
+  if (e != Error::Ok) {
+    delete r;
+    *detail = eerr.reason != nullptr ? eerr.reason : error_message(e);
+    return e;
+  }
+  r->id = spec.id;
+  r->body = std::move(spec.body);
+  r->streamed_body = spec.streamed_body;
+  r->body_chunked = spec.streamed_body && spec.streamed_length < 0;
+  r->is_head = spec.method == "HEAD";
+  r->idempotent = http1::method_is_idempotent(spec.method);
+  r->stream_response = spec.stream_response;
+  r->conn_close = res.connection_close;
+  r->timeouts = spec.timeouts;
+  r->limits = spec.limits;
+  Key& k = pool_.key(spec.origin.key(), spec.origin);
+  r->key = &k;
+  if (r->timeouts.total_ms > 0) {
+    r->total_deadline = now() + r->timeouts.total_ms;
+    arm_deadline(r->total_deadline);
+  }
+  requests_.emplace(r->id, r);
+  ++stats_.requests_started;
+  pool_.enqueue(k, r);
+  pool_.dispatch(k, *this);
+  return Error::Ok;
+}
+
+bool Engine::abort(RequestId id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return false;
+  Request* r = it->second;
+  if (r->state == Request::State::Queued) {
+    pool_.remove_waiter(*r->key, r);
+  } else if (r->conn != nullptr) {
+    r->conn->abort_request();  // the socket may hold a half-read response: never reused
+  }
+  request_finished(r, true);
+  return true;
+}
+
+void Engine::pause(RequestId id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  Request* r = it->second;
+  if (r->conn != nullptr) {
+    r->conn->pause_reading();
+  } else {
+    r->paused = true;
+  }
+}
+
+void Engine::resume(RequestId id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  Request* r = it->second;
+  if (r->conn != nullptr) {
+    r->conn->resume_reading();
+  } else {
+    r->paused = false;
+  }
+}
+
+bool Engine::write_body(RequestId id, const char* p, size_t n, Error* err) {
+  *err = Error::Ok;
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return true;  // finished or failed meanwhile: the caller learns from its events
+  Request* r = it->second;
+  if (!r->streamed_body || r->body_ended) {
+    *err = Error::InvalidBody;
+    return true;
+  }
+  if (n > 0) {
+    r->chunks.emplace_back(p, n);
+    r->chunk_bytes += n;
+    if (r->conn != nullptr) r->conn->pump_body();
+  }
+  if (r->chunk_bytes >= kBodyHighWater || (r->conn == nullptr && r->chunk_bytes > 0)) {
+    r->drain_wanted = true;
+    return false;
+  }
+  return true;
+}
+
+void Engine::end_body(RequestId id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  Request* r = it->second;
+  if (!r->streamed_body || r->body_ended) return;
+  r->body_ended = true;
+  if (r->conn != nullptr) r->conn->pump_body();
+}
+
+bool Engine::try_retry(Request* r) {
+  if (closing_) return false;
+  r->attempts = 2;
+  r->fresh_only = true;
+  r->state = Request::State::Queued;
+  ++stats_.retries;
+  pool_.enqueue(*r->key, r, /*front=*/true);
+  if (!r->key->dispatch_scheduled) {
+    r->key->dispatch_scheduled = true;
+    pending_dispatch_.push_back(r->key);
+  }
+  schedule_turn_end();
+  return true;
+}
+
+void Engine::request_finished(Request* r, bool failed) {
+  if (failed) {
+    ++stats_.requests_failed;
+  } else {
+    ++stats_.requests_completed;
+  }
+  requests_.erase(r->id);
+  delete r;
+  if (closing_) maybe_finish_close();
+}
+
+void Engine::fail_queued(Request* r, Error e, const char* detail) {
+  pool_.remove_waiter(*r->key, r);
+  sink_->on_error(r->id, e, detail, 0);
+  note_event();
+  request_finished(r, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool driver
+
+bool Engine::is_alive(Http1Connection* c) { return c->probe_alive(); }
+
+void Engine::discard(Key& k, Http1Connection* c) {
+  pool_.unpark(k, c);  // no-op when the pool already took it out
+  c->close(false);
+}
+
+void Engine::open_connection(Key& k, Request* first) {
+  auto* c = new Http1Connection(this, &k);
+  c->set_index(conns_.size());
+  conns_.push_back(c);
+  ++stats_.connections_created;
+  c->start(first->timeouts.connect_ms, has_local_addr_ ? reinterpret_cast<sockaddr*>(&local_addr_) : nullptr);
+}
+
+void Engine::assign(Key&, Http1Connection* c, Request* r) {
+  if (c->served() > 0) ++stats_.connections_reused;
+  r->fresh_only = false;
+  c->assign(r);
+}
+
+bool Engine::wants_fresh(Request* r) { return r->fresh_only; }
+
+// ---------------------------------------------------------------------------------------------
+// Connection callbacks
+
+void Engine::connection_connected(Http1Connection* c) {
+  Key& k = *c->key();
+  pool_.connect_finished(k);
+  Request* r = pool_.pop_waiter(k);
+  if (r != nullptr) {
+    assign(k, c, r);
+  } else {
+    c->park(now());
+    pool_.park_idle(k, c);
+  }
+  if (!k.waiters.empty()) pool_.dispatch(k, *this);
+  if (closing_) maybe_finish_close();
+}
+
+void Engine::connection_connect_failed(Http1Connection* c, Error e, int sys) {
+  Key& k = *c->key();
+  pool_.connect_finished(k);
+  c->close(true);
+  // One failed connect fails one waiter (the oldest); the others get their own attempt.
+  Request* r = pool_.pop_waiter(k);
+  if (r != nullptr) {
+    const char* detail = sys != 0 ? uv_strerror(sys) : error_message(e);
+    sink_->on_error(r->id, e, detail, sys);
+    note_event();
+    request_finished(r, true);
+  }
+}
+
+void Engine::connection_idle(Http1Connection* c) {
+  Key& k = *c->key();
+  pool_.park_idle(k, c);
+  if (closing_ && requests_.empty()) {
+    maybe_finish_close();
+    return;
+  }
+  if (!k.waiters.empty()) pool_.dispatch(k, *this);
+}
+
+void Engine::connection_closed(Http1Connection* c) {
+  // Swap-remove from the live list.
+  size_t i = c->index();
+  Http1Connection* last = conns_.back();
+  conns_[i] = last;
+  last->set_index(i);
+  conns_.pop_back();
+  Key& k = *c->key();
+  pool_.unpark(k, c);
+  pool_.connection_closed(k);
+  dead_.push_back(c);
+  if (!k.waiters.empty() && !k.dispatch_scheduled) {
+    k.dispatch_scheduled = true;
+    pending_dispatch_.push_back(&k);
+  }
+  capacity_freed_ = true;
+  schedule_turn_end();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers and the end of the loop turn
+
+void Engine::arm_deadline(uint64_t at) {
+  if (at >= timer_at_ || handles_closing_) return;
+  timer_at_ = at;
+  uint64_t n = now();
+  uv_timer_start(&timer_, on_timer, at > n ? at - n : 0, 0);
+}
+
+void Engine::on_timer(uv_timer_t* t) {
+  auto* self = static_cast<Engine*>(t->data);
+  self->timer_at_ = UINT64_MAX;
+  self->sweep_deadlines();
+}
+
+void Engine::sweep_deadlines() {
+  uint64_t n = now();
+  uint64_t next = UINT64_MAX;
+  // Failing a request may close connections (and, for sockets that never opened, report the
+  // close at once), so walk a snapshot. Freed connections wait in dead_ until the turn ends.
+  std::vector<Http1Connection*> snapshot(conns_);
+  for (Http1Connection* c : snapshot) {
+    if (c->state() == Http1Connection::State::Closing) continue;
+    Request* r = c->request();
+    if (r != nullptr && r->total_deadline != 0 && r->total_deadline <= n) {
+      c->fail_request(Error::TotalTimeout, "request exceeded its total timeout");
+      continue;
+    }
+    if (c->deadline() != 0 && c->deadline() <= n) {
+      c->on_deadline();
+      if (c->state() == Http1Connection::State::Closing) continue;
+    }
+    if (c->deadline() != 0) next = std::min(next, c->deadline());
+    if (r != nullptr && r->conn == c && r->total_deadline != 0) next = std::min(next, r->total_deadline);
+  }
+  std::vector<Request*> expired;
+  pool_.for_each_key([&](Key& k) {
+    for (Request* r : k.waiters) {
+      if (r->total_deadline == 0) continue;
+      if (r->total_deadline <= n) {
+        expired.push_back(r);
+      } else {
+        next = std::min(next, r->total_deadline);
+      }
+    }
+  });
+  for (Request* r : expired) fail_queued(r, Error::TotalTimeout, "request exceeded its total timeout while queued");
+  if (next != UINT64_MAX) arm_deadline(next);
+}
+
+void Engine::note_event() {
+  flush_pending_ = true;
+  schedule_turn_end();
+}
+
+void Engine::schedule_turn_end() {
+  if (check_active_ || handles_closing_) return;
+  check_active_ = true;
+  uv_check_start(&check_, on_check);
+  // An active idle handle keeps the next poll from blocking, so work scheduled outside a poll
+  // callback (from JS, from close callbacks) still runs this turn or the next.
+  uv_idle_start(&idle_, on_idle);
+}
+
+void Engine::on_idle(uv_idle_t* i) { uv_idle_stop(i); }
+
+void Engine::on_check(uv_check_t* c) {
+  auto* self = static_cast<Engine*>(c->data);
+  self->run_turn_end();
+}
+
+void Engine::run_turn_end() {
+  check_active_ = false;
+  uv_check_stop(&check_);
+  // Deferred pool work first, so requests it fails are part of this flush.
+  while (!pending_dispatch_.empty()) {
+    std::vector<Key*> keys;
+    keys.swap(pending_dispatch_);
+    for (Key* k : keys) {
+      k->dispatch_scheduled = false;
+      if (!k->waiters.empty()) pool_.dispatch(*k, *this);
+    }
+  }
+  if (capacity_freed_) {
+    capacity_freed_ = false;
+    pool_.on_capacity_freed(*this);
+  }
+  free_deferred();
+  if (closing_) maybe_finish_close();
+  if (flush_pending_) {
+    flush_pending_ = false;
+    sink_->flush();  // may re-enter submit(): everything above is settled by now
+  }
+}
+
+void Engine::free_deferred() {
+  if (dead_.empty()) return;
+  std::vector<Http1Connection*> dead;
+  dead.swap(dead_);
+  for (auto* c : dead) delete c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closing
+
+void Engine::close() {
+  if (closing_) return;
+  closing_ = true;
+  maybe_finish_close();
+}
+
+void Engine::destroy(Error reason) {
+  closing_ = true;
+  // Queued requests first (they would otherwise be dispatched onto sockets being torn down).
+  std::vector<Request*> queued;
+  pool_.for_each_key([&](Key& k) {
+    for (Request* r : k.waiters) queued.push_back(r);
+  });
+  for (Request* r : queued) fail_queued(r, reason, error_message(reason));
+  std::vector<Http1Connection*> snapshot(conns_);
+  for (Http1Connection* c : snapshot) {
+    if (c->request() != nullptr) {
+      c->fail_request(reason, error_message(reason));
+    } else {
+      c->close(true);
+    }
+  }
+  maybe_finish_close();
+}
+
+void Engine::release(std::function<void()> on_released) {
+  on_released_ = std::move(on_released);
+  sink_ = &g_null_sink;
+  self_delete_ = true;
+  destroy(Error::SessionClosed);
+}
+
+void Engine::maybe_finish_close() {
+  if (!closing_ || !requests_.empty()) return;
+  if (!conns_.empty()) {
+    std::vector<Http1Connection*> snapshot(conns_);
+    for (Http1Connection* c : snapshot) {
+      if (c->state() == Http1Connection::State::Idle) pool_.unpark(*c->key(), c);
+      c->close(false);
+    }
+    return;  // connection_closed() brings us back here once they are gone
+  }
+  if (handles_closing_) return;
+  handles_closing_ = true;
+  free_deferred();
+  uv_timer_stop(&timer_);
+  uv_check_stop(&check_);
+  uv_idle_stop(&idle_);
+  check_active_ = false;
+  if (flush_pending_) {
+    // Errors raised while tearing down still reach the caller before on_closed.
+    flush_pending_ = false;
+    sink_->flush();
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), on_handle_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_handle_closed);
+}
+
+void Engine::on_handle_closed(uv_handle_t* h) {
+  auto* self = static_cast<Engine*>(h->data);
+  if (--self->open_handles_ > 0) return;
+  if (self->self_delete_) {
+    auto done = std::move(self->on_released_);
+    delete self;
+    if (done) done();  // libuv does not touch a handle after its close callback
+    return;
+  }
+  self->sink_->on_closed();
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s = stats_;
+  s.queued = pool_.total_waiting();
+  s.in_flight = requests_.size() - s.queued;
+  s.open = pool_.total_open();
+  s.idle = pool_.total_idle();
+  s.connecting = 0;
+  for (auto* c : conns_) {
+    auto st = c->state();
+    if (st == Http1Connection::State::Resolving || st == Http1Connection::State::Connecting) ++s.connecting;
+  }
+  return s;
+}
+
+}  // namespace uvf

@@ -1,0 +1,196 @@
+// The request engine: queue → keyed pool → HTTP/1 connection, on a borrowed libuv loop.
+// One Engine per Session (per JS environment; never shared across threads). The engine reports
+// everything through an EngineSink; it never calls into JS itself. Events raised during one loop
+// turn are flushed once, at the end of the turn (a uv_check), so the binding can batch them.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/errors.h"
+#include "http1/request_encoder.h"
+#include "net/tcp_socket.h"
+#include "pool/connection_pool.h"
+
+namespace uvf {
+
+using RequestId = uint32_t;
+class Http1Connection;
+struct Request;
+
+struct Timeouts {
+  uint32_t connect_ms = 10'000;
+  uint32_t headers_ms = 30'000;  // request assigned → response head complete
+  uint32_t body_ms = 30'000;     // idle time between response body bytes
+  uint32_t total_ms = 0;         // whole request including queueing; 0 = none
+};
+
+struct ResponseLimits {
+  uint32_t max_header_size = 64 * 1024;
+  uint32_t max_header_count = 200;
+  uint64_t max_body_size = 64ull * 1024 * 1024;  // buffered responses only
+};
+
+struct EngineOptions {
+  PoolLimits pool;
+  uint32_t keep_alive_timeout_ms = 15'000;
+  Timeouts timeouts;
+  ResponseLimits limits;
+  bool no_delay = true;
+  unsigned tcp_keep_alive_ms = 0;
+  std::string local_address;  // optional IP to bind outgoing sockets to
+  std::string user_agent;     // default User-Agent (empty: none)
+};
+
+// Per-request settings decided by the caller.
+struct RequestSpec {
+  RequestId id = 0;
+  PoolKeyInfo origin;
+  std::string_view method;
+  std::string_view target;
+  const std::string_view* headers = nullptr;  // name,value pairs
+  size_t header_pairs = 0;
+  std::string body;                 // a complete body (moved in), or empty
+  bool has_body = false;            // body present (possibly zero-length)
+  bool streamed_body = false;       // body chunks follow via write_body()/end_body()
+  int64_t streamed_length = -1;     // known length of a streamed body, or -1 (chunked)
+  bool stream_response = false;     // deliver head/data/end events instead of one completion
+  Timeouts timeouts;
+  ResponseLimits limits;
+};
+
+struct ResponseMeta {
+  uint16_t status = 0;
+  uint8_t version_minor = 1;
+  bool reused = false;    // served on a kept-alive connection
+  uint8_t attempts = 1;   // 2 when transparently retried after a stale keep-alive socket
+};
+
+class EngineSink {
+ public:
+  virtual ~EngineSink() = default;
+  virtual void on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) = 0;
+  virtual void on_head(RequestId id, const ResponseMeta& m, std::string&& head) = 0;  // stream mode
+  virtual void on_data(RequestId id, const char* p, size_t n) = 0;                     // stream mode
+  virtual void on_end(RequestId id) = 0;                                               // stream mode
+  virtual void on_error(RequestId id, Error e, const char* detail, int sys_error) = 0;
+  virtual void on_drain(RequestId id) = 0;   // a streamed request body may take more bytes
+  virtual void on_closed() = 0;              // close()/destroy() finished: every handle closed
+  virtual void flush() = 0;                  // end of a loop turn with events raised: deliver them
+};
+
+struct EngineStats {
+  uint64_t requests_started = 0, requests_completed = 0, requests_failed = 0;
+  uint64_t connections_created = 0, connections_reused = 0, retries = 0;
+  uint64_t bytes_in = 0, bytes_out = 0;
+  size_t in_flight = 0, queued = 0, open = 0, idle = 0, connecting = 0;
+};
+
+class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
+ public:
+  using Pool = ConnectionPool<Http1Connection, Request>;
+  using Key = Pool::Key;
+
+  // Validates options. Returns nullptr and sets *err / *detail on invalid options.
+  static std::unique_ptr<Engine> create(uv_loop_t* loop, EngineSink* sink, const EngineOptions& opts,
+                                        Error* err, const char** detail);
+  ~Engine() override;
+
+  // Queues a request. Validation failures (method, target, headers) return an error and send
+  // nothing; the request then does not exist. *detail is a static reason string.
+  Error submit(RequestSpec&& spec, const char** detail);
+  // Forgets a request without reporting anything (the caller already settled it): a queued
+  // request leaves the queue; an active one destroys its connection. False if unknown.
+  bool abort(RequestId id);
+  // Stream mode flow control: stop/restart reading the response body.
+  void pause(RequestId id);
+  void resume(RequestId id);
+  // Streamed request bodies. write_body returns false when the caller should wait for on_drain.
+  bool write_body(RequestId id, const char* p, size_t n, Error* err);
+  void end_body(RequestId id);
+
+  // Graceful: new submits fail; when every request has finished, idle sockets close, then
+  // on_closed. destroy(): every request fails with SessionClosed, sockets are reset.
+  void close();
+  void destroy(Error reason = Error::SessionClosed);
+  // For a binding whose owner is going away: destroys everything, reports nothing more, and
+  // deletes the engine itself once its handles have closed. The pointer must not be used after.
+  void release(std::function<void()> on_released = nullptr);
+  bool closing() const { return closing_; }
+
+  EngineStats stats() const;
+  uv_loop_t* loop() const { return loop_; }
+
+  // --- for Http1Connection ---
+  uint64_t now() const { return uv_now(loop_); }
+  const EngineOptions& options() const { return opts_; }
+  ReadBuffer* read_buffer() { return &rbuf_; }
+  EngineSink* sink() { return sink_; }
+  void arm_deadline(uint64_t at);
+  void note_event();  // an event went to the sink: make sure the turn ends with a flush
+  void schedule_turn_end();
+  void connection_connected(Http1Connection* c);
+  void connection_connect_failed(Http1Connection* c, Error e, int sys);
+  void connection_idle(Http1Connection* c);
+  void connection_closed(Http1Connection* c);  // after the handle closed
+  void request_finished(Request* r, bool failed);
+  bool try_retry(Request* r);  // requeue an idempotent request on a fresh connection
+  void add_bytes(uint64_t in, uint64_t out) {
+    stats_.bytes_in += in;
+    stats_.bytes_out += out;
+  }
+
+  // Pool::Driver
+  bool is_alive(Http1Connection* c) override;
+  void discard(Key& k, Http1Connection* c) override;
+  void open_connection(Key& k, Request* first) override;
+  void assign(Key& k, Http1Connection* c, Request* r) override;
+  bool wants_fresh(Request* r) override;
+
+ private:
+  Engine(uv_loop_t* loop, EngineSink* sink, const EngineOptions& opts);
+  int init_handles();
+  static void on_timer(uv_timer_t* t);
+  static void on_check(uv_check_t* c);
+  static void on_idle(uv_idle_t* i);
+  static void on_handle_closed(uv_handle_t* h);
+  void sweep_deadlines();
+  void fail_queued(Request* r, Error e, const char* detail);
+  void maybe_finish_close();
+  void free_deferred();
+  void run_turn_end();
+
+  uv_loop_t* loop_;
+  EngineSink* sink_;
+  EngineOptions opts_;
+  Pool pool_;
+  ReadBuffer rbuf_;
+  std::unordered_map<RequestId, Request*> requests_;
+  std::vector<Http1Connection*> conns_;          // every connection not yet closed
+  std::vector<Http1Connection*> dead_;           // closed; freed after the loop turn
+  sockaddr_storage local_addr_{};
+  bool has_local_addr_ = false;
+  uv_timer_t timer_;
+  uv_check_t check_;
+  uv_idle_t idle_;
+  std::vector<Key*> pending_dispatch_;           // keys to dispatch at the end of the turn
+  uint64_t timer_at_ = UINT64_MAX;
+  bool check_active_ = false;
+  bool capacity_freed_ = false;
+  bool self_delete_ = false;
+  std::function<void()> on_released_;
+  int open_handles_ = 0;
+  bool flush_pending_ = false;
+  bool closing_ = false;
+  bool closed_reported_ = false;
+  bool handles_closing_ = false;
+  EngineStats stats_;
+};
+
+}  // namespace uvf

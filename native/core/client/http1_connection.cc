@@ -1,0 +1,586 @@
+#include "client/http1_connection.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace uvf {
+
+namespace {
+constexpr unsigned kMaxInterimResponses = 10;
+constexpr uint32_t kServerKeepAliveMarginMs = 1000;
+}  // namespace
+
+Http1Connection::Http1Connection(Engine* engine, Engine::Key* key)
+    : engine_(engine), key_(key), sock_(engine->loop(), this, engine->read_buffer()) {}
+
+Http1Connection::~Http1Connection() = default;
+
+// ---------------------------------------------------------------------------------------------
+// Resolve and connect
+
+void Http1Connection::start(uint32_t connect_timeout_ms, const sockaddr* local) {
+  connect_timeout_ms_ = connect_timeout_ms;
+  local_ = local;
+  set_deadline(Deadline::Connect, connect_timeout_ms);
+  const PoolKeyInfo& o = key_->info;
+  sockaddr_storage ss{};
+  if (uv_ip4_addr(o.host.c_str(), o.port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
+      uv_ip6_addr(o.host.c_str(), o.port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
+    addrs_.push_back(ss);  // IP literals never touch the resolver
+    connect_next();
+    return;
+  }
+  state_ = State::Resolving;
+  gai_ = new uv_getaddrinfo_t;
+  gai_->data = this;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int r = uv_getaddrinfo(engine_->loop(), gai_, on_resolved, o.host.c_str(), nullptr, &hints);
+  if (r != 0) {
+    delete gai_;
+    gai_ = nullptr;
+    engine_->connection_connect_failed(this, error_from_uv(r), r);
+  }
+}
+
+void Http1Connection::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+  auto* self = static_cast<Http1Connection*>(req->data);
+  if (self == nullptr) {  // the connection gave up on this lookup (timeout/close)
+    uv_freeaddrinfo(res);
+    delete req;
+    return;
+  }
+  self->gai_ = nullptr;
+  delete req;
+  if (status != 0) {
+    uv_freeaddrinfo(res);
+    self->engine_->connection_connect_failed(self, error_from_uv(status), status);
+    return;
+  }
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+    sockaddr_storage ss{};
+    std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    if (ai->ai_family == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(self->key_->info.port);
+    } else {
+      reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(self->key_->info.port);
+    }
+    self->addrs_.push_back(ss);
+  }
+  uv_freeaddrinfo(res);
+  if (self->addrs_.empty()) {
+    self->engine_->connection_connect_failed(self, Error::DnsNotFound, UV_EAI_NONAME);
+    return;
+  }
+  self->connect_next();
+}
+
+void Http1Connection::connect_next() {
+  state_ = State::Connecting;
+  SocketOptions so;
+  so.no_delay = engine_->options().no_delay;
+  so.keep_alive_ms = engine_->options().tcp_keep_alive_ms;
+  so.local = local_;
+  int r = sock_.connect(reinterpret_cast<const sockaddr*>(&addrs_[addr_index_]), so);
+  if (r != 0) on_connect(r);
+}
+
+void Http1Connection::on_connect(int status) {
+  if (state_ != State::Connecting) return;
+  if (status != 0) {
+    last_connect_error_ = status;
+    if (addr_index_ + 1 < addrs_.size() && status != UV_EMFILE && status != UV_ENFILE) {
+      // Try the host's next address once this socket has closed.
+      ++addr_index_;
+      retry_next_address_ = true;
+      sock_.close(false);
+      return;
+    }
+    engine_->connection_connect_failed(this, error_from_uv(status), status);
+    return;
+  }
+  int r = sock_.read_start();
+  if (r != 0) {
+    engine_->connection_connect_failed(this, error_from_uv(r), r);
+    return;
+  }
+  state_ = State::Idle;
+  deadline_ = 0;
+  deadline_kind_ = Deadline::None;
+  engine_->connection_connected(this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+void Http1Connection::reset_response_state() {
+  phase_ = Phase::Head;
+  hbuf_.clear();
+  hprev_ = 0;
+  interim_ = 0;
+  framing_ = http1::Framing::None;
+  remaining_ = 0;
+  chunked_.reset();
+  raw_head_.clear();
+  body_.clear();
+  body_bytes_ = 0;
+  streamed_out_ = 0;
+  last_chunk_sent_ = false;
+  response_started_ = false;
+  request_written_ = false;
+  write_failed_ = false;
+  keep_alive_ok_ = true;
+}
+
+void Http1Connection::assign(Request* r) {
+  state_ = State::Busy;
+  req_ = r;
+  r->conn = this;
+  r->state = Request::State::Active;
+  reset_response_state();
+  sock_.set_ref(true);
+  if (!sock_.reading()) {
+    int rs = sock_.read_start();
+    if (rs != 0) {
+      fail(error_from_uv(rs), uv_strerror(rs), rs);
+      return;
+    }
+  }
+  set_deadline(Deadline::Headers, r->timeouts.headers_ms);
+  write_request();
+}
+
+void Http1Connection::write_request() {
+  Request* r = req_;
+  int w;
+  if (!r->streamed_body) {
+    w = sock_.write(r->head.data(), r->head.size(), r->body.data(), r->body.size());
+    if (w == 0) {
+      engine_->add_bytes(0, r->head.size() + r->body.size());
+      request_written_ = true;
+    }
+  } else {
+    w = sock_.write(r->head.data(), r->head.size());
+    if (w == 0) engine_->add_bytes(0, r->head.size());
+  }
+  if (w != 0) {
+    write_failed_ = true;
+    fail(error_from_uv(w), uv_strerror(w), w);
+    return;
+  }
+  if (r->streamed_body) pump_body();
+}
+
+void Http1Connection::pump_body() {
+  Request* r = req_;
+  if (r == nullptr || write_failed_ || request_written_) return;
+  std::string framed;
+  while (!r->chunks.empty()) {
+    std::string& c = r->chunks.front();
+    int w;
+    if (r->body_chunked) {
+      framed.clear();
+      http1::append_chunk_header(c.size(), &framed);
+      framed.append(c);
+      framed.append(http1::kChunkEnd);
+      w = sock_.write(framed.data(), framed.size());
+      if (w == 0) engine_->add_bytes(0, framed.size());
+    } else {
+      w = sock_.write(c.data(), c.size());
+      if (w == 0) engine_->add_bytes(0, c.size());
+    }
+    if (w != 0) {
+      write_failed_ = true;
+      r->chunks.clear();
+      r->chunk_bytes = 0;
+      // The read side decides the outcome: the server may already have answered.
+      return;
+    }
+    streamed_out_ += c.size();
+    r->chunk_bytes -= c.size();
+    r->chunks.pop_front();
+  }
+  if (r->body_ended && !last_chunk_sent_) {
+    last_chunk_sent_ = true;
+    if (r->body_chunked) {
+      int w = sock_.write(http1::kLastChunk.data(), http1::kLastChunk.size());
+      if (w != 0) {
+        write_failed_ = true;
+        return;
+      }
+      engine_->add_bytes(0, http1::kLastChunk.size());
+    }
+    request_written_ = true;
+  }
+  if (r->drain_wanted && sock_.queued_bytes() == 0) {
+    r->drain_wanted = false;
+    engine_->sink()->on_drain(r->id);
+    engine_->note_event();
+  }
+}
+
+void Http1Connection::on_write_drained(int status) {
+  if (status != 0) {
+    write_failed_ = true;
+    // Keep reading: a server that rejects a request early (413, 401...) answers and closes;
+    // its answer is worth more than our EPIPE. The read side ends the request either way.
+    return;
+  }
+  if (state_ == State::Busy && req_ != nullptr && req_->streamed_body) pump_body();
+}
+
+void Http1Connection::park(uint64_t now) {
+  state_ = State::Idle;
+  idle_since_ = now;
+  set_deadline(Deadline::Idle, engine_->options().keep_alive_timeout_ms);
+  sock_.set_ref(false);
+}
+
+void Http1Connection::abort_request() {
+  if (req_ != nullptr) {
+    req_->conn = nullptr;
+    req_ = nullptr;
+  }
+  close(true);
+}
+
+void Http1Connection::pause_reading() {
+  if (state_ != State::Busy || req_ == nullptr) return;
+  req_->paused = true;
+  sock_.read_stop();
+  if (deadline_kind_ == Deadline::Body) {
+    // Waiting on our own consumer is not the server's fault: no body timeout while paused.
+    deadline_ = 0;
+    deadline_kind_ = Deadline::None;
+  }
+}
+
+void Http1Connection::resume_reading() {
+  if (state_ != State::Busy || req_ == nullptr || !req_->paused) return;
+  req_->paused = false;
+  int r = sock_.read_start();
+  if (r != 0) {
+    fail(error_from_uv(r), uv_strerror(r), r);
+    return;
+  }
+  if (phase_ == Phase::Body) set_deadline(Deadline::Body, req_->timeouts.body_ms);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the response
+
+void Http1Connection::on_data(const char* p, size_t n) {
+  engine_->add_bytes(n, 0);
+  if (state_ == State::Idle) {
+    // Bytes nobody asked for on an idle keep-alive socket: never let a later request read them
+    // as its response (response-queue poisoning). The socket is discarded.
+    engine_->discard(*key_, this);
+    return;
+  }
+  if (state_ != State::Busy || req_ == nullptr) return;
+  response_started_ = true;
+  if (phase_ == Phase::Head) {
+    if (!consume_head(p, n)) return;
+    if (phase_ != Phase::Body) return;  // still waiting for the head
+  }
+  consume_body(p, n);
+}
+
+bool Http1Connection::consume_head(const char*& p, size_t& n) {
+  for (;;) {
+    const char* buf;
+    size_t len;
+    bool gathered = !hbuf_.empty();
+    if (gathered) {
+      hbuf_.append(p, n);
+      buf = hbuf_.data();
+      len = hbuf_.size();
+    } else {
+      buf = p;
+      len = n;
+    }
+    http1::ParseLimits lim;
+    lim.max_header_size = req_->limits.max_header_size;
+    lim.max_header_count = req_->limits.max_header_count;
+    http1::ParseError err;
+    auto st = http1::parse_response_head(buf, len, hprev_, lim, &head_, nullptr, 0, &err);
+    if (st == http1::ParseStatus::Error) {
+      fail(err.code, err.reason);
+      return false;
+    }
+    if (st == http1::ParseStatus::NeedMore) {
+      if (!gathered) hbuf_.assign(p, n);
+      hprev_ = len;
+      n = 0;
+      return true;
+    }
+    // Done: bytes of this read that belonged to the head.
+    size_t before = len - n;  // bytes gathered by earlier reads
+    size_t used = head_.head_len - before;
+    if (head_.status < 200) {
+      if (head_.status == 101) {
+        fail(Error::BadResponse, "unexpected 101 Switching Protocols (no upgrade was requested)");
+        return false;
+      }
+      if (++interim_ > kMaxInterimResponses) {
+        fail(Error::BadResponse, "too many 1xx interim responses");
+        return false;
+      }
+      p += used;
+      n -= used;
+      hbuf_.clear();
+      hprev_ = 0;
+      if (n == 0) return true;
+      continue;  // the next head may already be here
+    }
+    raw_head_.assign(buf, head_.head_len);
+    p += used;
+    n -= used;
+    hbuf_.clear();
+    hprev_ = 0;
+    framing_ = http1::response_framing(head_, req_->is_head);
+    keep_alive_ok_ = !head_.connection_close && framing_ != http1::Framing::UntilClose;
+    if (head_.keep_alive_timeout_s >= 0) {
+      uint64_t ms = static_cast<uint64_t>(head_.keep_alive_timeout_s) * 1000;
+      idle_timeout_ms_ = ms > kServerKeepAliveMarginMs ? static_cast<uint32_t>(ms - kServerKeepAliveMarginMs) : 0;
+      if (idle_timeout_ms_ == 0) keep_alive_ok_ = false;  // the server keeps it for under a second
+    }
+    if (framing_ == http1::Framing::Length) {
+      remaining_ = static_cast<uint64_t>(head_.content_length);
+      if (!req_->stream_response && remaining_ > req_->limits.max_body_size) {
+        fail(Error::BodyTooLarge, "Content-Length exceeds maxBodySize");
+        return false;
+      }
+    }
+    phase_ = Phase::Body;
+    if (req_->stream_response) {
+      ResponseMeta m;
+      m.status = static_cast<uint16_t>(head_.status);
+      m.version_minor = static_cast<uint8_t>(head_.version_minor);
+      m.reused = served_ > 0;
+      m.attempts = req_->attempts;
+      engine_->sink()->on_head(req_->id, m, std::move(raw_head_));
+      engine_->note_event();
+      raw_head_.clear();
+    }
+    if (framing_ != http1::Framing::None && !req_->paused) {
+      set_deadline(Deadline::Body, req_->timeouts.body_ms);
+    }
+    return true;
+  }
+}
+
+bool Http1Connection::deliver_body(const char* p, size_t n) {
+  if (n == 0) return true;
+  body_bytes_ += n;
+  if (req_->stream_response) {
+    engine_->sink()->on_data(req_->id, p, n);
+    engine_->note_event();
+    return true;
+  }
+  if (body_bytes_ > req_->limits.max_body_size) {
+    fail(Error::BodyTooLarge, "response body exceeds maxBodySize");
+    return false;
+  }
+  body_.append(p, n);
+  return true;
+}
+
+bool Http1Connection::consume_body(const char* p, size_t n) {
+  bool complete = false;
+  switch (framing_) {
+    case http1::Framing::None:
+      complete = true;
+      break;
+    case http1::Framing::Length: {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, n));
+      if (!deliver_body(p, take)) return false;
+      remaining_ -= take;
+      p += take;
+      n -= take;
+      complete = remaining_ == 0;
+      break;
+    }
+    case http1::Framing::Chunked:
+      while (n > 0 && !chunked_.done()) {
+        auto step = chunked_.feed(p, n);
+        if (chunked_.failed()) {
+          fail(chunked_.error().code, chunked_.error().reason);
+          return false;
+        }
+        if (step.data_len > 0 && !deliver_body(step.data, step.data_len)) return false;
+        p += step.consumed;
+        n -= step.consumed;
+      }
+      complete = chunked_.done();
+      break;
+    case http1::Framing::UntilClose:
+      if (!deliver_body(p, n)) return false;
+      n = 0;
+      break;
+  }
+  if (complete) {
+    // Anything after the response on a keep-alive socket was not asked for: do not reuse.
+    if (n > 0) keep_alive_ok_ = false;
+    finish_response();
+    return false;
+  }
+  if (!req_->paused) set_deadline(Deadline::Body, req_->timeouts.body_ms);
+  return true;
+}
+
+void Http1Connection::finish_response() {
+  Request* r = req_;
+  req_ = nullptr;
+  r->conn = nullptr;
+  phase_ = Phase::Done;
+  ResponseMeta m;
+  m.status = static_cast<uint16_t>(head_.status);
+  m.version_minor = static_cast<uint8_t>(head_.version_minor);
+  m.reused = served_ > 0;
+  m.attempts = r->attempts;
+  ++served_;
+  bool reuse = keep_alive_ok_ && request_written_ && !write_failed_ && !r->conn_close &&
+               (!r->stream_response || !r->paused);
+  if (r->stream_response) {
+    engine_->sink()->on_end(r->id);
+  } else {
+    engine_->sink()->on_complete(r->id, m, std::move(raw_head_), std::move(body_));
+  }
+  engine_->note_event();
+  engine_->request_finished(r, false);
+  raw_head_.clear();
+  body_.clear();
+  if (!reuse) {
+    close(false);
+    return;
+  }
+  state_ = State::Idle;
+  idle_since_ = engine_->now();
+  uint32_t ka = engine_->options().keep_alive_timeout_ms;
+  if (idle_timeout_ms_ > 0) ka = std::min(ka, idle_timeout_ms_);
+  set_deadline(Deadline::Idle, ka);
+  sock_.set_ref(false);  // idle keep-alive sockets never keep the process alive
+  if (!sock_.reading()) sock_.read_start();
+  engine_->connection_idle(this);
+}
+
+void Http1Connection::on_read_end(int status) {
+  if (state_ == State::Idle) {
+    engine_->discard(*key_, this);  // the server closed an idle keep-alive socket
+    return;
+  }
+  if (state_ != State::Busy || req_ == nullptr) return;
+  if (status == UV_EOF && phase_ == Phase::Body && framing_ == http1::Framing::UntilClose) {
+    keep_alive_ok_ = false;
+    finish_response();
+    return;
+  }
+  Error e = status == UV_EOF ? Error::SocketClosed : error_from_uv(status);
+  const char* why;
+  if (status != UV_EOF) {
+    why = uv_strerror(status);
+  } else if (phase_ == Phase::Body) {
+    why = "connection closed before the response body was complete";
+  } else if (response_started_) {
+    why = "connection closed in the middle of the response head";
+  } else {
+    why = "connection closed before any response byte arrived";
+  }
+  fail(e, why, status == UV_EOF ? 0 : status);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors, deadlines, closing
+
+void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retry) {
+  switch (state_) {
+    case State::Resolving:
+    case State::Connecting:
+      engine_->connection_connect_failed(this, e, sys);
+      return;
+    case State::Idle:
+      engine_->discard(*key_, this);
+      return;
+    case State::Closing:
+      return;
+    case State::Busy:
+      break;
+  }
+  Request* r = req_;
+  req_ = nullptr;
+  bool stale = served_ > 0 && !response_started_ &&
+               (e == Error::SocketClosed || e == Error::ConnectionReset);
+  close(true);
+  if (r == nullptr) return;
+  r->conn = nullptr;
+  if (allow_retry && stale && r->idempotent && r->replayable() && r->attempts == 1 &&
+      engine_->try_retry(r)) {
+    return;  // a stale keep-alive socket: the request runs again on a fresh connection
+  }
+  engine_->sink()->on_error(r->id, e, detail, sys);
+  engine_->note_event();
+  engine_->request_finished(r, true);
+}
+
+void Http1Connection::set_deadline(Deadline kind, uint32_t ms) {
+  deadline_kind_ = kind;
+  if (ms == 0) {
+    deadline_ = 0;  // 0 = no timeout for this phase
+    return;
+  }
+  deadline_ = engine_->now() + ms;
+  engine_->arm_deadline(deadline_);
+}
+
+void Http1Connection::on_deadline() {
+  Deadline kind = deadline_kind_;
+  deadline_ = 0;
+  deadline_kind_ = Deadline::None;
+  switch (kind) {
+    case Deadline::Connect:
+      fail(Error::ConnectTimeout, "connect timed out", 0, false);
+      break;
+    case Deadline::Headers:
+      fail(Error::HeadersTimeout, "no complete response head within the headers timeout", 0, false);
+      break;
+    case Deadline::Body:
+      fail(Error::BodyTimeout, "no response body bytes within the body timeout", 0, false);
+      break;
+    case Deadline::Idle:
+      engine_->discard(*key_, this);
+      break;
+    case Deadline::None:
+      break;
+  }
+}
+
+void Http1Connection::close(bool abortive) {
+  if (state_ == State::Closing) return;
+  bool was_connecting = state_ == State::Resolving || state_ == State::Connecting;
+  state_ = State::Closing;
+  retry_next_address_ = false;
+  deadline_ = 0;
+  deadline_kind_ = Deadline::None;
+  if (gai_ != nullptr) {
+    gai_->data = nullptr;  // its callback frees it
+    uv_cancel(reinterpret_cast<uv_req_t*>(gai_));
+    gai_ = nullptr;
+  }
+  (void)was_connecting;
+  sock_.close(abortive);
+}
+
+void Http1Connection::on_closed() {
+  if (retry_next_address_ && state_ == State::Connecting) {
+    retry_next_address_ = false;
+    sock_.reset();
+    connect_next();
+    return;
+  }
+  engine_->connection_closed(this);
+}
+
+}  // namespace uvf

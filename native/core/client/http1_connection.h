@@ -1,0 +1,149 @@
+// One HTTP/1.1 client connection: an explicit state machine over a TcpSocket.
+// Connection states: Resolving → Connecting → Idle ⇄ Busy → Closed. While Busy, the response is
+// tracked separately (Head → Body → Done) from the request write (head/body sent or not).
+// One error path, fail(), routes by state. Callbacks never free: closing hands the connection
+// to the engine, which frees it after the loop turn.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "base/errors.h"
+#include "client/engine.h"
+#include "http1/chunked_decoder.h"
+#include "http1/response_parser.h"
+#include "net/tcp_socket.h"
+
+namespace uvf {
+
+struct Request {
+  enum class State { Queued, Active };
+  RequestId id = 0;
+  Engine::Key* key = nullptr;
+  State state = State::Queued;
+  std::string head;                 // encoded request head
+  std::string body;                 // complete body, if any
+  bool streamed_body = false;
+  bool body_chunked = false;        // streamed with chunked framing
+  bool body_ended = false;          // end_body() called
+  std::deque<std::string> chunks;   // streamed body bytes not yet handed to a socket
+  size_t chunk_bytes = 0;
+  bool drain_wanted = false;
+  bool is_head = false;
+  bool idempotent = false;
+  bool stream_response = false;
+  bool conn_close = false;          // the user asked for Connection: close
+  bool fresh_only = false;          // retry: must not reuse an idle connection
+  bool paused = false;
+  uint8_t attempts = 1;
+  Timeouts timeouts;
+  ResponseLimits limits;
+  uint64_t total_deadline = 0;      // 0 = none
+  Http1Connection* conn = nullptr;
+  bool replayable() const { return !streamed_body; }
+};
+
+class Http1Connection final : public TcpSocket::Handler {
+ public:
+  enum class State { Resolving, Connecting, Idle, Busy, Closing };
+  enum class Deadline { None, Connect, Headers, Body, Idle };
+
+  Http1Connection(Engine* engine, Engine::Key* key);
+  ~Http1Connection() override;
+
+  // Resolves (unless an IP literal) and connects. Failures are reported via the engine.
+  void start(uint32_t connect_timeout_ms, const sockaddr* local);
+  // Sends a request on this connection (state must be Idle or just connected).
+  void assign(Request* r);
+  // Called by the engine when the request is aborted by the user: drop it, destroy the socket.
+  void abort_request();
+  void pause_reading();
+  void resume_reading();
+  // Streamed body bytes became available / the body ended.
+  void pump_body();
+  bool probe_alive() const { return sock_.probe_idle_alive(); }
+  // Closes the socket (RST if abortive). The request, if any, must already be detached.
+  void close(bool abortive);
+  // Fails the current request (or the connect) with `e`; no transparent retry.
+  void fail_request(Error e, const char* detail) { fail(e, detail, 0, /*allow_retry=*/false); }
+  // The deadline passed (the engine checks it): fail or close according to `deadline_kind`.
+  void on_deadline();
+
+  State state() const { return state_; }
+  Engine::Key* key() const { return key_; }
+  Request* request() const { return req_; }
+  uint64_t deadline() const { return deadline_; }
+  Deadline deadline_kind() const { return deadline_kind_; }
+  uint64_t idle_since() const { return idle_since_; }
+  uint32_t served() const { return served_; }
+  // Position in the engine's list of live connections (for O(1) removal).
+  size_t index() const { return index_; }
+  void set_index(size_t i) { index_ = i; }
+  // Marks a just-connected connection idle without a request.
+  void park(uint64_t now);
+
+  // TcpSocket::Handler
+  void on_connect(int status) override;
+  void on_data(const char* p, size_t n) override;
+  void on_read_end(int status) override;
+  void on_write_drained(int status) override;
+  void on_closed() override;
+
+ private:
+  enum class Phase { Head, Body, Done };
+  static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
+  void connect_next();
+  void set_deadline(Deadline kind, uint32_t ms);
+  void fail(Error e, const char* detail, int sys = 0, bool allow_retry = true);
+  void finish_response();
+  // Returns false once the connection failed or the response completed with bytes left over.
+  bool consume_head(const char*& p, size_t& n);
+  bool consume_body(const char* p, size_t n);
+  bool deliver_body(const char* p, size_t n);
+  void write_request();
+  void reset_response_state();
+
+  Engine* engine_;
+  Engine::Key* key_;
+  TcpSocket sock_;
+  State state_ = State::Resolving;
+  Request* req_ = nullptr;
+  uv_getaddrinfo_t* gai_ = nullptr;        // lookup in flight (owned by its callback once cancelled)
+  std::vector<sockaddr_storage> addrs_;
+  size_t addr_index_ = 0;
+  int last_connect_error_ = 0;
+  uint32_t connect_timeout_ms_ = 0;
+  const sockaddr* local_ = nullptr;
+
+  // Response state (valid while Busy).
+  Phase phase_ = Phase::Head;
+  std::string hbuf_;            // head bytes gathered across reads (empty when parsed in place)
+  size_t hprev_ = 0;
+  unsigned interim_ = 0;        // 1xx responses skipped
+  http1::ResponseHead head_{};
+  http1::Framing framing_ = http1::Framing::None;
+  uint64_t remaining_ = 0;
+  http1::ChunkedDecoder chunked_;
+  std::string raw_head_;        // the final (non-1xx) response head, handed over on completion
+  std::string body_;
+  uint64_t body_bytes_ = 0;
+  uint64_t streamed_out_ = 0;   // streamed request body bytes handed to the socket
+  bool last_chunk_sent_ = false;
+  bool retry_next_address_ = false;
+  bool response_started_ = false;
+  bool request_written_ = false;   // head + complete body handed to the socket
+  bool write_failed_ = false;
+  bool keep_alive_ok_ = true;
+
+  uint64_t deadline_ = 0;
+  Deadline deadline_kind_ = Deadline::None;
+  uint64_t idle_since_ = 0;
+  uint32_t idle_timeout_ms_ = 0;
+  uint32_t served_ = 0;
+  size_t index_ = 0;
+};
+
+}  // namespace uvf

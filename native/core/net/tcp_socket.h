@@ -1,0 +1,85 @@
+// Non-blocking TCP socket on a borrowed uv_loop_t: connect (v4/v6, optional bind), reads into a
+// shared per-loop buffer, writes that try the kernel first and queue only the unsent remainder,
+// liveness probe, graceful or abortive close. Callbacks go to one Handler; the handler is told
+// `on_closed` exactly once, after which the socket may be deleted (never earlier).
+#pragma once
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace uvf {
+
+struct SocketOptions {
+  bool no_delay = true;          // TCP_NODELAY
+  unsigned keep_alive_ms = 0;    // TCP keep-alive initial delay; 0 = off
+  const sockaddr* local = nullptr;  // optional local address to bind before connecting
+};
+
+// A read buffer shared by every socket of one engine: reads are consumed synchronously in
+// the read callback, so one buffer per loop suffices and no per-read allocation happens.
+struct ReadBuffer {
+  static constexpr size_t kSize = 64 * 1024;
+  char data[kSize];
+  bool in_use = false;
+};
+
+class TcpSocket {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    virtual void on_connect(int status) = 0;            // 0 or a negative uv error
+    virtual void on_data(const char* p, size_t n) = 0;   // bytes are only valid during the call
+    virtual void on_read_end(int status) = 0;            // UV_EOF or a negative uv error
+    virtual void on_write_drained(int status) = 0;       // queued writes all done (or failed)
+    virtual void on_closed() = 0;                        // handle closed; delete is now allowed
+  };
+
+  TcpSocket(uv_loop_t* loop, Handler* handler, ReadBuffer* rbuf);
+  ~TcpSocket();
+  TcpSocket(const TcpSocket&) = delete;
+  TcpSocket& operator=(const TcpSocket&) = delete;
+
+  // Creates the socket and starts connecting. Returns 0 or a negative uv error (then call close()).
+  int connect(const sockaddr* addr, const SocketOptions& opts);
+  // Writes a then b (either may be empty). Returns 0 or a negative uv error. Data is copied only if
+  // the kernel does not take it all at once, so callers may free their buffers after the call.
+  int write(const char* a, size_t alen, const char* b = nullptr, size_t blen = 0);
+  size_t queued_bytes() const { return queued_bytes_; }
+  int read_start();
+  void read_stop();
+  bool reading() const { return reading_; }
+  // True when the peer has not closed or sent anything: a non-blocking MSG_PEEK sees EAGAIN.
+  bool probe_idle_alive() const;
+  // Keeps (or stops keeping) the event loop alive on this socket's account.
+  void set_ref(bool ref);
+  // Closes the handle. abortive=true sends RST (SO_LINGER 0) instead of FIN. Idempotent.
+  void close(bool abortive);
+  bool closing() const { return closing_; }
+  // After on_closed, makes the object usable for a new connect() (next address of a host).
+  void reset();
+  int fd() const;
+
+ private:
+  struct WriteReq;
+  static void on_connect_cb(uv_connect_t* req, int status);
+  static void on_alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write_cb(uv_write_t* req, int status);
+  static void on_close_cb(uv_handle_t* h);
+
+  uv_loop_t* loop_;
+  Handler* handler_;
+  ReadBuffer* rbuf_;
+  uv_tcp_t tcp_;
+  uv_connect_t connect_req_;
+  size_t queued_bytes_ = 0;
+  unsigned pending_writes_ = 0;
+  bool initialized_ = false;
+  bool reading_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace uvf

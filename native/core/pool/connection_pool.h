@@ -1,0 +1,256 @@
+// Keyed connection pool: limits (total and per key), LIFO reuse of idle connections, FIFO waiters
+// per key, and a FIFO of keys blocked on the total limit. Pure bookkeeping and decisions: no I/O,
+// no libuv. The engine supplies a Driver that does the real work (connect, assign, close), which
+// also lets the decisions be unit-tested with a fake driver.
+//
+// Conn must provide: `uint64_t idle_since() const` (ms, set by the driver when parked idle).
+// Req carries no requirements beyond being a pointer the pool queues.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace uvf {
+
+struct PoolLimits {
+  size_t total = 256;     // connections across all keys (connecting + busy + idle)
+  size_t per_key = 64;    // connections for one key
+};
+
+// What a pool key stands for. Today: scheme + host + port. TLS profile, local address and proxy
+// join it later; every field that changes how a socket is made or secured must be part of `key`.
+struct PoolKeyInfo {
+  bool tls = false;
+  std::string host;       // name or IP literal (no brackets)
+  uint16_t port = 0;
+  std::string authority;  // Host header value: host (bracketed if IPv6) plus ":port" unless default
+
+  std::string key() const {
+    std::string k;
+    k.reserve(host.size() + 16);
+    k.append(tls ? "https://" : "http://");
+    k.append(host);
+    k.push_back('|');
+    k.append(std::to_string(port));
+    return k;
+  }
+};
+
+template <class Conn, class Req>
+struct KeyedPool {
+  std::string key;
+  PoolKeyInfo info;
+  std::vector<Conn*> idle;    // LIFO: back() is the most recently used
+  std::deque<Req*> waiters;   // FIFO
+  size_t open = 0;            // connecting + busy + idle
+  size_t connecting = 0;
+  bool blocked_on_total = false;
+  bool dispatch_scheduled = false;  // the engine will dispatch this key at the end of the turn
+};
+
+template <class Conn, class Req>
+class ConnectionPool {
+ public:
+  using Key = KeyedPool<Conn, Req>;
+
+  class Driver {
+   public:
+    virtual ~Driver() = default;
+    // Liveness check of an idle connection about to be reused (e.g. MSG_PEEK).
+    virtual bool is_alive(Conn* c) = 0;
+    // A dead or evicted idle connection leaves the pool; the driver closes it and later calls
+    // connection_closed().
+    virtual void discard(Key& k, Conn* c) = 0;
+    // Start a new connection for key k (the pool has already counted it as open + connecting).
+    virtual void open_connection(Key& k, Req* first_waiter) = 0;
+    // Hand the request to the (now busy) connection.
+    virtual void assign(Key& k, Conn* c, Req* r) = 0;
+    // A queued request asks for a brand-new connection (a retry after a stale reuse).
+    virtual bool wants_fresh(Req* r) = 0;
+  };
+
+  explicit ConnectionPool(PoolLimits limits) : limits_(limits) {}
+
+  const PoolLimits& limits() const { return limits_; }
+  void set_limits(PoolLimits l) { limits_ = l; }
+
+  Key& key(const std::string& k, const PoolKeyInfo& info) {
+    auto it = keys_.find(k);
+    if (it != keys_.end()) return *it->second;
+    auto owned = std::make_unique<Key>();
+    owned->key = k;
+    owned->info = info;
+    Key& ref = *owned;
+    keys_.emplace(k, std::move(owned));
+    return ref;
+  }
+
+  size_t total_open() const { return total_open_; }
+  size_t total_idle() const { return total_idle_; }
+  size_t total_waiting() const { return total_waiting_; }
+  size_t key_count() const { return keys_.size(); }
+
+  void enqueue(Key& k, Req* r, bool front = false) {
+    if (front) {
+      k.waiters.push_front(r);
+    } else {
+      k.waiters.push_back(r);
+    }
+    ++total_waiting_;
+  }
+
+  // Removes a queued request (abort/timeout). Returns false if it was not queued.
+  bool remove_waiter(Key& k, Req* r) {
+    for (auto it = k.waiters.begin(); it != k.waiters.end(); ++it) {
+      if (*it == r) {
+        k.waiters.erase(it);
+        --total_waiting_;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  Req* pop_waiter(Key& k) {
+    if (k.waiters.empty()) return nullptr;
+    Req* r = k.waiters.front();
+    k.waiters.pop_front();
+    --total_waiting_;
+    return r;
+  }
+
+  // Bookkeeping for connections the driver creates and destroys.
+  void connection_opened(Key& k) {
+    ++k.open;
+    ++k.connecting;
+    ++total_open_;
+  }
+  void connect_finished(Key& k) { --k.connecting; }
+  void connection_closed(Key& k) {
+    --k.open;
+    --total_open_;
+  }
+
+  // Parks a connection as idle (LIFO).
+  void park_idle(Key& k, Conn* c) {
+    k.idle.push_back(c);
+    ++total_idle_;
+  }
+  // Takes a specific idle connection out (it died or expired). Returns false if not idle here.
+  bool unpark(Key& k, Conn* c) {
+    for (size_t i = k.idle.size(); i-- > 0;) {
+      if (k.idle[i] == c) {
+        k.idle.erase(k.idle.begin() + static_cast<std::ptrdiff_t>(i));
+        --total_idle_;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Serves as many waiters of k as possible: reuse idle connections (LIFO, liveness-checked),
+  // else open new ones within the limits, else evict an idle connection of another key when the
+  // total limit is what blocks, else mark k blocked until some connection closes.
+  void dispatch(Key& k, Driver& d) {
+    while (!k.waiters.empty()) {
+      Req* r = k.waiters.front();
+      if (!d.wants_fresh(r) && !k.idle.empty()) {
+        Conn* c = k.idle.back();
+        k.idle.pop_back();
+        --total_idle_;
+        if (!d.is_alive(c)) {
+          d.discard(k, c);
+          continue;
+        }
+        pop_waiter(k);
+        d.assign(k, c, r);
+        continue;
+      }
+      // Every waiter beyond the connections already being opened wants one more.
+      if (k.connecting >= k.waiters.size()) return;
+      if (k.open >= limits_.per_key) {
+        // A fresh-only waiter at the head may displace an idle connection of its own key.
+        if (d.wants_fresh(r) && !k.idle.empty()) {
+          Conn* c = k.idle.front();
+          k.idle.erase(k.idle.begin());
+          --total_idle_;
+          d.discard(k, c);
+          continue;
+        }
+        return;  // waits for a connection of this key to free up
+      }
+      if (total_open_ >= limits_.total) {
+        Key* victim_key = nullptr;
+        Conn* victim = oldest_idle(&victim_key);
+        if (victim == nullptr) {
+          if (!k.blocked_on_total) {
+            k.blocked_on_total = true;
+            blocked_.push_back(&k);
+          }
+          return;
+        }
+        unpark(*victim_key, victim);
+        d.discard(*victim_key, victim);
+        if (total_open_ >= limits_.total) return;  // discard closes asynchronously; retried on close
+        continue;
+      }
+      connection_opened(k);
+      d.open_connection(k, r);
+    }
+  }
+
+  // A connection closed somewhere: the first key blocked on the total limit gets a chance.
+  void on_capacity_freed(Driver& d) {
+    while (!blocked_.empty() && total_open_ < limits_.total) {
+      Key* k = blocked_.front();
+      blocked_.pop_front();
+      k->blocked_on_total = false;
+      dispatch(*k, d);
+    }
+  }
+
+  template <class F>
+  void for_each_key(F&& f) {
+    for (auto& kv : keys_) f(*kv.second);
+  }
+
+  // Forgets keys with nothing open and nothing queued (keeps the map bounded for crawlers).
+  void prune_empty_keys() {
+    for (auto it = keys_.begin(); it != keys_.end();) {
+      Key& k = *it->second;
+      if (k.open == 0 && k.waiters.empty() && !k.blocked_on_total) {
+        it = keys_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+ private:
+  Conn* oldest_idle(Key** out_key) {
+    Conn* best = nullptr;
+    for (auto& kv : keys_) {
+      Key& k = *kv.second;
+      if (k.idle.empty()) continue;
+      Conn* c = k.idle.front();  // front of a LIFO is its oldest
+      if (best == nullptr || c->idle_since() < best->idle_since()) {
+        best = c;
+        *out_key = &k;
+      }
+    }
+    return best;
+  }
+
+  PoolLimits limits_;
+  std::unordered_map<std::string, std::unique_ptr<Key>> keys_;
+  std::deque<Key*> blocked_;
+  size_t total_open_ = 0;
+  size_t total_idle_ = 0;
+  size_t total_waiting_ = 0;
+};
+
+}  // namespace uvf
