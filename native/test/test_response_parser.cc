@@ -567,3 +567,39 @@ TEST(rp_split_equivalence) {
   lim.max_header_size = 40;
   check_splits("HTTP/1.1 200 OK\r\nA: b\r\nC: d\r\nE: fffffffffffffffffff\r\n\r\n", lim);
 }
+
+TEST(rp_value_bytes_every_position) {
+  // Values and reason phrases are validated a word at a time; put each interesting byte at every
+  // position (word-aligned or not, in the tail or not) and check the verdict and offset.
+  const unsigned char bad_bytes[] = {0x00, 0x01, 0x08, 0x0a, 0x0b, 0x0d, 0x1f, 0x7f};
+  const unsigned char good_bytes[] = {'\t', ' ', 0x21, 0x7e, 0x80, 0xa0, 0xfe, 0xff};
+  for (size_t len = 1; len <= 27; ++len) {
+    for (size_t pos = 0; pos < len; ++pos) {
+      for (unsigned char b : bad_bytes) {
+        std::string v(len, 'v');
+        v[pos] = static_cast<char>(b);
+        std::string s = with_headers("Xy: v" + v + "v\r\n");
+        Parsed r = parse(s);
+        size_t at = kStatus.size() + 5 + pos;
+        std::string want = b == 0x0a   ? "Error ERR_BAD_RESPONSE 'bare LF' @" + std::to_string(at)
+                           : b == 0x0d ? "Error ERR_BAD_RESPONSE 'bare CR' @" + std::to_string(at)
+                                       : "Error ERR_BAD_RESPONSE 'invalid character in header value' @" + std::to_string(at);
+        CHECK_EQ(describe(r), want);
+        std::string st = "HTTP/1.1 200 R" + v + "R\r\n\r\n";
+        size_t at2 = 14 + pos;
+        std::string want2 = b == 0x0a   ? "Error ERR_BAD_RESPONSE 'bare LF' @" + std::to_string(at2)
+                            : b == 0x0d ? "Error ERR_BAD_RESPONSE 'bare CR' @" + std::to_string(at2)
+                                        : "Error ERR_BAD_RESPONSE 'invalid character in reason phrase' @" + std::to_string(at2);
+        CHECK_EQ(describe(parse(st)), want2);
+      }
+      for (unsigned char b : good_bytes) {
+        std::string v(len, 'v');
+        v[pos] = static_cast<char>(b);
+        Parsed r = parse(with_headers("Xy: v" + v + "v\r\n"));
+        CHECK(r.status == ParseStatus::Done);
+        if (r.status == ParseStatus::Done) CHECK_EQ(str(r.fields[0].value, r.fields[0].value_len), "v" + v + "v");
+        CHECK(parse("HTTP/1.1 200 R" + v + "R\r\n\r\n").status == ParseStatus::Done);
+      }
+    }
+  }
+}

@@ -187,13 +187,12 @@ ChunkedDecoder::Step ChunkedDecoder::feed(const char* p, size_t n) {
       case State::FinalLf:
         if (c != '\n') return fail(Error::BadResponse, "bare CR", i);
         state_ = State::Done;
-        // Stop right after the final LF: what follows belongs to the next response.
-        offset_ += i + 1;
-        return Step{i + 1, nullptr, 0};
+        break;
 
-      case State::Data:  // handled above
+      // Done: stop right after the final LF, what follows belongs to the next response.
       case State::Done:
       case State::Failed:
+      case State::Data:  // unreachable, handled above
         offset_ += i;
         return Step{i, nullptr, 0};
     }

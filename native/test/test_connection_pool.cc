@@ -1,0 +1,217 @@
+// ConnectionPool decisions, driven by a fake driver (no sockets): LIFO reuse, FIFO waiters,
+// per-key and total limits, eviction of another key's idle connection, liveness checks,
+// fresh-only retries, and the blocked-key queue.
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "pool/connection_pool.h"
+
+namespace {
+
+struct FakeConn {
+  int id;
+  uint64_t since = 0;
+  bool alive = true;
+  uint64_t idle_since() const { return since; }
+};
+struct FakeReq {
+  int id;
+  bool fresh = false;
+};
+
+using Pool = uvf::ConnectionPool<FakeConn, FakeReq>;
+
+struct FakeDriver : Pool::Driver {
+  Pool* pool = nullptr;
+  std::vector<std::string> log;
+  std::vector<FakeConn*> discarded;
+  std::vector<std::pair<FakeConn*, FakeReq*>> assigned;
+  int opened = 0;
+  bool is_alive(FakeConn* c) override { return c->alive; }
+  void discard(Pool::Key& k, FakeConn* c) override {
+    discarded.push_back(c);
+    log.push_back("discard " + std::to_string(c->id) + " " + k.key);
+  }
+  void open_connection(Pool::Key& k, FakeReq* r) override {
+    ++opened;
+    log.push_back("open " + k.key + " for " + std::to_string(r->id));
+  }
+  void assign(Pool::Key&, FakeConn* c, FakeReq* r) override { assigned.emplace_back(c, r); }
+  bool wants_fresh(FakeReq* r) override { return r->fresh; }
+};
+
+uvf::PoolKeyInfo info(const char* host, uint16_t port) {
+  uvf::PoolKeyInfo i;
+  i.host = host;
+  i.port = port;
+  i.authority = host;
+  return i;
+}
+
+}  // namespace
+
+TEST(pool_key_includes_scheme_host_port) {
+  auto a = info("a.test", 80);
+  auto b = info("a.test", 81);
+  auto c = info("a.test", 80);
+  c.tls = true;
+  CHECK(a.key() != b.key());
+  CHECK(a.key() != c.key());
+  CHECK_EQ(a.key(), info("a.test", 80).key());
+}
+
+TEST(pool_opens_one_connection_per_waiter_up_to_per_key_limit) {
+  Pool pool({10, 2});
+  FakeDriver d;
+  auto& k = pool.key("k", info("h", 1));
+  FakeReq r1{1}, r2{2}, r3{3};
+  pool.enqueue(k, &r1);
+  pool.enqueue(k, &r2);
+  pool.enqueue(k, &r3);
+  pool.dispatch(k, d);
+  CHECK_EQ(d.opened, 2);
+  CHECK_EQ(k.open, 2u);
+  CHECK_EQ(k.connecting, 2u);
+  CHECK_EQ(pool.total_waiting(), 3u);  // connections are still being opened
+  // Dispatching again must not open more while those connects are pending.
+  pool.dispatch(k, d);
+  CHECK_EQ(d.opened, 2);
+}
+
+TEST(pool_reuses_idle_lifo_and_serves_waiters_fifo) {
+  Pool pool({10, 10});
+  FakeDriver d;
+  auto& k = pool.key("k", info("h", 1));
+  FakeConn c1{1, 100}, c2{2, 200};
+  pool.connection_opened(k);
+  pool.connect_finished(k);
+  pool.connection_opened(k);
+  pool.connect_finished(k);
+  pool.park_idle(k, &c1);
+  pool.park_idle(k, &c2);
+  FakeReq r1{1}, r2{2};
+  pool.enqueue(k, &r1);
+  pool.enqueue(k, &r2);
+  pool.dispatch(k, d);
+  CHECK_EQ(d.assigned.size(), 2u);
+  CHECK(d.assigned[0].first == &c2);  // most recently used first
+  CHECK(d.assigned[0].second == &r1);  // oldest waiter first
+  CHECK(d.assigned[1].first == &c1);
+  CHECK(d.assigned[1].second == &r2);
+  CHECK_EQ(pool.total_idle(), 0u);
+  CHECK_EQ(d.opened, 0);
+}
+
+TEST(pool_discards_dead_idle_connections_before_reuse) {
+  Pool pool({10, 10});
+  FakeDriver d;
+  auto& k = pool.key("k", info("h", 1));
+  FakeConn c1{1, 1}, c2{2, 2};
+  c2.alive = false;
+  for (int i = 0; i < 2; ++i) {
+    pool.connection_opened(k);
+    pool.connect_finished(k);
+  }
+  pool.park_idle(k, &c1);
+  pool.park_idle(k, &c2);
+  FakeReq r{1};
+  pool.enqueue(k, &r);
+  pool.dispatch(k, d);
+  CHECK_EQ(d.discarded.size(), 1u);
+  CHECK(d.discarded[0] == &c2);
+  CHECK_EQ(d.assigned.size(), 1u);
+  CHECK(d.assigned[0].first == &c1);
+}
+
+TEST(pool_total_limit_evicts_oldest_idle_of_another_key) {
+  Pool pool({2, 10});
+  FakeDriver d;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  FakeConn a1{1, 50}, a2{2, 10};
+  for (int i = 0; i < 2; ++i) {
+    pool.connection_opened(a);
+    pool.connect_finished(a);
+  }
+  pool.park_idle(a, &a2);
+  pool.park_idle(a, &a1);
+  FakeReq r{1};
+  pool.enqueue(b, &r);
+  pool.dispatch(b, d);
+  // a2 has been idle longest: it goes; the new connection waits for its close to be counted.
+  CHECK_EQ(d.discarded.size(), 1u);
+  CHECK(d.discarded[0] == &a2);
+  CHECK_EQ(d.opened, 0);
+  pool.connection_closed(a);
+  pool.on_capacity_freed(d);  // nothing blocked yet: the engine re-dispatches the key itself
+  pool.dispatch(b, d);
+  CHECK_EQ(d.opened, 1);
+}
+
+TEST(pool_blocked_key_is_served_when_capacity_frees) {
+  Pool pool({1, 10});
+  FakeDriver d;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  FakeReq ra{1}, rb{2};
+  pool.enqueue(a, &ra);
+  pool.dispatch(a, d);
+  CHECK_EQ(d.opened, 1);
+  pool.enqueue(b, &rb);
+  pool.dispatch(b, d);  // total limit, nothing idle: b is blocked
+  CHECK_EQ(d.opened, 1);
+  CHECK(b.blocked_on_total);
+  pool.connect_finished(a);
+  pool.connection_closed(a);
+  pool.on_capacity_freed(d);
+  CHECK_EQ(d.opened, 2);
+  CHECK(!b.blocked_on_total);
+}
+
+TEST(pool_fresh_only_waiter_skips_idle_connections) {
+  Pool pool({10, 1});
+  FakeDriver d;
+  auto& k = pool.key("k", info("h", 1));
+  FakeConn c{1, 1};
+  pool.connection_opened(k);
+  pool.connect_finished(k);
+  pool.park_idle(k, &c);
+  FakeReq retry{1};
+  retry.fresh = true;
+  pool.enqueue(k, &retry, /*front=*/true);
+  pool.dispatch(k, d);
+  // Per-key limit 1 is taken by the idle connection: it is displaced for a fresh one.
+  CHECK_EQ(d.assigned.size(), 0u);
+  CHECK_EQ(d.discarded.size(), 1u);
+  pool.connection_closed(k);
+  pool.dispatch(k, d);
+  CHECK_EQ(d.opened, 1);
+}
+
+TEST(pool_remove_waiter_and_unpark) {
+  Pool pool({10, 10});
+  auto& k = pool.key("k", info("h", 1));
+  FakeReq r1{1}, r2{2};
+  pool.enqueue(k, &r1);
+  pool.enqueue(k, &r2);
+  CHECK(pool.remove_waiter(k, &r1));
+  CHECK(!pool.remove_waiter(k, &r1));
+  CHECK_EQ(pool.total_waiting(), 1u);
+  CHECK(pool.pop_waiter(k) == &r2);
+  FakeConn c{1, 0};
+  pool.park_idle(k, &c);
+  CHECK(pool.unpark(k, &c));
+  CHECK(!pool.unpark(k, &c));
+  CHECK_EQ(pool.total_idle(), 0u);
+}
+
+TEST(pool_prunes_only_empty_keys) {
+  Pool pool({10, 10});
+  auto& a = pool.key("a", info("a", 1));
+  pool.key("b", info("b", 1));
+  FakeReq r{1};
+  pool.enqueue(a, &r);
+  pool.prune_empty_keys();
+  CHECK_EQ(pool.key_count(), 1u);
+}
