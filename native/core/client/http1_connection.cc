@@ -343,9 +343,12 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
     framing_ = http1::response_framing(head_, req_->is_head);
     keep_alive_ok_ = !head_.connection_close && framing_ != http1::Framing::UntilClose;
     if (head_.keep_alive_timeout_s >= 0) {
-      uint64_t ms = static_cast<uint64_t>(head_.keep_alive_timeout_s) * 1000;
-      idle_timeout_ms_ = ms > kServerKeepAliveMarginMs ? static_cast<uint32_t>(ms - kServerKeepAliveMarginMs) : 0;
-      if (idle_timeout_ms_ == 0) keep_alive_ok_ = false;  // the server keeps it for under a second
+      // Give the socket back before the server's own timer fires: a margin of up to 1 s (half
+      // the announced time for short timeouts) so a request is never written as it closes.
+      uint64_t ms = std::min<uint64_t>(static_cast<uint64_t>(head_.keep_alive_timeout_s) * 1000, UINT32_MAX);
+      uint64_t margin = std::min<uint64_t>(kServerKeepAliveMarginMs, ms / 2);
+      idle_timeout_ms_ = static_cast<uint32_t>(ms - margin);
+      if (idle_timeout_ms_ == 0) keep_alive_ok_ = false;  // "timeout=0": do not keep it at all
     }
     if (framing_ == http1::Framing::Length) {
       remaining_ = static_cast<uint64_t>(head_.content_length);
