@@ -357,12 +357,16 @@ uint32_t EngineWrap::push_big(std::string&& bytes) {
   return static_cast<uint32_t>(bigs_.size());  // 1-based: 0 means "inline"
 }
 
+// Pending requests keep the JS object alive (plain N-API calls: these run from libuv callbacks,
+// where a failing node-addon-api call would abort instead of returning).
 void EngineWrap::request_started() {
-  if (in_flight_++ == 0) Ref();  // pending requests keep the Session alive
+  uint32_t rc;
+  if (in_flight_++ == 0) napi_reference_ref(env_, self_ref(), &rc);
 }
 
 void EngineWrap::request_settled() {
-  if (in_flight_ > 0 && --in_flight_ == 0) Unref();
+  uint32_t rc;
+  if (in_flight_ > 0 && --in_flight_ == 0) napi_reference_unref(env_, self_ref(), &rc);
 }
 
 void EngineWrap::on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) {
@@ -419,36 +423,57 @@ void EngineWrap::flush() { deliver(false); }
 
 void EngineWrap::deliver(bool closed) {
   if (batch_.empty()) return;
-  Napi::Env env = env_;
-  Napi::HandleScope scope(env);
-  Napi::Buffer<char> batch = Napi::Buffer<char>::Copy(env, batch_.data(), batch_.size());
+  // Plain N-API calls with their statuses checked: while a worker is being terminated JS cannot
+  // run and these calls fail; that must drop the batch quietly, never abort the process.
+  napi_env env = env_;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) {
+    drop_batch();
+    return;
+  }
+  napi_value batch = nullptr, bigs = nullptr, fn = nullptr, recv = nullptr, result = nullptr;
+  void* copy_data = nullptr;
+  bool ok = napi_create_buffer_copy(env, batch_.size(), batch_.data(), &copy_data, &batch) == napi_ok;
   batch_.clear();
-  Napi::Value bigs = env.Undefined();
-  if (!bigs_.empty()) {
-    Napi::Array arr = Napi::Array::New(env, bigs_.size());
-    for (size_t i = 0; i < bigs_.size(); ++i) {
-      std::string* s = bigs_[i];
-      arr.Set(static_cast<uint32_t>(i),
-              Napi::Buffer<char>::New(env, s->data(), s->size(), [](Napi::Env, char*, std::string* owned) { delete owned; }, s));
+  if (ok && !bigs_.empty()) {
+    ok = napi_create_array_with_length(env, bigs_.size(), &bigs) == napi_ok;
+    for (size_t i = 0; ok && i < bigs_.size(); ++i) {
+      std::string* str = bigs_[i];
+      napi_value buf;
+      ok = napi_create_external_buffer(
+               env, str->size(), str->data(),
+               [](napi_env, void*, void* hint) { delete static_cast<std::string*>(hint); }, str, &buf) == napi_ok;
+      if (ok) {
+        bigs_[i] = nullptr;  // owned by the Buffer now
+        ok = napi_set_element(env, bigs, static_cast<uint32_t>(i), buf) == napi_ok;
+      }
     }
-    bigs_.clear();
-    bigs = arr;
+  } else if (ok) {
+    ok = napi_get_undefined(env, &bigs) == napi_ok;
   }
-  napi_value result;
-  napi_value args[2] = {batch, bigs};
-  napi_status st = napi_make_callback(env, *async_context_, Value(), callback_.Value(), 2, args, &result);
-  if (st != napi_ok) {
-    // The JS dispatcher catches user errors itself; anything escaping is a bug worth surfacing
-    // as an uncaught exception rather than swallowing.
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value ex;
-      napi_get_and_clear_last_exception(env, &ex);
-      napi_fatal_exception(env, ex);
+  drop_batch();
+  if (ok) ok = napi_get_reference_value(env, callback_, &fn) == napi_ok && fn != nullptr;
+  if (ok) ok = napi_get_reference_value(env, self_ref(), &recv) == napi_ok;
+  if (ok) {
+    napi_value args[2] = {batch, bigs};
+    napi_status st = napi_make_callback(env, *async_context_, recv != nullptr ? recv : fn, fn, 2, args, &result);
+    if (st != napi_ok) {
+      // The JS dispatcher catches user errors itself; anything escaping is a bug worth surfacing
+      // as an uncaught exception rather than swallowing (unless JS cannot run at all any more).
+      bool pending = false;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+        napi_value ex;
+        if (napi_get_and_clear_last_exception(env, &ex) == napi_ok && !closed) napi_fatal_exception(env, ex);
+      }
     }
   }
-  (void)closed;
+  napi_close_handle_scope(env, scope);
+}
+
+void EngineWrap::drop_batch() {
+  batch_.clear();
+  for (auto* b : bigs_) delete b;
+  bigs_.clear();
 }
 
 }  // namespace uvf

@@ -47,6 +47,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   void request_started();
   void request_settled();
   void deliver(bool closed);
+  void drop_batch();
+  napi_ref self_ref() { return static_cast<napi_ref>(*static_cast<Napi::Reference<Napi::Object>*>(this)); }
   static void on_env_teardown(napi_async_cleanup_hook_handle handle, void* arg);
 
   Napi::Env env_;

@@ -9,6 +9,7 @@ namespace uvf {
 
 namespace {
 constexpr size_t kBodyHighWater = 64 * 1024;
+constexpr size_t kMaxIdleKeys = 1024;
 
 class NullSink final : public EngineSink {
  public:
@@ -414,6 +415,8 @@ void Engine::run_turn_end() {
     pool_.on_capacity_freed(*this);
   }
   free_deferred();
+  // A crawler touches many origins: forget keys with nothing open or queued once there are many.
+  if (pool_.key_count() > kMaxIdleKeys) pool_.prune_empty_keys();
   if (closing_) maybe_finish_close();
   if (flush_pending_) {
     flush_pending_ = false;

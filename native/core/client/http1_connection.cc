@@ -445,8 +445,7 @@ void Http1Connection::finish_response() {
   m.reused = served_ > 0;
   m.attempts = r->attempts;
   ++served_;
-  bool reuse = keep_alive_ok_ && request_written_ && !write_failed_ && !r->conn_close &&
-               (!r->stream_response || !r->paused);
+  bool reuse = keep_alive_ok_ && request_written_ && !write_failed_ && !r->conn_close;
   if (r->stream_response) {
     engine_->sink()->on_end(r->id);
   } else {
