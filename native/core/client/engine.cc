@@ -476,6 +476,9 @@ void Engine::maybe_finish_close() {
     }
     return;  // connection_closed() brings us back here once they are gone
   }
+  // A cancelled lookup may still be running in the threadpool; its callback needs the engine
+  // (and libuv refuses to close a loop with requests outstanding).
+  if (pending_lookups_ > 0) return;
   if (handles_closing_) return;
   handles_closing_ = true;
   free_deferred();

@@ -141,6 +141,11 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void connection_closed(Http1Connection* c);  // after the handle closed
   void request_finished(Request* r, bool failed);
   bool try_retry(Request* r);  // requeue an idempotent request on a fresh connection
+  void lookup_started() { ++pending_lookups_; }
+  void lookup_finished() {
+    --pending_lookups_;
+    if (closing_ && pending_lookups_ == 0) maybe_finish_close();
+  }
   void add_bytes(uint64_t in, uint64_t out) {
     stats_.bytes_in += in;
     stats_.bytes_out += out;
@@ -186,6 +191,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   bool self_delete_ = false;
   std::function<void()> on_released_;
   int open_handles_ = 0;
+  int pending_lookups_ = 0;  // getaddrinfo requests still owned by the threadpool
   bool flush_pending_ = false;
   bool closing_ = false;
   bool closed_reported_ = false;

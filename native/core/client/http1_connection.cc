@@ -31,28 +31,33 @@ void Http1Connection::start(uint32_t connect_timeout_ms, const sockaddr* local) 
     return;
   }
   state_ = State::Resolving;
-  gai_ = new uv_getaddrinfo_t;
-  gai_->data = this;
+  gai_ = new Lookup{};
+  gai_->engine = engine_;
+  gai_->conn = this;
+  engine_->lookup_started();
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  int r = uv_getaddrinfo(engine_->loop(), gai_, on_resolved, o.host.c_str(), nullptr, &hints);
+  int r = uv_getaddrinfo(engine_->loop(), &gai_->req, on_resolved, o.host.c_str(), nullptr, &hints);
   if (r != 0) {
     delete gai_;
     gai_ = nullptr;
+    engine_->lookup_finished();
     engine_->connection_connect_failed(this, error_from_uv(r), r);
   }
 }
 
 void Http1Connection::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
-  auto* self = static_cast<Http1Connection*>(req->data);
-  if (self == nullptr) {  // the connection gave up on this lookup (timeout/close)
+  auto* lookup = reinterpret_cast<Lookup*>(req);  // req is the first member
+  Http1Connection* self = lookup->conn;          // null once the connection gave up on it
+  Engine* engine = lookup->engine;
+  delete lookup;
+  engine->lookup_finished();  // the engine does not finish closing while lookups are out
+  if (self == nullptr) {
     uv_freeaddrinfo(res);
-    delete req;
     return;
   }
   self->gai_ = nullptr;
-  delete req;
   if (status != 0) {
     uv_freeaddrinfo(res);
     self->engine_->connection_connect_failed(self, error_from_uv(status), status);
@@ -177,6 +182,7 @@ void Http1Connection::pump_body() {
   Request* r = req_;
   if (r == nullptr || write_failed_ || request_written_) return;
   std::string framed;
+  bool progressed = false;
   while (!r->chunks.empty()) {
     std::string& c = r->chunks.front();
     int w;
@@ -201,6 +207,7 @@ void Http1Connection::pump_body() {
     streamed_out_ += c.size();
     r->chunk_bytes -= c.size();
     r->chunks.pop_front();
+    progressed = true;
   }
   if (r->body_ended && !last_chunk_sent_) {
     last_chunk_sent_ = true;
@@ -213,7 +220,10 @@ void Http1Connection::pump_body() {
       engine_->add_bytes(0, http1::kLastChunk.size());
     }
     request_written_ = true;
+    progressed = true;
   }
+  // The headers timeout counts from the last upload progress: a long upload is not a late answer.
+  if (progressed && phase_ == Phase::Head) set_deadline(Deadline::Headers, r->timeouts.headers_ms);
   if (r->drain_wanted && sock_.queued_bytes() == 0) {
     r->drain_wanted = false;
     engine_->sink()->on_drain(r->id);
@@ -228,7 +238,11 @@ void Http1Connection::on_write_drained(int status) {
     // its answer is worth more than our EPIPE. The read side ends the request either way.
     return;
   }
-  if (state_ == State::Busy && req_ != nullptr && req_->streamed_body) pump_body();
+  if (state_ != State::Busy || req_ == nullptr) return;
+  if (phase_ == Phase::Head && deadline_kind_ == Deadline::Headers) {
+    set_deadline(Deadline::Headers, req_->timeouts.headers_ms);  // queued request bytes just went out
+  }
+  if (req_->streamed_body) pump_body();
 }
 
 void Http1Connection::park(uint64_t now) {
@@ -567,8 +581,9 @@ void Http1Connection::close(bool abortive) {
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
   if (gai_ != nullptr) {
-    gai_->data = nullptr;  // its callback frees it
-    uv_cancel(reinterpret_cast<uv_req_t*>(gai_));
+    // The lookup may outlive this connection: its callback frees it and tells the engine.
+    gai_->conn = nullptr;
+    uv_cancel(reinterpret_cast<uv_req_t*>(&gai_->req));
     gai_ = nullptr;
   }
   (void)was_connecting;

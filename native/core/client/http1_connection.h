@@ -111,7 +111,12 @@ class Http1Connection final : public TcpSocket::Handler {
   TcpSocket sock_;
   State state_ = State::Resolving;
   Request* req_ = nullptr;
-  uv_getaddrinfo_t* gai_ = nullptr;        // lookup in flight (owned by its callback once cancelled)
+  struct Lookup {
+    uv_getaddrinfo_t req;  // first member: the callback casts back
+    Engine* engine;
+    Http1Connection* conn;
+  };
+  Lookup* gai_ = nullptr;  // lookup in flight; freed by its callback, which may outlive us
   std::vector<sockaddr_storage> addrs_;
   size_t addr_index_ = 0;
   int last_connect_error_ = 0;
