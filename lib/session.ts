@@ -255,6 +255,9 @@ let nextId = 1;
 export class Session {
   readonly #engine: NativeEngine;
   readonly #dispatcher: Dispatcher;
+  // The native side holds this callback weakly (strongly only while requests are in flight or a
+  // close is pending), so the Session must keep it alive itself.
+  readonly #onEvents: (batch: Buffer, bigs: Buffer[] | undefined) => void;
   readonly #timeouts: Required<TimeoutOptions>;
   readonly #hasTimeoutOverride: boolean = false;
   #closed = false;
@@ -299,7 +302,8 @@ export class Session {
     if (ua !== '') o.userAgent = ua;
     const d = new Dispatcher();
     this.#dispatcher = d;
-    this.#engine = new binding.NativeEngine(o, (batch, bigs) => d.onEvents(batch, bigs));
+    this.#onEvents = (batch, bigs) => d.onEvents(batch, bigs);
+    this.#engine = new binding.NativeEngine(o, this.#onEvents);
     d.engine = this.#engine;
   }
 

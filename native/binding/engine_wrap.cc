@@ -136,12 +136,13 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     return;
   }
   engine_ = engine.release();
-  callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+  napi_create_reference(env, info[1], 0, &callback_);
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "uvfetch:engine");
   napi_add_async_cleanup_hook(env, on_env_teardown, this, &cleanup_hook_);
 }
 
 EngineWrap::~EngineWrap() {
+  if (callback_ != nullptr) napi_delete_reference(env_, callback_);
   // Garbage-collected without close(): tear down natively, report nothing.
   if (engine_ != nullptr) {
     engine_->release();
@@ -303,12 +304,20 @@ Napi::Value EngineWrap::EndBody(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EngineWrap::Close(const Napi::CallbackInfo& info) {
-  if (engine_ != nullptr) engine_->close();
+  if (engine_ != nullptr) {
+    closing_ = true;
+    pin(true);  // until the closed event has been delivered
+    engine_->close();
+  }
   return info.Env().Undefined();
 }
 
 Napi::Value EngineWrap::Destroy(const Napi::CallbackInfo& info) {
-  if (engine_ != nullptr) engine_->destroy();
+  if (engine_ != nullptr) {
+    closing_ = true;
+    pin(true);
+    engine_->destroy();
+  }
   return info.Env().Undefined();
 }
 
@@ -357,16 +366,29 @@ uint32_t EngineWrap::push_big(std::string&& bytes) {
   return static_cast<uint32_t>(bigs_.size());  // 1-based: 0 means "inline"
 }
 
-// Pending requests keep the JS object alive (plain N-API calls: these run from libuv callbacks,
-// where a failing node-addon-api call would abort instead of returning).
-void EngineWrap::request_started() {
+// Pending requests (or a pending close) keep the JS object and its callback alive. Plain N-API
+// calls: these run from libuv callbacks, where a failing node-addon-api call would abort.
+void EngineWrap::pin(bool on) {
+  if (on == pinned_) return;
+  pinned_ = on;
   uint32_t rc;
-  if (in_flight_++ == 0) napi_reference_ref(env_, self_ref(), &rc);
+  if (on) {
+    napi_reference_ref(env_, self_ref(), &rc);
+    napi_reference_ref(env_, callback_, &rc);
+  } else {
+    napi_reference_unref(env_, self_ref(), &rc);
+    napi_reference_unref(env_, callback_, &rc);
+  }
+}
+
+void EngineWrap::request_started() {
+  ++in_flight_;
+  pin(true);
 }
 
 void EngineWrap::request_settled() {
-  uint32_t rc;
-  if (in_flight_ > 0 && --in_flight_ == 0) napi_reference_unref(env_, self_ref(), &rc);
+  if (in_flight_ > 0) --in_flight_;
+  if (in_flight_ == 0 && !closing_) pin(false);
 }
 
 void EngineWrap::on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) {
@@ -412,6 +434,9 @@ void EngineWrap::on_closed() {
   engine_ = nullptr;
   push_record(kEvClosed, 0, 0, 0, nullptr, 0, nullptr, 0);
   deliver(true);
+  closing_ = false;
+  in_flight_ = 0;
+  pin(false);
   if (cleanup_hook_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_hook_);
     cleanup_hook_ = nullptr;
@@ -452,6 +477,7 @@ void EngineWrap::deliver(bool closed) {
     ok = napi_get_undefined(env, &bigs) == napi_ok;
   }
   drop_batch();
+  // A weak callback that is gone means nobody can receive the batch any more.
   if (ok) ok = napi_get_reference_value(env, callback_, &fn) == napi_ok && fn != nullptr;
   if (ok) ok = napi_get_reference_value(env, self_ref(), &recv) == napi_ok;
   if (ok) {

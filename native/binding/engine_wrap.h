@@ -46,6 +46,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   uint32_t push_big(std::string&& bytes);
   void request_started();
   void request_settled();
+  void pin(bool on);
   void deliver(bool closed);
   void drop_batch();
   napi_ref self_ref() { return static_cast<napi_ref>(*static_cast<Napi::Reference<Napi::Object>*>(this)); }
@@ -53,12 +54,17 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
 
   Napi::Env env_;
   Engine* engine_ = nullptr;   // owned; released (self-deleting) or deleted after on_closed
-  Napi::FunctionReference callback_;
+  // The JS callback, held weakly unless requests are in flight or a close is pending: the
+  // callback's closure reaches back to this object, and a strong reference from native code
+  // would make an abandoned Session uncollectable.
+  napi_ref callback_ = nullptr;
+  bool pinned_ = false;   // self and callback held strongly
   std::unique_ptr<Napi::AsyncContext> async_context_;
   std::string batch_;                       // records of this turn
   std::vector<std::string*> bigs_;          // large payloads handed over without copying
   size_t in_flight_ = 0;
   bool closed_ = false;
+  bool closing_ = false;
   napi_async_cleanup_hook_handle cleanup_hook_ = nullptr;
   std::string last_error_;
   EngineStats final_stats_;                 // kept after close so stats() stays truthful

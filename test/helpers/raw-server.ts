@@ -308,3 +308,18 @@ export async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> 
 }
 
 export { sleep };
+
+/**
+ * Awaits p while a 10 ms interval keeps the event loop waking up. Used only around Session
+ * close()/destroy() in tests that are not about closing: uvfetch's end-of-turn work scheduled from
+ * a socket close callback can wait for an unrelated wake-up (BUG, see
+ * test/lifecycle/gc-and-exit.test.ts "close() resolves promptly"), which would only slow those tests.
+ */
+export async function withLoopAwake<T>(p: Promise<T>): Promise<T> {
+  const t = setInterval(() => {}, 10);
+  try {
+    return await p;
+  } finally {
+    clearInterval(t);
+  }
+}

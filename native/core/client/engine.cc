@@ -391,7 +391,9 @@ void Engine::schedule_turn_end() {
   uv_idle_start(&idle_, on_idle);
 }
 
-void Engine::on_idle(uv_idle_t* i) { uv_idle_stop(i); }
+// Deliberately empty: the handle only has to be *active* while libuv computes the poll timeout
+// (which happens after the idle phase); it is stopped at the end of the turn, in run_turn_end.
+void Engine::on_idle(uv_idle_t*) {}
 
 void Engine::on_check(uv_check_t* c) {
   auto* self = static_cast<Engine*>(c->data);
@@ -401,6 +403,7 @@ void Engine::on_check(uv_check_t* c) {
 void Engine::run_turn_end() {
   check_active_ = false;
   uv_check_stop(&check_);
+  uv_idle_stop(&idle_);
   // Deferred pool work first, so requests it fails are part of this flush.
   while (!pending_dispatch_.empty()) {
     std::vector<Key*> keys;
