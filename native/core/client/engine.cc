@@ -8,7 +8,6 @@
 namespace uvf {
 
 namespace {
-constexpr size_t kBodyHighWater = 64 * 1024;
 constexpr size_t kMaxIdleKeys = 1024;
 
 class NullSink final : public EngineSink {

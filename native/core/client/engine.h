@@ -21,6 +21,10 @@
 namespace uvf {
 
 using RequestId = uint32_t;
+
+// Streamed request bodies: bytes buffered natively (queued chunks plus the socket's write queue)
+// above which write_body() asks the caller to wait for on_drain.
+constexpr size_t kBodyHighWater = 64 * 1024;
 class Http1Connection;
 struct Request;
 

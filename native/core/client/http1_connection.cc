@@ -183,7 +183,9 @@ void Http1Connection::pump_body() {
   if (r == nullptr || write_failed_ || request_written_) return;
   std::string framed;
   bool progressed = false;
-  while (!r->chunks.empty()) {
+  // Hand chunks to the socket only while its queue is short: the rest wait in the request, and
+  // write_body() tells the producer to pause, so a server that stops reading stops the producer.
+  while (!r->chunks.empty() && sock_.queued_bytes() < kBodyHighWater) {
     std::string& c = r->chunks.front();
     int w;
     if (r->body_chunked) {
@@ -209,7 +211,7 @@ void Http1Connection::pump_body() {
     r->chunks.pop_front();
     progressed = true;
   }
-  if (r->body_ended && !last_chunk_sent_) {
+  if (r->body_ended && !last_chunk_sent_ && r->chunks.empty()) {
     last_chunk_sent_ = true;
     if (r->body_chunked) {
       int w = sock_.write(http1::kLastChunk.data(), http1::kLastChunk.size());
@@ -224,7 +226,7 @@ void Http1Connection::pump_body() {
   }
   // The headers timeout counts from the last upload progress: a long upload is not a late answer.
   if (progressed && phase_ == Phase::Head) set_deadline(Deadline::Headers, r->timeouts.headers_ms);
-  if (r->drain_wanted && sock_.queued_bytes() == 0) {
+  if (r->drain_wanted && r->chunks.empty() && sock_.queued_bytes() < kBodyHighWater) {
     r->drain_wanted = false;
     engine_->sink()->on_drain(r->id);
     engine_->note_event();
