@@ -143,9 +143,32 @@ TEST(pool_total_limit_evicts_oldest_idle_of_another_key) {
   CHECK_EQ(d.discarded.size(), 1u);
   CHECK(d.discarded[0] == &a2);
   CHECK_EQ(d.opened, 0);
+  CHECK(b.blocked_on_total);  // it waits for the victim's close, first in line
   pool.connection_closed(a);
-  pool.on_capacity_freed(d);  // nothing blocked yet: the engine re-dispatches the key itself
+  pool.serve_blocked(d);
+  CHECK_EQ(d.opened, 1);
+  CHECK(!b.blocked_on_total);
+}
+
+TEST(pool_blocked_key_evicts_a_connection_that_turned_idle) {
+  Pool pool({1, 10});
+  FakeDriver d;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  FakeConn a1{1, 5};
+  pool.connection_opened(a);
+  pool.connect_finished(a);  // a1 busy
+  FakeReq rb{2};
+  pool.enqueue(b, &rb);
   pool.dispatch(b, d);
+  CHECK(b.blocked_on_total);
+  pool.park_idle(a, &a1);  // a1's request finished: now idle
+  pool.serve_blocked(d);
+  CHECK_EQ(d.discarded.size(), 1u);
+  CHECK(d.discarded[0] == &a1);
+  CHECK(b.blocked_on_total);  // until a1's close is counted
+  pool.connection_closed(a);
+  pool.serve_blocked(d);
   CHECK_EQ(d.opened, 1);
 }
 
@@ -164,7 +187,7 @@ TEST(pool_blocked_key_is_served_when_capacity_frees) {
   CHECK(b.blocked_on_total);
   pool.connect_finished(a);
   pool.connection_closed(a);
-  pool.on_capacity_freed(d);
+  pool.serve_blocked(d);
   CHECK_EQ(d.opened, 2);
   CHECK(!b.blocked_on_total);
 }

@@ -303,7 +303,13 @@ void Engine::connection_idle(Http1Connection* c) {
     maybe_finish_close();
     return;
   }
-  if (!k.waiters.empty()) pool_.dispatch(k, *this);
+  if (!k.waiters.empty()) {
+    pool_.dispatch(k, *this);
+  } else if (pool_.has_blocked()) {
+    // Another origin is waiting for room under the total limit: this idle socket can make it.
+    capacity_freed_ = true;
+    schedule_turn_end();
+  }
 }
 
 void Engine::connection_closed(Http1Connection* c) {
@@ -414,7 +420,7 @@ void Engine::run_turn_end() {
   }
   if (capacity_freed_) {
     capacity_freed_ = false;
-    pool_.on_capacity_freed(*this);
+    pool_.serve_blocked(*this);
   }
   free_deferred();
   // A crawler touches many origins: forget keys with nothing open or queued once there are many.

@@ -187,15 +187,16 @@ class ConnectionPool {
         Key* victim_key = nullptr;
         Conn* victim = oldest_idle(&victim_key);
         if (victim == nullptr) {
-          if (!k.blocked_on_total) {
-            k.blocked_on_total = true;
-            blocked_.push_back(&k);
-          }
+          block(k);
           return;
         }
         unpark(*victim_key, victim);
         d.discard(*victim_key, victim);
-        if (total_open_ >= limits_.total) return;  // discard closes asynchronously; retried on close
+        if (total_open_ >= limits_.total) {
+          // The victim closes asynchronously; this key goes first when its capacity is freed.
+          block(k);
+          return;
+        }
         continue;
       }
       connection_opened(k);
@@ -203,15 +204,17 @@ class ConnectionPool {
     }
   }
 
-  // A connection closed somewhere: the first key blocked on the total limit gets a chance.
-  void on_capacity_freed(Driver& d) {
-    while (!blocked_.empty() && total_open_ < limits_.total) {
-      Key* k = blocked_.front();
-      blocked_.pop_front();
-      k->blocked_on_total = false;
-      dispatch(*k, d);
-    }
+  // Capacity freed somewhere (a connection closed), or an idle connection appeared that a key
+  // blocked on the total limit may evict: each blocked key, oldest first, gets one more dispatch
+  // (a key that still cannot proceed blocks again, keeping its turn order).
+  void serve_blocked(Driver& d) {
+    if (blocked_.empty()) return;
+    std::deque<Key*> keys;
+    keys.swap(blocked_);
+    for (Key* k : keys) k->blocked_on_total = false;
+    for (Key* k : keys) dispatch(*k, d);
   }
+  bool has_blocked() const { return !blocked_.empty(); }
 
   template <class F>
   void for_each_key(F&& f) {
@@ -231,6 +234,12 @@ class ConnectionPool {
   }
 
  private:
+  void block(Key& k) {
+    if (k.blocked_on_total) return;
+    k.blocked_on_total = true;
+    blocked_.push_back(&k);
+  }
+
   Conn* oldest_idle(Key** out_key) {
     Conn* best = nullptr;
     for (auto& kv : keys_) {
