@@ -400,7 +400,8 @@ export class Session {
 
     const id = nextId;
     nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
-    const href = url.href;
+    // Credentials never travel into res.url or error messages (they end up in logs).
+    const href = url.username !== '' || url.password !== '' ? `${url.protocol}//${url.host}${url.pathname}${url.search}` : url.href;
     const host = url.hostname.charCodeAt(0) === 91 /* [ */ ? url.hostname.slice(1, -1) : url.hostname;
     const port = url.port === '' ? 80 : Number(url.port);
     const target = url.pathname + url.search;

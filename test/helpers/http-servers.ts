@@ -2,11 +2,15 @@
 // that count connections and requests, plus small bounded wait utilities and a cleanup list.
 // Every server listens on 127.0.0.1 (or ::1 when asked) port 0 and is closed by its close().
 
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
-export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext) => void | Promise<void>;
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext) => unknown;
 
 export interface RequestContext {
   /** 1-based index of this request on the whole server. */
@@ -322,3 +326,73 @@ export class Cleanup {
 export function fdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Child-process scenarios
+//
+// Some behaviours depend on how the event loop wakes up (a bug that only shows when nothing else
+// wakes the loop). Inside a vitest worker other timers and IPC wake the loop at random, which
+// hides such bugs; a plain `node` child with nothing else running shows them deterministically.
+// The child imports the compiled package (dist/index.js; built here with tsc if missing).
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function ensureDist(): string {
+  const entry = path.join(repoRoot, 'dist', 'index.js');
+  if (!fs.existsSync(entry)) {
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', path.join(repoRoot, 'tsconfig.json')], { cwd: repoRoot, stdio: 'inherit' });
+  }
+  return pathToFileURL(entry).href;
+}
+
+/**
+ * Runs `body` (an async ES module body) in a fresh node process. In scope: `Session`,
+ * `UvfetchError`, `http`, `net`, `out` (an object printed as JSON at the end), `env` and
+ * `sleep(ms)`. A watchdog ends the scenario after `watchdogMs` (out.watchdog = true), so a hang is
+ * bounded. Returns `out`.
+ */
+export async function runScenario(body: string, opts: { watchdogMs?: number; env?: Record<string, string> } = {}): Promise<any> {
+  const watchdogMs = opts.watchdogMs ?? 6000;
+  const code = `
+import * as http from 'node:http';
+import * as net from 'node:net';
+const { Session, UvfetchError } = await import(${JSON.stringify(ensureDist())});
+const env = process.env;
+const out = {};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const watchdog = setTimeout(() => { out.watchdog = true; console.log(JSON.stringify(out)); process.exit(0); }, ${watchdogMs});
+try {
+${body}
+} catch (e) { out.error = String(e && e.stack || e); }
+clearTimeout(watchdog);
+console.log(JSON.stringify(out));
+process.exit(0);
+`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      cwd: repoRoot,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const kill = setTimeout(() => child.kill('SIGKILL'), watchdogMs + 10_000);
+    child.on('error', (e) => {
+      clearTimeout(kill);
+      reject(e);
+    });
+    child.on('close', (codeNum) => {
+      clearTimeout(kill);
+      const line = stdout.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        reject(new Error(`scenario exited ${codeNum} without JSON\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      }
+    });
+  });
+}
+

@@ -337,6 +337,17 @@ describe('URLs', () => {
     expect(await c.text()).toBe('Bearer tok');
     const d = await s.request(srv.url('/'));
     expect(await d.text()).toBe('none');
+    // Credentials never leak into res.url or error URLs (they end up in logs).
+    expect(a.url).toBe(`http://127.0.0.1:${srv.port}/`);
+    let err: unknown;
+    try {
+      void s.request(`http://alice:secret@127.0.0.1:${srv.port}/`, { headers: { 'x-bad': 'a\r\nb' } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UvfetchError);
+    expect((err as UvfetchError).url ?? '').not.toContain('secret');
+    expect((err as UvfetchError).message).not.toContain('secret');
     // Userinfo never leaks into the request target or Host.
     for (const r of srv.requests) {
       expect(r.url).toBe('/');
