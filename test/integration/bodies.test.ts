@@ -366,6 +366,46 @@ describe('response bodies', () => {
     expect(err.code).toBe('ERR_BODY_TOO_LARGE');
   });
 
+  it('a stream read in bursts buffers a bounded amount per turn (the per-turn read cap lets the pause land)', async () => {
+    // A raw server writing as fast as the socket takes it; the consumer drains the Readable
+    // every 5 ms (so the TCP window grows large) and records how much was buffered each time.
+    const block = Buffer.alloc(256 * 1024, 0x61);
+    const total = 512 * MiB;
+    const srv = await startNetServer((sock) => {
+      sock.on('error', () => {});
+      sock.once('data', () => {
+        sock.write(`HTTP/1.1 200 OK\r\ncontent-length: ${total}\r\n\r\n`);
+        let sent = 0;
+        const pump = () => {
+          while (sent < total) {
+            sent += block.length;
+            if (!sock.write(block)) {
+              sock.once('drain', pump);
+              return;
+            }
+          }
+        };
+        pump();
+      });
+    });
+    const s = session();
+    const res = await s.stream(srv.url('/bursts'));
+    res.body.on('readable', () => {});
+    let maxBuffered = 0;
+    let read = 0;
+    for (let i = 0; i < 100; i++) {
+      await sleep(5);
+      maxBuffered = Math.max(maxBuffered, res.body.readableLength);
+      let c: Buffer | null;
+      while ((c = res.body.read() as Buffer | null) !== null) read += c.length;
+    }
+    // The Readable's high-water mark is 64 KiB; one loop turn adds at most the per-turn cap
+    // (256 KiB) before reading stops. Without the cap one poll phase reads up to 32 x 64 KiB.
+    expect(read).toBeGreaterThan(1 * MiB);
+    expect(maxBuffered).toBeLessThanOrEqual(64 * 1024 + 256 * 1024);
+    res.body.destroy();
+  });
+
   it('streaming download backpressure: a fast 50 MiB server, a slow reader, bounded memory, blocked writes', async () => {
     const total = 50 * MiB;
     const block = Buffer.alloc(64 * 1024, 0x5a);

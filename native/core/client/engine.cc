@@ -430,6 +430,15 @@ void Engine::run_turn_end() {
     flush_pending_ = false;
     sink_->flush();  // may re-enter submit(): everything above is settled by now
   }
+  ++turn_;
+  if (!throttled_.empty()) {
+    std::vector<RequestId> ids;
+    ids.swap(throttled_);
+    for (RequestId id : ids) {
+      auto it = requests_.find(id);
+      if (it != requests_.end() && it->second->conn != nullptr) it->second->conn->unthrottle();
+    }
+  }
 }
 
 void Engine::free_deferred() {

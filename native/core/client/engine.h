@@ -25,6 +25,9 @@ using RequestId = uint32_t;
 // Streamed request bodies: bytes buffered natively (queued chunks plus the socket's write queue)
 // above which write_body() asks the caller to wait for on_drain.
 constexpr size_t kBodyHighWater = 64 * 1024;
+// Stream-mode responses: most body bytes one request delivers per loop turn before its socket
+// stops being read until the turn ends (so a consumer's pause always lands in time).
+constexpr size_t kStreamTurnBytes = 256 * 1024;
 class Http1Connection;
 struct Request;
 
@@ -145,6 +148,11 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void connection_closed(Http1Connection* c);  // after the handle closed
   void request_finished(Request* r, bool failed);
   bool try_retry(Request* r);  // requeue an idempotent request on a fresh connection
+  uint64_t turn() const { return turn_; }
+  void throttle(RequestId id) {
+    throttled_.push_back(id);
+    schedule_turn_end();
+  }
   void lookup_started() { ++pending_lookups_; }
   void lookup_finished() {
     --pending_lookups_;
@@ -189,6 +197,8 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   uv_check_t check_;
   uv_idle_t idle_;
   std::vector<Key*> pending_dispatch_;           // keys to dispatch at the end of the turn
+  std::vector<RequestId> throttled_;             // streams whose reading restarts at turn end
+  uint64_t turn_ = 1;
   uint64_t timer_at_ = UINT64_MAX;
   bool check_active_ = false;
   bool capacity_freed_ = false;

@@ -273,9 +273,18 @@ void Http1Connection::pause_reading() {
   }
 }
 
+void Http1Connection::unthrottle() {
+  if (state_ != State::Busy || req_ == nullptr) return;
+  req_->throttled = false;
+  if (req_->paused) return;  // the consumer's own pause wins; resume_reading() restarts it
+  int r = sock_.read_start();
+  if (r != 0) fail(error_from_uv(r), uv_strerror(r), r);
+}
+
 void Http1Connection::resume_reading() {
   if (state_ != State::Busy || req_ == nullptr || !req_->paused) return;
   req_->paused = false;
+  if (req_->throttled) return;  // the end of the turn restarts reading
   int r = sock_.read_start();
   if (r != 0) {
     fail(error_from_uv(r), uv_strerror(r), r);
@@ -397,6 +406,18 @@ bool Http1Connection::deliver_body(const char* p, size_t n) {
   if (req_->stream_response) {
     engine_->sink()->on_data(req_->id, p, n);
     engine_->note_event();
+    // libuv may read a busy socket many times in one poll phase, before the consumer has had a
+    // chance to say "pause": cap what one stream delivers per loop turn.
+    if (req_->turn != engine_->turn()) {
+      req_->turn = engine_->turn();
+      req_->turn_bytes = 0;
+    }
+    req_->turn_bytes += n;
+    if (req_->turn_bytes >= kStreamTurnBytes && !req_->throttled && !req_->paused) {
+      req_->throttled = true;
+      sock_.read_stop();
+      engine_->throttle(req_->id);
+    }
     return true;
   }
   if (body_bytes_ > req_->limits.max_body_size) {

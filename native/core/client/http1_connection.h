@@ -37,7 +37,10 @@ struct Request {
   bool stream_response = false;
   bool conn_close = false;          // the user asked for Connection: close
   bool fresh_only = false;          // retry: must not reuse an idle connection
-  bool paused = false;
+  bool paused = false;              // the consumer asked us to stop reading (stream mode)
+  bool throttled = false;           // reading stopped until the end of this loop turn
+  uint64_t turn = 0;                // loop turn that turn_bytes counts
+  size_t turn_bytes = 0;            // stream-mode body bytes delivered during `turn`
   uint8_t attempts = 1;
   Timeouts timeouts;
   ResponseLimits limits;
@@ -62,6 +65,8 @@ class Http1Connection final : public TcpSocket::Handler {
   void abort_request();
   void pause_reading();
   void resume_reading();
+  // End of the loop turn: reading stopped by the per-turn cap starts again (unless paused).
+  void unthrottle();
   // Streamed body bytes became available / the body ended.
   void pump_body();
   bool probe_alive() const { return sock_.probe_idle_alive(); }
