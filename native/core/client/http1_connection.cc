@@ -8,6 +8,7 @@ namespace uvf {
 namespace {
 constexpr unsigned kMaxInterimResponses = 10;
 constexpr uint32_t kServerKeepAliveMarginMs = 1000;
+constexpr uint64_t kMaxBodyReserve = 1 << 20;
 }  // namespace
 
 Http1Connection::Http1Connection(Engine* engine, Engine::Key* key)
@@ -381,6 +382,9 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
         fail(Error::BodyTooLarge, "Content-Length exceeds maxBodySize");
         return false;
       }
+      // One allocation for the body instead of a growth series; bounded, since a server's
+      // Content-Length is a claim, not bytes.
+      if (!req_->stream_response) body_.reserve(static_cast<size_t>(std::min<uint64_t>(remaining_, kMaxBodyReserve)));
     }
     phase_ = Phase::Body;
     if (req_->stream_response) {
