@@ -4,6 +4,7 @@
       "target_name": "uvfetch",
       "sources": [
         "native/core/base/errors.cc",
+        "native/core/base/fd_limits.cc",
         "native/core/net/tcp_socket.cc",
         "native/core/http1/response_parser.cc",
         "native/core/http1/chunked_decoder.cc",

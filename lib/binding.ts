@@ -54,6 +54,7 @@ export interface NativeStats {
   created: number;
   reused: number;
   retries: number;
+  fdExhaustedWaits: number;
   bytesIn: number;
   bytesOut: number;
 }
@@ -91,6 +92,9 @@ export interface NativeBinding {
   errorCodes: string[];
   errorMessages: string[];
   napiVersion: number;
+  getFdLimit(): { soft: number; hard: number };
+  setFdSoftLimit(n: number): number;
+  openFds(): number;
 }
 
 export const binding = load(root) as NativeBinding;

@@ -3,6 +3,7 @@
 //
 //   uvfetch [run] [--requests N] [--concurrency N] [--connections N] [--body-size N]
 //                 [--url URL] [--server-workers N] [--json]
+//   uvfetch bench [--scenario NAME|all] [--clients LIST] [--duration S] [--rounds N] [--with-wrk] [--json]
 //   uvfetch help [command]
 //   uvfetch --version
 //
@@ -12,10 +13,14 @@
 // 500 ms and a summary at the end. Exit status: 0 all requests succeeded, 1 some failed (or the
 // server saw a different number of requests), 2 usage error, 130 interrupted.
 //
+// `uvfetch bench` (lib/bench.ts) compares uvfetch with undici, node:http, fetch (and wrk) against
+// the same loopback server and prints a table of req/s, latency, RSS and ratios to undici Pool.
+//
 // Subcommands live in the `commands` table below: add an entry (name, summary, usage, run) to
 // add one; `run` receives the arguments after the command name.
 
 import { Session, UvfetchError } from './index.js';
+import { benchCommand } from './bench.js';
 import { startLoopbackServer, type LoopbackServer, type LoopbackServerStats } from './loopback-server.js';
 import { createHistogram, monitorEventLoopDelay, type RecordableHistogram, type IntervalHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -503,6 +508,7 @@ function formatSummary(s: Summary): string {
 }
 
 registerCommand({ name: 'run', summary: 'fetch N URLs against the embedded loopback server', usage: RUN_USAGE, run: runCommand });
+registerCommand(benchCommand);
 
 // ---------------------------------------------------------------------------------------------
 // Entry point (only when executed, not when imported).

@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'ERR_DNS_TEMPORARY'
   | 'ERR_DNS'
   | 'ERR_FD_EXHAUSTED'
+  | 'ERR_FD_LIMIT'
   | 'ERR_SOCKET'
   | 'ERR_INTERNAL';
 

@@ -2,6 +2,7 @@ export { Session, VERSION } from './session.js';
 export { Response, StreamResponse, type ResponseInfo } from './response.js';
 export { ResponseHeaders } from './headers.js';
 export { UvfetchError, type ErrorCode } from './errors.js';
+export { limits, type FdLimit } from './limits.js';
 export type {
   SessionOptions,
   RequestOptions,

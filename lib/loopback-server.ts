@@ -51,6 +51,12 @@ export interface LoopbackServerOptions {
   /** Pin server processes to the last core(s) when possible. Default true. */
   pin?: boolean;
   /**
+   * Explicit CPU list for the server processes (taskset -c syntax, e.g. '3' or '2,3') instead of
+   * the automatic choice. Needed when this process is itself pinned (the automatic choice only
+   * picks among the cores this process may use). Ignored with `pin: false` or without taskset.
+   */
+  pinTo?: string;
+  /**
    * 'auto' (default): drive libuv stream handles directly when this Node version allows it
    * (less CPU per request), else net.Socket. 'net': always net.Socket.
    */
@@ -532,7 +538,12 @@ export async function startLoopbackServer(opts: LoopbackServerOptions = {}): Pro
   });
   const port = (listener.address() as net.AddressInfo).port;
 
-  const pinnedTo = opts.pin === false ? null : pinCores(workers);
+  let pinnedTo: string | null = null;
+  if (opts.pin !== false) {
+    if (opts.pinTo === undefined) pinnedTo = pinCores(workers);
+    else if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(opts.pinTo)) throw new Error(`loopback server: invalid pinTo '${opts.pinTo}'`);
+    else if (hasTaskset()) pinnedTo = opts.pinTo;
+  }
   const children: ChildProcess[] = [];
   const cleanupChildren = (): void => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

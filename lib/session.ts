@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { binding, Ev, SubmitFlag, type NativeEngine, type NativeEngineOptions } from './binding.js';
 import { nativeError, UvfetchError, codeOf } from './errors.js';
+import { autoConnections, limits } from './limits.js';
 import { Response, StreamResponse, type ResponseInfo } from './response.js';
 import type { BodyInit, HeadersInit, RequestOptions, SessionOptions, SessionStats, TimeoutOptions } from './types.js';
 
@@ -9,6 +10,7 @@ export const VERSION = '0.1.0';
 
 const SESSION_KEYS = new Set([
   'connections',
+  'fdReserve',
   'connectionsPerHost',
   'keepAliveTimeout',
   'timeout',
@@ -267,9 +269,15 @@ export class Session {
     if (options === null || typeof options !== 'object') throw invalid('options', 'expected an object');
     checkKeys(options, SESSION_KEYS, '');
     const t = timeouts(options.timeout, 'timeout', { connect: 10_000, headers: 30_000, body: 30_000, total: 0 });
+    if (options.fdReserve !== undefined && options.connections !== 'auto') {
+      throw invalid('fdReserve', "only meaningful with connections: 'auto'");
+    }
     this.#timeouts = t;
     const o: NativeEngineOptions = {
-      connections: intOpt(options.connections, 'connections', 256, 1, 1_000_000),
+      connections:
+        options.connections === 'auto'
+          ? autoConnections(options.fdReserve === undefined ? undefined : intOpt(options.fdReserve, 'fdReserve', 0, 0, 1_000_000))
+          : intOpt(options.connections, 'connections', 256, 1, 1_000_000),
       connectionsPerHost: intOpt(options.connectionsPerHost, 'connectionsPerHost', 64, 1, 1_000_000),
       keepAliveTimeout: intOpt(options.keepAliveTimeout, 'keepAliveTimeout', 15_000, 0, MAX_TIMER),
       connectTimeout: t.connect,
@@ -460,6 +468,7 @@ export class Session {
         reused: s.reused,
       },
       bytes: { in: s.bytesIn, out: s.bytesOut },
+      fd: { limit: limits.getFdLimit().soft, open: limits.openFds(), exhaustedWaits: s.fdExhaustedWaits },
     };
   }
 

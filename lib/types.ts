@@ -20,8 +20,13 @@ export interface LimitOptions {
 }
 
 export interface SessionOptions extends LimitOptions {
-  /** Connections across all origins (connecting, busy and idle). Default 256. */
-  connections?: number;
+  /**
+   * Connections across all origins (connecting, busy and idle). Default 256. `'auto'` derives it
+   * from the file-descriptor soft limit less `fdReserve`.
+   */
+  connections?: number | 'auto';
+  /** With `connections: 'auto'`: descriptors kept for everything else. Default max(64, 10% of the limit). */
+  fdReserve?: number;
   /** Connections to one origin (scheme + host + port). Default 64. */
   connectionsPerHost?: number;
   /** How long an idle keep-alive connection is kept. Default 15 000. A server's Keep-Alive: timeout= lowers it. */
@@ -78,4 +83,12 @@ export interface SessionStats {
     reused: number;
   };
   bytes: { in: number; out: number };
+  fd: {
+    /** Soft RLIMIT_NOFILE. */
+    limit: number;
+    /** Descriptors open in the whole process (null when none is free to count them with). */
+    open: number | null;
+    /** Requests that had to wait for a descriptor (EMFILE/ENFILE treated as backpressure). */
+    exhaustedWaits: number;
+  };
 }

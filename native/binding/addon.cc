@@ -2,10 +2,57 @@
 // JS handles. Exports the engine class and the table of error codes.
 #include <napi.h>
 
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
 #include "base/errors.h"
+#include "base/fd_limits.h"
 #include "engine_wrap.h"
 
 namespace {
+
+Napi::Value ThrowCode(Napi::Env env, uvf::Error code, const std::string& msg, int sys) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, uvf::error_code(code)));
+  if (sys != 0) e.Set("errno", Napi::Number::New(env, sys));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+double limit_to_js(uint64_t v) { return v == UINT64_MAX ? INFINITY : static_cast<double>(v); }
+
+// getFdLimit() → { soft, hard } (Infinity for "unlimited").
+Napi::Value GetFdLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uvf::FdLimit l;
+  int r = uvf::get_fd_limit(&l);
+  if (r != 0) return ThrowCode(env, uvf::Error::FdLimit, std::string("getrlimit: ") + std::strerror(r), r);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("soft", limit_to_js(l.soft));
+  o.Set("hard", limit_to_js(l.hard));
+  return o;
+}
+
+// setFdSoftLimit(n) → the new soft limit. Raising above the hard limit needs privilege.
+Napi::Value SetFdSoftLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double want = info[0].As<Napi::Number>().DoubleValue();
+  int r = uvf::set_fd_soft_limit(static_cast<uint64_t>(want));
+  if (r != 0) {
+    return ThrowCode(env, uvf::Error::FdLimit,
+                     std::string("setrlimit(RLIMIT_NOFILE, ") + std::to_string(static_cast<uint64_t>(want)) +
+                         "): " + std::strerror(r) + (r == EPERM ? " (raising the hard limit needs privilege)" : ""),
+                     r);
+  }
+  uvf::FdLimit l;
+  uvf::get_fd_limit(&l);
+  return Napi::Number::New(env, limit_to_js(l.soft));
+}
+
+Napi::Value OpenFds(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(uvf::count_open_fds()));
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeEngine", uvf::EngineWrap::Init(env));
@@ -19,6 +66,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("errorCodes", codes);
   exports.Set("errorMessages", messages);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  exports.Set("getFdLimit", Napi::Function::New(env, GetFdLimit, "getFdLimit"));
+  exports.Set("setFdSoftLimit", Napi::Function::New(env, SetFdSoftLimit, "setFdSoftLimit"));
+  exports.Set("openFds", Napi::Function::New(env, OpenFds, "openFds"));
   return exports;
 }
 

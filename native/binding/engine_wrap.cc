@@ -340,6 +340,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("created", static_cast<double>(s.connections_created));
   o.Set("reused", static_cast<double>(s.connections_reused));
   o.Set("retries", static_cast<double>(s.retries));
+  o.Set("fdExhaustedWaits", static_cast<double>(s.fd_exhausted_waits));
   o.Set("bytesIn", static_cast<double>(s.bytes_in));
   o.Set("bytesOut", static_cast<double>(s.bytes_out));
   return o;

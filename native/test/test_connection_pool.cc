@@ -39,6 +39,8 @@ struct FakeDriver : Pool::Driver {
   }
   void assign(Pool::Key&, FakeConn* c, FakeReq* r) override { assigned.emplace_back(c, r); }
   bool wants_fresh(FakeReq* r) override { return r->fresh; }
+  bool fds_available = true;
+  bool can_open() override { return fds_available; }
 };
 
 uvf::PoolKeyInfo info(const char* host, uint16_t port) {
@@ -237,4 +239,20 @@ TEST(pool_prunes_only_empty_keys) {
   pool.enqueue(a, &r);
   pool.prune_empty_keys();
   CHECK_EQ(pool.key_count(), 1u);
+}
+
+TEST(pool_without_file_descriptors_keys_wait_blocked) {
+  Pool pool({10, 10});
+  FakeDriver d;
+  d.fds_available = false;
+  auto& k = pool.key("k", info("h", 1));
+  FakeReq r{1};
+  pool.enqueue(k, &r);
+  pool.dispatch(k, d);
+  CHECK_EQ(d.opened, 0);
+  CHECK(k.blocked_on_total);
+  CHECK_EQ(pool.total_waiting(), 1u);  // the request waits; it does not fail
+  d.fds_available = true;
+  pool.serve_blocked(d);
+  CHECK_EQ(d.opened, 1);
 }

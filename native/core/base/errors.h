@@ -32,6 +32,7 @@ namespace uvf {
   X(DnsTemporary, "ERR_DNS_TEMPORARY", "temporary DNS failure")                              \
   X(DnsFailed, "ERR_DNS", "DNS lookup failed")                                               \
   X(FdExhausted, "ERR_FD_EXHAUSTED", "out of file descriptors")                              \
+  X(FdLimit, "ERR_FD_LIMIT", "could not change the file descriptor limit")                 \
   X(Socket, "ERR_SOCKET", "socket error")                                                    \
   X(Internal, "ERR_INTERNAL", "internal error")
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+
+#include "base/fd_limits.h"
 
 #include "client/http1_connection.h"
 
@@ -9,6 +12,8 @@ namespace uvf {
 
 namespace {
 constexpr size_t kMaxIdleKeys = 1024;
+// Out of descriptors and none of ours closes (others hold them): try again after this long.
+constexpr uint64_t kFdRetryMs = 100;
 
 class NullSink final : public EngineSink {
  public:
@@ -260,6 +265,7 @@ void Engine::open_connection(Key& k, Request* first) {
 void Engine::assign(Key&, Http1Connection* c, Request* r) {
   if (c->served() > 0) ++stats_.connections_reused;
   r->fresh_only = false;
+  r->fd_deadline = 0;
   c->assign(r);
 }
 
@@ -286,6 +292,10 @@ void Engine::connection_connect_failed(Http1Connection* c, Error e, int sys) {
   Key& k = *c->key();
   pool_.connect_finished(k);
   c->close(true);
+  if (e == Error::FdExhausted) {
+    out_of_fds(k);  // backpressure, not failure: the waiters stay queued
+    return;
+  }
   // One failed connect fails one waiter (the oldest); the others get their own attempt.
   Request* r = pool_.pop_waiter(k);
   if (r != nullptr) {
@@ -294,6 +304,26 @@ void Engine::connection_connect_failed(Http1Connection* c, Error e, int sys) {
     note_event();
     request_finished(r, true);
   }
+}
+
+// EMFILE/ENFILE: stop making sockets; every queued request waits (at most its connect timeout)
+// until one of our sockets closes or the periodic retry finds a descriptor free.
+void Engine::out_of_fds(Key& k) {
+  uint64_t n = now();
+  if (!fd_exhausted_) {
+    fd_exhausted_ = true;
+    fd_retry_at_ = n + kFdRetryMs;
+    arm_deadline(fd_retry_at_);
+  }
+  pool_.block(k);
+  pool_.for_each_key([&](Key& key) {
+    for (Request* r : key.waiters) {
+      if (r->fd_deadline != 0 || r->timeouts.connect_ms == 0) continue;
+      r->fd_deadline = n + r->timeouts.connect_ms;
+      ++stats_.fd_exhausted_waits;
+      arm_deadline(r->fd_deadline);
+    }
+  });
 }
 
 void Engine::connection_idle(Http1Connection* c) {
@@ -323,6 +353,7 @@ void Engine::connection_closed(Http1Connection* c) {
   pool_.unpark(k, c);
   pool_.connection_closed(k);
   dead_.push_back(c);
+  if (fd_exhausted_ && c->had_fd()) fd_exhausted_ = false;  // a descriptor just came back
   if (!k.waiters.empty() && !k.dispatch_scheduled) {
     k.dispatch_scheduled = true;
     pending_dispatch_.push_back(&k);
@@ -367,18 +398,44 @@ void Engine::sweep_deadlines() {
     if (c->deadline() != 0) next = std::min(next, c->deadline());
     if (r != nullptr && r->conn == c && r->total_deadline != 0) next = std::min(next, r->total_deadline);
   }
+  if (fd_exhausted_) {
+    if (fd_retry_at_ <= n) {
+      fd_exhausted_ = false;  // perhaps someone else closed a descriptor: try again
+      capacity_freed_ = true;
+      schedule_turn_end();
+    } else {
+      next = std::min(next, fd_retry_at_);
+    }
+  }
   std::vector<Request*> expired;
+  std::vector<Request*> fd_expired;
   pool_.for_each_key([&](Key& k) {
     for (Request* r : k.waiters) {
-      if (r->total_deadline == 0) continue;
-      if (r->total_deadline <= n) {
-        expired.push_back(r);
-      } else {
+      if (r->total_deadline != 0) {
+        if (r->total_deadline <= n) {
+          expired.push_back(r);
+          continue;
+        }
         next = std::min(next, r->total_deadline);
+      }
+      if (r->fd_deadline != 0) {
+        if (r->fd_deadline <= n) {
+          fd_expired.push_back(r);
+        } else {
+          next = std::min(next, r->fd_deadline);
+        }
       }
     }
   });
   for (Request* r : expired) fail_queued(r, Error::TotalTimeout, "request exceeded its total timeout while queued");
+  if (!fd_expired.empty()) {
+    FdLimit lim;
+    get_fd_limit(&lim);
+    std::string detail = "no file descriptor became free within the connect timeout (open: " +
+                         std::to_string(count_open_fds()) + ", limit: " + std::to_string(lim.soft) +
+                         ", requests waiting: " + std::to_string(pool_.total_waiting()) + ")";
+    for (Request* r : fd_expired) fail_queued(r, Error::FdExhausted, detail.c_str());
+  }
   if (next != UINT64_MAX) arm_deadline(next);
 }
 

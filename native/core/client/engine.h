@@ -95,6 +95,7 @@ class EngineSink {
 struct EngineStats {
   uint64_t requests_started = 0, requests_completed = 0, requests_failed = 0;
   uint64_t connections_created = 0, connections_reused = 0, retries = 0;
+  uint64_t fd_exhausted_waits = 0;  // requests that waited for a file descriptor
   uint64_t bytes_in = 0, bytes_out = 0;
   size_t in_flight = 0, queued = 0, open = 0, idle = 0, connecting = 0;
 };
@@ -169,6 +170,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void open_connection(Key& k, Request* first) override;
   void assign(Key& k, Http1Connection* c, Request* r) override;
   bool wants_fresh(Request* r) override;
+  bool can_open() override { return !fd_exhausted_; }
 
  private:
   Engine(uv_loop_t* loop, EngineSink* sink, const EngineOptions& opts);
@@ -179,6 +181,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   static void on_handle_closed(uv_handle_t* h);
   void sweep_deadlines();
   void fail_queued(Request* r, Error e, const char* detail);
+  void out_of_fds(Key& k);
   void maybe_finish_close();
   void free_deferred();
   void run_turn_end();
@@ -202,6 +205,8 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   uint64_t timer_at_ = UINT64_MAX;
   bool check_active_ = false;
   bool capacity_freed_ = false;
+  bool fd_exhausted_ = false;   // EMFILE/ENFILE seen: no new sockets until one closes (or a retry)
+  uint64_t fd_retry_at_ = 0;
   bool self_delete_ = false;
   std::function<void()> on_released_;
   int open_handles_ = 0;

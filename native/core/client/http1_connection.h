@@ -45,6 +45,7 @@ struct Request {
   Timeouts timeouts;
   ResponseLimits limits;
   uint64_t total_deadline = 0;      // 0 = none
+  uint64_t fd_deadline = 0;         // waiting for a file descriptor until then; 0 = not waiting
   Http1Connection* conn = nullptr;
   bool replayable() const { return !streamed_body; }
 };
@@ -70,6 +71,7 @@ class Http1Connection final : public TcpSocket::Handler {
   // Streamed body bytes became available / the body ended.
   void pump_body();
   bool probe_alive() const { return sock_.probe_idle_alive(); }
+  bool had_fd() const { return sock_.opened(); }
   // Closes the socket (RST if abortive). The request, if any, must already be detached.
   void close(bool abortive);
   // Fails the current request (or the connect) with `e`; no transparent retry.

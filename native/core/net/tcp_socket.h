@@ -58,6 +58,8 @@ class TcpSocket {
   // Closes the handle. abortive=true sends RST (SO_LINGER 0) instead of FIN. Idempotent.
   void close(bool abortive);
   bool closing() const { return closing_; }
+  // A descriptor was created for this socket (connect() got past socket creation).
+  bool opened() const { return initialized_; }
   // After on_closed, makes the object usable for a new connect() (next address of a host).
   void reset();
   int fd() const;

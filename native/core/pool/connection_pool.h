@@ -71,6 +71,8 @@ class ConnectionPool {
     virtual void assign(Key& k, Conn* c, Req* r) = 0;
     // A queued request asks for a brand-new connection (a retry after a stale reuse).
     virtual bool wants_fresh(Req* r) = 0;
+    // False while new sockets cannot be made (out of file descriptors): keys wait, blocked.
+    virtual bool can_open() = 0;
   };
 
   explicit ConnectionPool(PoolLimits limits) : limits_(limits) {}
@@ -199,6 +201,10 @@ class ConnectionPool {
         }
         continue;
       }
+      if (!d.can_open()) {
+        block(k);
+        return;
+      }
       connection_opened(k);
       d.open_connection(k, r);
     }
@@ -233,13 +239,14 @@ class ConnectionPool {
     }
   }
 
- private:
+  // Parks k until serve_blocked(): the total limit, or no file descriptors, keeps it waiting.
   void block(Key& k) {
     if (k.blocked_on_total) return;
     k.blocked_on_total = true;
     blocked_.push_back(&k);
   }
 
+ private:
   Conn* oldest_idle(Key** out_key) {
     Conn* best = nullptr;
     for (auto& kv : keys_) {
