@@ -16,6 +16,7 @@ export const enum Ev {
   Error = 5,
   Drain = 6,
   Closed = 7,
+  Timings = 8,
 }
 
 /** Submit flags (native/binding/engine_wrap.cc). */
@@ -23,6 +24,7 @@ export const enum SubmitFlag {
   StreamResponse = 1,
   StreamedBody = 2,
   HasBody = 4,
+  Timings = 8,
 }
 
 export interface NativeEngineOptions {
@@ -81,6 +83,7 @@ export interface NativeEngine {
   close(): void;
   destroy(): void;
   stats(): NativeStats;
+  originStats(): Array<{ origin: string; open: number; idle: number; queued: number }>;
   lastError(): string;
 }
 

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ResponseHeaders, statusTextOf } from './headers.js';
 import { UvfetchError } from './errors.js';
+import type { Timings } from './tracing.js';
 
 /** Facts about how a response was obtained. */
 export interface ResponseInfo {
@@ -16,6 +17,8 @@ abstract class BaseResponse {
   readonly status: number;
   readonly url: string;
   readonly info: ResponseInfo;
+  /** Phase timings, when measured (`timings: true`, or while tracing). */
+  timings: Timings | undefined;
   readonly #rawHead: string;
   #headers: ResponseHeaders | undefined;
 
@@ -24,6 +27,7 @@ abstract class BaseResponse {
     this.url = url;
     this.#rawHead = rawHead;
     this.info = info;
+    this.timings = undefined;
   }
 
   get ok(): boolean {

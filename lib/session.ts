@@ -3,6 +3,8 @@ import { Readable } from 'node:stream';
 import { binding, Ev, SubmitFlag, type NativeEngine, type NativeEngineOptions } from './binding.js';
 import { nativeError, UvfetchError, codeOf } from './errors.js';
 import { autoConnections, limits } from './limits.js';
+import { acquireLoopDelay, RateWindow, releaseLoopDelay } from './metrics.js';
+import { channels, decodeTimings, tracingActive, type Timings } from './tracing.js';
 import { Response, StreamResponse, type ResponseInfo } from './response.js';
 import type { BodyInit, HeadersInit, RequestOptions, SessionOptions, SessionStats, TimeoutOptions } from './types.js';
 
@@ -22,7 +24,7 @@ const SESSION_KEYS = new Set([
   'maxHeaderCount',
   'maxBodySize',
 ]);
-const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize']);
+const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize', 'timings']);
 const TIMEOUT_KEYS = new Set(['connect', 'headers', 'body', 'total']);
 const STANDARD_METHODS: Record<string, string> = {
   get: 'GET',
@@ -78,6 +80,9 @@ interface Pending {
   readable: Readable | undefined; // stream mode, after the head
   drain: (() => void) | undefined; // a streamed request body waits for this
   done: boolean;
+  traced: boolean; // publish on the diagnostics channels
+  timings: Timings | undefined;
+  status: number;
 }
 
 /**
@@ -86,6 +91,8 @@ interface Pending {
  */
 class Dispatcher {
   readonly pending = new Map<number, Pending>();
+  readonly byStatus = new Float64Array(6); // index = status / 100
+  readonly rate = new RateWindow();
   closeResolve: (() => void) | undefined;
   engine: NativeEngine | undefined;
 
@@ -124,11 +131,18 @@ class Dispatcher {
     const p = this.pending.get(id);
     if (p === undefined) return; // aborted meanwhile
     switch (type) {
+      case Ev.Timings:
+        p.timings = decodeTimings(new DataView(batch.buffer, batch.byteOffset + p1, n1), 0);
+        return;
       case Ev.Complete: {
         this.#settle(p);
         const head = batch.toString('latin1', p1, p1 + n1);
         const body = b !== 0 ? bigs![b - 1]! : copyOut(batch, p2, n2);
-        p.resolve(new Response(a & 0xffff, p.url, head, infoOf(a), body));
+        const res = new Response(a & 0xffff, p.url, head, infoOf(a), body);
+        res.timings = p.timings;
+        this.#count(res.status);
+        if (p.traced) publishHead(p, res.status, res.info.reused, true);
+        p.resolve(res);
         return;
       }
       case Ev.Head: {
@@ -149,7 +163,12 @@ class Dispatcher {
           },
         });
         p.readable = readable;
-        p.resolve(new StreamResponse(a & 0xffff, p.url, head, infoOf(a), readable));
+        const res = new StreamResponse(a & 0xffff, p.url, head, infoOf(a), readable);
+        res.timings = p.timings;
+        p.status = res.status;
+        this.#count(res.status);
+        if (p.traced) publishHead(p, res.status, res.info.reused, false);
+        p.resolve(res);
         return;
       }
       case Ev.Data: {
@@ -159,12 +178,18 @@ class Dispatcher {
       }
       case Ev.End:
         this.#settle(p);
+        if (p.traced && channels.requestEnd.hasSubscribers) {
+          channels.requestEnd.publish({ id: p.id, method: p.method, url: p.url, status: p.status, timings: p.timings });
+        }
         p.readable?.push(null);
         return;
       case Ev.Error: {
         this.#settle(p);
         const detail = batch.toString('latin1', p1, p1 + n1);
         const err = nativeError(a, detail, b | 0, p.url, p.method);
+        if (p.traced && channels.requestError.hasSubscribers) {
+          channels.requestError.publish({ id: p.id, method: p.method, url: p.url, error: err, timings: p.timings });
+        }
         if (p.readable !== undefined) {
           p.readable.destroy(err);
         } else {
@@ -181,6 +206,11 @@ class Dispatcher {
     }
   }
 
+  #count(status: number): void {
+    this.byStatus[Math.min(5, Math.floor(status / 100))]! += 1;
+    this.rate.add();
+  }
+
   #settle(p: Pending): void {
     p.done = true;
     this.pending.delete(p.id);
@@ -194,12 +224,37 @@ class Dispatcher {
   fail(p: Pending, err: UvfetchError): void {
     if (p.done) return;
     this.#settle(p);
+    if (p.traced && channels.requestError.hasSubscribers) {
+      channels.requestError.publish({ id: p.id, method: p.method, url: p.url, error: err, timings: p.timings });
+    }
     this.engine!.abort(p.id);
     if (p.readable !== undefined) {
       p.readable.destroy(err);
     } else {
       p.reject(err);
     }
+  }
+}
+
+/** Publishes what a response head tells: connection created or reused, DNS, headers (and end). */
+function publishHead(p: Pending, status: number, reused: boolean, complete: boolean): void {
+  const t = p.timings!;
+  const origin = new URL(p.url).origin;
+  if (reused) {
+    if (channels.connectionReuse.hasSubscribers) channels.connectionReuse.publish({ origin });
+  } else {
+    if (t.dns > 0 && channels.dnsLookup.hasSubscribers) {
+      channels.dnsLookup.publish({ hostname: new URL(p.url).hostname, duration: t.dns });
+    }
+    if (channels.connectionCreate.hasSubscribers) {
+      channels.connectionCreate.publish({ origin, dns: t.dns, connect: t.connect });
+    }
+  }
+  if (channels.requestHeaders.hasSubscribers) {
+    channels.requestHeaders.publish({ id: p.id, method: p.method, url: p.url, status, reused, timings: t });
+  }
+  if (complete && channels.requestEnd.hasSubscribers) {
+    channels.requestEnd.publish({ id: p.id, method: p.method, url: p.url, status, timings: t });
   }
 }
 
@@ -264,6 +319,7 @@ export class Session {
   readonly #hasTimeoutOverride: boolean = false;
   #closed = false;
   #closePromise: Promise<void> | undefined;
+  #loopDelay: ReturnType<typeof acquireLoopDelay> | undefined;
 
   constructor(options: SessionOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalid('options', 'expected an object');
@@ -345,6 +401,7 @@ export class Session {
     let body: BodyInit | null | undefined;
     let signal: AbortSignal | undefined;
     let overrides: Float64Array | null = null;
+    let wantTimings = false;
     if (options !== undefined) {
       if (options === null || typeof options !== 'object') throw invalid('options', 'expected an object');
       checkKeys(options, REQUEST_KEYS, '');
@@ -358,6 +415,10 @@ export class Session {
       }
       body = options.body;
       signal = options.signal;
+      if (options.timings !== undefined) {
+        if (typeof options.timings !== 'boolean') throw invalid('timings', 'expected a boolean');
+        wantTimings = options.timings;
+      }
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'expected an AbortSignal');
       if (options.timeout !== undefined || options.maxHeaderCount !== undefined || options.maxHeaderSize !== undefined || options.maxBodySize !== undefined) {
         const t = timeouts(options.timeout, 'timeout', this.#timeouts);
@@ -380,7 +441,9 @@ export class Session {
       }
     }
 
+    const traced = tracingActive();
     let flags = stream ? SubmitFlag.StreamResponse : 0;
+    if (traced || wantTimings) flags |= SubmitFlag.Timings;
     let payload: Uint8Array | string | null = null;
     let iterable: AsyncIterable<unknown> | Iterable<unknown> | undefined;
     let streamedLength = -1;
@@ -437,8 +500,12 @@ export class Session {
         readable: undefined,
         drain: undefined,
         done: false,
+        traced,
+        timings: undefined,
+        status: 0,
       };
       d.pending.set(id, p);
+      if (traced && channels.requestStart.hasSubscribers) channels.requestStart.publish({ id, method, url: href });
       if (signal !== undefined) {
         p.onAbort = () => d.fail(p, new UvfetchError('ERR_ABORTED', 'request aborted', { cause: signal.reason, url: href, method }));
         signal.addEventListener('abort', p.onAbort, { once: true });
@@ -447,9 +514,17 @@ export class Session {
     });
   }
 
-  /** Live counters; cheap enough to poll every 100 ms. */
-  stats(): SessionStats {
+  /**
+   * Live counters; cheap enough to poll every 100 ms. The first call starts this thread's
+   * event-loop delay monitor (stopped again by close()).
+   */
+  stats(options: { perOrigin?: boolean } = {}): SessionStats {
     const s = this.#engine.stats();
+    const d = this.#dispatcher;
+    if (this.#loopDelay === undefined && !this.#closed) this.#loopDelay = acquireLoopDelay();
+    const h = this.#loopDelay;
+    const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
+    const bs = d.byStatus;
     return {
       requests: {
         started: s.started,
@@ -458,6 +533,8 @@ export class Session {
         inFlight: s.inFlight,
         queued: s.queued,
         retried: s.retries,
+        byStatus: { '1xx': bs[1]!, '2xx': bs[2]!, '3xx': bs[3]!, '4xx': bs[4]!, '5xx': bs[5]! },
+        perSecond: { '1s': d.rate.perSecond(1), '10s': d.rate.perSecond(10) },
       },
       connections: {
         open: s.open,
@@ -466,7 +543,10 @@ export class Session {
         connecting: s.connecting,
         created: s.created,
         reused: s.reused,
+        reuseRatio: s.created + s.reused === 0 ? 0 : s.reused / (s.created + s.reused),
+        ...(options.perOrigin ? { perOrigin: this.#engine.originStats() } : {}),
       },
+      eventLoop: h === undefined ? { p50: 0, p99: 0, max: 0 } : { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) },
       bytes: { in: s.bytesIn, out: s.bytesOut },
       fd: { limit: limits.getFdLimit().soft, open: limits.openFds(), exhaustedWaits: s.fdExhaustedWaits },
     };
@@ -483,6 +563,10 @@ export class Session {
   close(): Promise<void> {
     if (this.#closePromise !== undefined) return this.#closePromise;
     this.#closed = true;
+    if (this.#loopDelay !== undefined) {
+      this.#loopDelay = undefined;
+      releaseLoopDelay();
+    }
     this.#closePromise = new Promise<void>((resolve) => {
       this.#dispatcher.closeResolve = resolve;
     });

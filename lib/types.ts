@@ -62,6 +62,8 @@ export interface RequestOptions extends LimitOptions {
   body?: BodyInit | null;
   signal?: AbortSignal;
   timeout?: TimeoutOptions;
+  /** Measure phase timings natively and expose them as `res.timings` (always on while tracing). */
+  timings?: boolean;
 }
 
 export interface SessionStats {
@@ -73,6 +75,10 @@ export interface SessionStats {
     queued: number;
     /** Transparent retries after stale keep-alive sockets. */
     retried: number;
+    /** Responses by status class. */
+    byStatus: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
+    /** Completed requests per second over the last 1 s and 10 s. */
+    perSecond: { '1s': number; '10s': number };
   };
   connections: {
     open: number;
@@ -81,7 +87,13 @@ export interface SessionStats {
     connecting: number;
     created: number;
     reused: number;
+    /** reused / (created + reused): how often a request found a kept-alive socket. */
+    reuseRatio: number;
+    /** Per origin (with `stats({ perOrigin: true })`). */
+    perOrigin?: Array<{ origin: string; open: number; idle: number; queued: number }>;
   };
+  /** Event-loop delay of this thread (perf_hooks.monitorEventLoopDelay), ms, since the first stats() call. */
+  eventLoop: { p50: number; p99: number; max: number };
   bytes: { in: number; out: number };
   fd: {
     /** Soft RLIMIT_NOFILE. */

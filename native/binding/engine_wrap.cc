@@ -15,6 +15,7 @@ enum : uint32_t {
   kEvError = 5,
   kEvDrain = 6,
   kEvClosed = 7,
+  kEvTimings = 8,
 };
 
 // Payloads above this size get their own external Buffer (no copy); smaller ones ride in the batch.
@@ -25,6 +26,7 @@ enum : uint32_t {
   kFlagStreamResponse = 1,
   kFlagStreamedBody = 2,
   kFlagHasBody = 4,
+  kFlagTimings = 8,
 };
 
 uint32_t pack_meta(const ResponseMeta& m) {
@@ -86,6 +88,7 @@ Napi::Function EngineWrap::Init(Napi::Env env) {
                          InstanceMethod<&EngineWrap::Close>("close"),
                          InstanceMethod<&EngineWrap::Destroy>("destroy"),
                          InstanceMethod<&EngineWrap::Stats>("stats"),
+                         InstanceMethod<&EngineWrap::OriginStats>("originStats"),
                          InstanceMethod<&EngineWrap::LastError>("lastError"),
                      });
 }
@@ -242,6 +245,7 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
   }
   spec.streamed_body = (flags & kFlagStreamedBody) != 0;
   spec.stream_response = (flags & kFlagStreamResponse) != 0;
+  spec.want_timings = (flags & kFlagTimings) != 0;
   spec.streamed_length = static_cast<int64_t>(info[9].As<Napi::Number>().Int64Value());
   spec.timeouts = engine_->options().timeouts;
   spec.limits = engine_->options().limits;
@@ -323,6 +327,22 @@ Napi::Value EngineWrap::Destroy(const Napi::CallbackInfo& info) {
 
 Napi::Value EngineWrap::LastError(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), last_error_);
+}
+
+Napi::Value EngineWrap::OriginStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array arr = Napi::Array::New(env);
+  if (engine_ == nullptr) return arr;
+  uint32_t i = 0;
+  for (const auto& o : engine_->origin_stats()) {
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("origin", o.origin);
+    x.Set("open", static_cast<double>(o.open));
+    x.Set("idle", static_cast<double>(o.idle));
+    x.Set("queued", static_cast<double>(o.queued));
+    arr.Set(i++, x);
+  }
+  return arr;
 }
 
 Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
@@ -427,6 +447,11 @@ void EngineWrap::on_error(RequestId id, Error e, const char* detail, int sys_err
 }
 
 void EngineWrap::on_drain(RequestId id) { push_record(kEvDrain, id, 0, 0, nullptr, 0, nullptr, 0); }
+
+void EngineWrap::on_timings(RequestId id, const RequestTimings& t) {
+  uint32_t v[6] = {t.queued, t.dns, t.connect, t.ttfb, t.head, t.total};
+  push_record(kEvTimings, id, 0, 0, reinterpret_cast<const char*>(v), sizeof(v), nullptr, 0);
+}
 
 void EngineWrap::on_closed() {
   closed_ = true;

@@ -26,6 +26,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   void on_end(RequestId id) override;
   void on_error(RequestId id, Error e, const char* detail, int sys_error) override;
   void on_drain(RequestId id) override;
+  void on_timings(RequestId id, const RequestTimings& t) override;
   void on_closed() override;
   void flush() override;
 
@@ -39,6 +40,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value OriginStats(const Napi::CallbackInfo& info);
   Napi::Value LastError(const Napi::CallbackInfo& info);
 
   void push_record(uint32_t type, uint32_t id, uint32_t a, uint32_t b, const char* p1, size_t n1,

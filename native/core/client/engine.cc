@@ -23,6 +23,7 @@ class NullSink final : public EngineSink {
   void on_end(RequestId) override {}
   void on_error(RequestId, Error, const char*, int) override {}
   void on_drain(RequestId) override {}
+  void on_timings(RequestId, const RequestTimings&) override {}
   void on_closed() override {}
   void flush() override {}
 };
@@ -130,6 +131,8 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
   r->is_head = spec.method == "HEAD";
   r->idempotent = http1::method_is_idempotent(spec.method);
   r->stream_response = spec.stream_response;
+  r->want_timings = spec.want_timings;
+  if (r->want_timings) r->t_submit = uv_hrtime();
   r->conn_close = res.connection_close;
   r->timeouts = spec.timeouts;
   r->limits = spec.limits;
@@ -237,8 +240,27 @@ void Engine::request_finished(Request* r, bool failed) {
   if (closing_) maybe_finish_close();
 }
 
+void Engine::report_timings(Request* r) {
+  if (!r->want_timings) return;
+  auto us = [](uint64_t from, uint64_t to) -> uint32_t {
+    if (from == 0 || to < from) return 0;
+    uint64_t d = (to - from) / 1000;
+    return d > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(d);
+  };
+  uint64_t n = uv_hrtime();
+  RequestTimings t;
+  t.queued = us(r->t_submit, r->t_assigned != 0 ? r->t_assigned : n);
+  t.dns = r->dns_us;
+  t.connect = r->connect_us;
+  t.ttfb = us(r->t_assigned, r->t_first_byte);
+  t.head = us(r->t_assigned, r->t_head);
+  t.total = us(r->t_submit, n);
+  sink_->on_timings(r->id, t);
+}
+
 void Engine::fail_queued(Request* r, Error e, const char* detail) {
   pool_.remove_waiter(*r->key, r);
+  report_timings(r);
   sink_->on_error(r->id, e, detail, 0);
   note_event();
   request_finished(r, true);
@@ -300,6 +322,7 @@ void Engine::connection_connect_failed(Http1Connection* c, Error e, int sys) {
   Request* r = pool_.pop_waiter(k);
   if (r != nullptr) {
     const char* detail = sys != 0 ? uv_strerror(sys) : error_message(e);
+    report_timings(r);
     sink_->on_error(r->id, e, detail, sys);
     note_event();
     request_finished(r, true);
@@ -580,6 +603,15 @@ void Engine::on_handle_closed(uv_handle_t* h) {
     return;
   }
   self->sink_->on_closed();
+}
+
+std::vector<Engine::OriginStat> Engine::origin_stats() {
+  std::vector<OriginStat> out;
+  pool_.for_each_key([&](Key& k) {
+    if (k.open == 0 && k.waiters.empty()) return;
+    out.push_back({k.info.origin(), k.open, k.idle.size(), k.waiters.size()});
+  });
+  return out;
 }
 
 EngineStats Engine::stats() const {

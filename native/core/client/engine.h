@@ -68,8 +68,19 @@ struct RequestSpec {
   bool streamed_body = false;       // body chunks follow via write_body()/end_body()
   int64_t streamed_length = -1;     // known length of a streamed body, or -1 (chunked)
   bool stream_response = false;     // deliver head/data/end events instead of one completion
+  bool want_timings = false;        // report RequestTimings before the head/completion/error
   Timeouts timeouts;
   ResponseLimits limits;
+};
+
+// Phase durations of one request, in microseconds (only measured when the caller asks).
+struct RequestTimings {
+  uint32_t queued = 0;   // submitted → handed to a connection
+  uint32_t dns = 0;      // the connection's name resolution (0 when reused or an IP literal)
+  uint32_t connect = 0;  // the connection's TCP connect (0 when reused)
+  uint32_t ttfb = 0;     // handed to the connection → first response byte
+  uint32_t head = 0;     // handed to the connection → complete response head
+  uint32_t total = 0;    // submitted → this report
 };
 
 struct ResponseMeta {
@@ -88,6 +99,8 @@ class EngineSink {
   virtual void on_end(RequestId id) = 0;                                               // stream mode
   virtual void on_error(RequestId id, Error e, const char* detail, int sys_error) = 0;
   virtual void on_drain(RequestId id) = 0;   // a streamed request body may take more bytes
+  // Just before on_head/on_complete/on_error of a request submitted with want_timings.
+  virtual void on_timings(RequestId id, const RequestTimings& t) = 0;
   virtual void on_closed() = 0;              // close()/destroy() finished: every handle closed
   virtual void flush() = 0;                  // end of a loop turn with events raised: deliver them
 };
@@ -133,6 +146,11 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   bool closing() const { return closing_; }
 
   EngineStats stats() const;
+  struct OriginStat {
+    std::string origin;  // the pool key
+    size_t open, idle, queued;
+  };
+  std::vector<OriginStat> origin_stats();
   uv_loop_t* loop() const { return loop_; }
 
   // --- for Http1Connection ---
@@ -148,6 +166,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void connection_idle(Http1Connection* c);
   void connection_closed(Http1Connection* c);  // after the handle closed
   void request_finished(Request* r, bool failed);
+  void report_timings(Request* r);  // no-op unless the request asked for timings
   bool try_retry(Request* r);  // requeue an idempotent request on a fresh connection
   uint64_t turn() const { return turn_; }
   void throttle(RequestId id) {

@@ -20,6 +20,8 @@ Http1Connection::~Http1Connection() = default;
 // Resolve and connect
 
 void Http1Connection::start(uint32_t connect_timeout_ms, const sockaddr* local) {
+  t_start_ = uv_hrtime();
+  t_resolved_ = t_start_;
   connect_timeout_ms_ = connect_timeout_ms;
   local_ = local;
   set_deadline(Deadline::Connect, connect_timeout_ms);
@@ -59,6 +61,7 @@ void Http1Connection::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* r
     return;
   }
   self->gai_ = nullptr;
+  self->t_resolved_ = uv_hrtime();
   if (status != 0) {
     uv_freeaddrinfo(res);
     self->engine_->connection_connect_failed(self, error_from_uv(status), status);
@@ -115,6 +118,7 @@ void Http1Connection::on_connect(int status) {
   state_ = State::Idle;
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
+  t_connected_ = uv_hrtime();
   engine_->connection_connected(this);
 }
 
@@ -144,6 +148,13 @@ void Http1Connection::assign(Request* r) {
   state_ = State::Busy;
   req_ = r;
   r->conn = this;
+  if (r->want_timings) {
+    r->t_assigned = uv_hrtime();
+    if (served_ == 0) {  // this request paid for the connection
+      r->dns_us = static_cast<uint32_t>((t_resolved_ - t_start_) / 1000);
+      r->connect_us = static_cast<uint32_t>((t_connected_ - t_resolved_) / 1000);
+    }
+  }
   r->state = Request::State::Active;
   reset_response_state();
   sock_.set_ref(true);
@@ -306,6 +317,7 @@ void Http1Connection::on_data(const char* p, size_t n) {
     return;
   }
   if (state_ != State::Busy || req_ == nullptr) return;
+  if (req_->want_timings && req_->t_first_byte == 0) req_->t_first_byte = uv_hrtime();
   response_started_ = true;
   if (phase_ == Phase::Head) {
     if (!consume_head(p, n)) return;
@@ -387,7 +399,9 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
       if (!req_->stream_response) body_.reserve(static_cast<size_t>(std::min<uint64_t>(remaining_, kMaxBodyReserve)));
     }
     phase_ = Phase::Body;
+    if (req_->want_timings) req_->t_head = uv_hrtime();
     if (req_->stream_response) {
+      engine_->report_timings(req_);
       ResponseMeta m;
       m.status = static_cast<uint16_t>(head_.status);
       m.version_minor = static_cast<uint8_t>(head_.version_minor);
@@ -490,6 +504,7 @@ void Http1Connection::finish_response() {
   if (r->stream_response) {
     engine_->sink()->on_end(r->id);
   } else {
+    engine_->report_timings(r);
     engine_->sink()->on_complete(r->id, m, std::move(raw_head_), std::move(body_));
   }
   engine_->note_event();
@@ -563,6 +578,7 @@ void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retr
       engine_->try_retry(r)) {
     return;  // a stale keep-alive socket: the request runs again on a fresh connection
   }
+  engine_->report_timings(r);
   engine_->sink()->on_error(r->id, e, detail, sys);
   engine_->note_event();
   engine_->request_finished(r, true);

@@ -46,6 +46,10 @@ struct Request {
   ResponseLimits limits;
   uint64_t total_deadline = 0;      // 0 = none
   uint64_t fd_deadline = 0;         // waiting for a file descriptor until then; 0 = not waiting
+  // Timing marks (uv_hrtime ns), only taken when want_timings.
+  bool want_timings = false;
+  uint64_t t_submit = 0, t_assigned = 0, t_first_byte = 0, t_head = 0;
+  uint32_t dns_us = 0, connect_us = 0;
   Http1Connection* conn = nullptr;
   bool replayable() const { return !streamed_body; }
 };
@@ -156,6 +160,7 @@ class Http1Connection final : public TcpSocket::Handler {
   uint32_t idle_timeout_ms_ = 0;
   uint32_t served_ = 0;
   size_t index_ = 0;
+  uint64_t t_start_ = 0, t_resolved_ = 0, t_connected_ = 0;  // uv_hrtime marks of this connection
 };
 
 }  // namespace uvf

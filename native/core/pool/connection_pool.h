@@ -29,6 +29,18 @@ struct PoolKeyInfo {
   uint16_t port = 0;
   std::string authority;  // Host header value: host (bracketed if IPv6) plus ":port" unless default
 
+  // "http://host:port" (IPv6 bracketed), as users write origins.
+  std::string origin() const {
+    std::string o = tls ? "https://" : "http://";
+    bool v6 = host.find(':') != std::string::npos;
+    if (v6) o.push_back('[');
+    o.append(host);
+    if (v6) o.push_back(']');
+    o.push_back(':');
+    o.append(std::to_string(port));
+    return o;
+  }
+
   std::string key() const {
     std::string k;
     k.reserve(host.size() + 16);
