@@ -37,6 +37,7 @@ const STANDARD_METHODS: Record<string, string> = {
 };
 const MAX_TIMER = 2 ** 31 - 1;
 const EMPTY = Buffer.alloc(0);
+const noop = (): void => {};
 
 function invalid(name: string, why: string): UvfetchError {
   return new UvfetchError('ERR_INVALID_OPTION', `invalid option ${name}: ${why}`, { reason: name });
@@ -77,7 +78,9 @@ interface Pending {
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
-  readable: Readable | undefined; // stream mode, after the head
+  // Stream mode, after the head. Held weakly: a body its consumer dropped unread is collected,
+  // and the finalizer below aborts its request so the socket does not stay pinned.
+  readable: WeakRef<Readable> | undefined;
   drain: (() => void) | undefined; // a streamed request body waits for this
   done: boolean;
   traced: boolean; // publish on the diagnostics channels
@@ -91,6 +94,7 @@ interface Pending {
  */
 class Dispatcher {
   readonly pending = new Map<number, Pending>();
+  readonly #abandoned = new FinalizationRegistry<number>((id) => this.#onAbandoned(id));
   readonly byStatus = new Float64Array(6); // index = status / 100
   readonly rate = new RateWindow();
   closeResolve: (() => void) | undefined;
@@ -162,18 +166,24 @@ class Dispatcher {
             cb(err);
           },
         });
-        p.readable = readable;
+        p.readable = new WeakRef(readable);
+        this.#abandoned.register(readable, id, p);
         const res = new StreamResponse(a & 0xffff, p.url, head, infoOf(a), readable);
         res.timings = p.timings;
         p.status = res.status;
         this.#count(res.status);
         if (p.traced) publishHead(p, res.status, res.info.reused, false);
         p.resolve(res);
+        // The resolvers keep the settled promise, and through it the response, reachable: drop
+        // them so an unread body can be collected (errors from here on go to the body).
+        p.resolve = noop;
+        p.reject = noop;
         return;
       }
       case Ev.Data: {
         const chunk = b !== 0 ? bigs![b - 1]! : copyOut(batch, p2, n2);
-        if (p.readable !== undefined && !p.readable.push(chunk)) this.engine!.pause(id);
+        const r = p.readable?.deref();
+        if (r !== undefined && !r.push(chunk)) this.engine!.pause(id);
         return;
       }
       case Ev.End:
@@ -181,7 +191,7 @@ class Dispatcher {
         if (p.traced && channels.requestEnd.hasSubscribers) {
           channels.requestEnd.publish({ id: p.id, method: p.method, url: p.url, status: p.status, timings: p.timings });
         }
-        p.readable?.push(null);
+        p.readable?.deref()?.push(null);
         return;
       case Ev.Error: {
         this.#settle(p);
@@ -191,7 +201,7 @@ class Dispatcher {
           channels.requestError.publish({ id: p.id, method: p.method, url: p.url, error: err, timings: p.timings });
         }
         if (p.readable !== undefined) {
-          p.readable.destroy(err);
+          p.readable.deref()?.destroy(err);
         } else {
           p.reject(err);
         }
@@ -211,8 +221,20 @@ class Dispatcher {
     this.rate.add();
   }
 
+  /** A stream body was garbage-collected before its end: nobody will read it; free the socket. */
+  #onAbandoned(id: number): void {
+    const p = this.pending.get(id);
+    if (p === undefined || p.done) return;
+    this.abandoned++;
+    this.#settle(p);
+    this.engine?.abort(id); // the half-read socket is destroyed, never reused
+  }
+
+  abandoned = 0;
+
   #settle(p: Pending): void {
     p.done = true;
+    if (p.readable !== undefined) this.#abandoned.unregister(p);
     this.pending.delete(p.id);
     if (p.onAbort !== undefined) p.signal!.removeEventListener('abort', p.onAbort);
     const d = p.drain;
@@ -229,7 +251,7 @@ class Dispatcher {
     }
     this.engine!.abort(p.id);
     if (p.readable !== undefined) {
-      p.readable.destroy(err);
+      p.readable.deref()?.destroy(err);
     } else {
       p.reject(err);
     }
