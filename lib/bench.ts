@@ -86,7 +86,8 @@ export interface BenchConfig {
 export interface ClientSummary {
   client: string;
   label: string;
-  rps: { median: number; min: number; max: number; rounds: number[] };
+  /** rounds: req/s of each round, null for a round whose client process failed. */
+  rps: { median: number; min: number; max: number; rounds: Array<number | null> };
   /** Medians over rounds of each round's percentile; null when nothing succeeded. */
   latencyMs: { p50: number; p99: number } | null;
   /** Peak RSS of the client's process (max over rounds); null for wrk. */
@@ -527,12 +528,12 @@ async function runClientSegment(
     else child.once('exit', () => resolve());
   });
   try {
-    onPhase('warm-up');
+    onPhase(`warm-up /${cfg.warmupS}s`);
     const warm = waitMessage(child, 'warm', (cfg.warmupS + 60) * 1000);
     child.send({ t: 'start', spec } satisfies ToChild);
     await warm;
     const s0 = t.server !== null ? await t.server.stats() : null;
-    onPhase('measuring');
+    onPhase(`measuring /${cfg.durationS}s`);
     const res = waitMessage(child, 'result', (cfg.durationS + 60) * 1000);
     child.send({ t: 'go' } satisfies ToChild);
     const { result } = (await res) as { t: 'result'; result: SegmentResult };
@@ -598,7 +599,7 @@ async function runWrkSegment(t: SegmentTarget, cfg: BenchConfig, onPhase: (phase
   if (!t.scenario.keepAlive) args.push('-H', 'Connection: close');
   args.push(t.url);
   const s0 = t.server !== null ? await t.server.stats() : null;
-  onPhase('measuring');
+  onPhase(`measuring /${secs}s`);
   const started = process.hrtime.bigint();
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -710,7 +711,9 @@ class Progress {
   #draw(): void {
     if (!this.#enabled || !this.#tty) return;
     const el = ((Date.now() - this.#phaseStart) / 1000).toFixed(1);
-    let line = `uvfetch bench: ${this.#state}  ${this.#phase} ${el}s` + (this.#last ? `  | last: ${this.#last}` : '');
+    // A phase is e.g. 'measuring /3s': the elapsed time goes before the slash.
+    const ph = this.#phase.includes(' /') ? this.#phase.replace(' /', ` ${el}/`) : `${this.#phase} ${el}s`;
+    let line = `uvfetch bench: ${this.#state}  ${ph}` + (this.#last ? `  | last: ${this.#last}` : '');
     const cols = process.stderr.columns;
     if (cols !== undefined && cols > 10 && line.length >= cols) line = line.slice(0, cols - 1);
     process.stderr.write(`\r\x1b[2K${line}`);
@@ -729,8 +732,26 @@ const LABELS: Record<string, string> = {
   wrk: 'wrk (C ceiling)',
 };
 
+/** A segment whose client process failed: no numbers, one error. */
+function failedSegment(message: string): Segment {
+  const code = /exited early|timed out/.test(message) ? 'CLIENT_PROCESS_FAILED' : 'CLIENT_ERROR';
+  return {
+    requests: 0,
+    errors: 1,
+    errorCodes: { [code]: 1 },
+    elapsedS: 0,
+    rps: NaN,
+    latencyMs: null,
+    eventLoopP99Ms: NaN,
+    rssBytes: NaN,
+    clientCpuPercent: NaN,
+    serverCpuPercent: null,
+  };
+}
+
 function summarize(name: string, segs: Segment[], serverWorkers: number | null): Omit<ClientSummary, 'ratioToUndiciPool' | 'ratioToWrk'> {
-  const rps = segs.map((s) => s.rps);
+  const rpsAll = segs.map((s) => s.rps).filter((x) => Number.isFinite(x));
+  const rps = rpsAll.length > 0 ? rpsAll : [0];
   const lat = segs.filter((s) => s.latencyMs !== null).map((s) => s.latencyMs!);
   const errorCodes: Record<string, number> = {};
   for (const s of segs) for (const [k, v] of Object.entries(s.errorCodes)) errorCodes[k] = (errorCodes[k] ?? 0) + v;
@@ -743,7 +764,7 @@ function summarize(name: string, segs: Segment[], serverWorkers: number | null):
   return {
     client: name,
     label: LABELS[name] ?? name,
-    rps: { median: round(median(rps), 1), min: round(Math.min(...rps), 1), max: round(Math.max(...rps), 1), rounds: rps.map((x) => round(x, 1)) },
+    rps: { median: round(median(rps), 1), min: round(Math.min(...rps), 1), max: round(Math.max(...rps), 1), rounds: segs.map((x) => (Number.isFinite(x.rps) ? round(x.rps, 1) : null)) },
     latencyMs: lat.length > 0 ? { p50: round(median(lat.map((l) => l.p50))), p99: round(median(lat.map((l) => l.p99))) } : null,
     rssMiB: rss.length > 0 ? round(Math.max(...rss) / (1024 * 1024), 1) : null,
     eventLoopP99Ms: eld.length > 0 ? round(median(eld)) : null,
@@ -846,10 +867,18 @@ export async function runBench(cfg: BenchConfig): Promise<BenchReport> {
             segIndex++;
             progress.segmentStart(`[${segIndex}/${totalSegments}] ${scenario.name} round ${r}/${cfg.rounds} ${name}`);
             const onPhase = (p: string): void => progress.phase(p);
-            const seg =
-              name === 'wrk'
-                ? await runWrkSegment(target, cfg, onPhase)
-                : await runClientSegment(name as ClientName, target, cfg, undici?.entry ?? null, onPhase);
+            let seg: Segment;
+            try {
+              seg =
+                name === 'wrk'
+                  ? await runWrkSegment(target, cfg, onPhase)
+                  : await runClientSegment(name as ClientName, target, cfg, undici?.entry ?? null, onPhase);
+            } catch (e) {
+              // A client process that crashed or hung: count it as a failed run, keep going.
+              const message = e instanceof Error ? e.message : String(e);
+              progress.note(`uvfetch bench: ${scenario.name} round ${r} ${name}: ${message}`);
+              seg = failedSegment(message);
+            }
             segs.get(name)!.push(seg);
             progress.segmentDone(`${name} ${fmtInt(seg.rps)} req/s${seg.errors > 0 ? ` (${seg.errors} errors)` : ''}`);
           }
@@ -870,6 +899,10 @@ export async function runBench(cfg: BenchConfig): Promise<BenchReport> {
       if (full.some((s) => s.errors > 0)) report.ok = false;
       report.scenarios.push({
         ...scenario,
+        description:
+          server === null
+            ? `--url target, ${scenario.keepAlive ? 'keep-alive' : 'new connection per request'}, concurrency ${concurrency}`
+            : scenario.description.replace(/concurrency \d+/, `concurrency ${concurrency}`),
         concurrency,
         server: server === null ? null : { url: server.url, workers: server.workers, transport: server.transport, pinnedTo: server.pinnedTo },
         clients: full,
@@ -898,7 +931,9 @@ export function formatReport(r: BenchReport): string {
   out.push(`machine: ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${m.platform}/${m.arch}`);
   out.push(
     r.pinning.pinned
-      ? `pinning: client processes on CPU ${r.pinning.client}, server on CPU ${r.pinning.server ?? '-'} (taskset)`
+      ? `pinning: client processes on CPU ${r.pinning.client}, ` +
+          (r.settings.url !== null ? 'server external (not pinned)' : `server on CPU ${r.pinning.server ?? '-'}`) +
+          ' (taskset)'
       : `pinning: none (${r.pinning.note})`,
   );
   const v = r.versions;
@@ -933,7 +968,7 @@ export function formatReport(r: BenchReport): string {
         : `  [server: ${s.server.workers} process(es), ${s.server.transport}` +
           (s.server.pinnedTo !== null ? `, CPU ${s.server.pinnedTo}` : '') +
           ']';
-    out.push(`${s.name}: ${s.description.replace(/concurrency \d+/, `concurrency ${s.concurrency}`)}${srv}`);
+    out.push(`${s.name}: ${s.description}${srv}`);
     const header = ['client', 'req/s median (min–max)', 'p50', 'p99', 'RSS', 'ELD p99', 'errors', `vs ${r.baseline}`, 'client CPU', 'server CPU'];
     const rows = s.clients.map((c) => [
       c.label,
@@ -1138,6 +1173,10 @@ function reexecPinned(plan: PinPlan): Promise<number | null> {
 
 /** `uvfetch bench` / `node bench/load.mjs`: parse, pin (re-exec), run, print; resolves to the exit code. */
 export async function benchMain(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(BENCH_USAGE + '\n');
+    return 0;
+  }
   let parsed: ParsedArgs;
   try {
     parsed = parseBenchArgs(argv);

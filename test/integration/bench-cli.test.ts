@@ -1,0 +1,144 @@
+// Integration tests of `uvfetch bench` (dist/cli.js bench): short runs against the embedded
+// loopback server, checking exit codes and the shape of the output. Never asserts timings or
+// speed ratios (only that the numbers exist and are positive). Needs the compiled TypeScript and
+// the native addon; dist/ is compiled here if it is missing.
+
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseWrk, type BenchReport } from '../../lib/bench.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const cli = path.join(root, 'dist', 'cli.js');
+
+function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`uvfetch ${args.join(' ')} timed out\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const CLIENTS = ['uvfetch', 'undici-pool'];
+const BASE_ARGS = ['bench', '--duration', '1', '--rounds', '1', '--clients', CLIENTS.join(',')];
+
+beforeAll(() => {
+  if (!existsSync(path.join(root, 'dist', 'bench.js')) || !existsSync(cli)) {
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+  }
+});
+
+describe('uvfetch bench', () => {
+  it('--json: one JSON document with a result per client', async () => {
+    const r = await runCli([...BASE_ARGS, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const rep = JSON.parse(lines[0]!) as BenchReport;
+    expect(rep.tool).toBe('uvfetch bench');
+    expect(rep.ok).toBe(true);
+    expect(rep.baseline).toBe('undici-pool');
+    expect(rep.machine.cores).toBeGreaterThanOrEqual(1);
+    expect(typeof rep.machine.cpuModel).toBe('string');
+    expect(rep.machine.node).toBe(process.version);
+    expect(typeof rep.pinning.pinned).toBe('boolean');
+    expect(rep.settings).toMatchObject({ durationS: 1, rounds: 1, clients: CLIENTS });
+    expect(rep.scenarios).toHaveLength(1);
+    const sc = rep.scenarios[0]!;
+    expect(sc).toMatchObject({ name: 'small-c50', bodySize: 13, keepAlive: true, chunked: false, concurrency: 50 });
+    expect(sc.server).not.toBeNull();
+    expect(sc.clients.map((c) => c.client)).toEqual(CLIENTS);
+    for (const c of sc.clients) {
+      expect(c.errors, JSON.stringify(c.errorCodes)).toBe(0);
+      expect(c.requests).toBeGreaterThan(0);
+      expect(c.rps.median).toBeGreaterThan(0);
+      expect(c.rps.min).toBeGreaterThan(0);
+      expect(c.rps.max).toBeGreaterThan(0);
+      expect(c.rps.rounds).toHaveLength(1);
+      expect(c.latencyMs).not.toBeNull();
+      expect(c.latencyMs!.p50).toBeGreaterThan(0);
+      expect(c.latencyMs!.p99).toBeGreaterThan(0);
+      expect(c.rssMiB).toBeGreaterThan(0);
+      expect(typeof c.eventLoopP99Ms).toBe('number');
+      expect(typeof c.serverCpuPercent).toBe('number');
+      expect(typeof c.ratioToUndiciPool).toBe('number');
+      expect(c.ratioToUndiciPool).toBeGreaterThan(0);
+      expect(c.ratioToWrk).toBeNull(); // no --with-wrk
+    }
+    expect(sc.clients.find((c) => c.client === 'undici-pool')!.ratioToUndiciPool).toBe(1);
+    // Progress went to stderr, not into the JSON.
+    expect(r.stderr).toMatch(/small-c50/);
+  });
+
+  it('human output: a header block and a table row per client', async () => {
+    const r = await runCli(BASE_ARGS);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.stdout;
+    expect(out).toMatch(/^machine: .+, \d+ cores?, Node v\d+/m);
+    expect(out).toMatch(/^pinning: /m);
+    expect(out).toMatch(/^small-c50: 13 B body/m);
+    const lines = out.split('\n');
+    const h = lines.findIndex((l) => /^client\s+req\/s median/.test(l));
+    expect(h).toBeGreaterThanOrEqual(0);
+    expect(lines[h]).toMatch(/p50\s+p99\s+RSS\s+ELD p99\s+errors\s+vs undici-pool\s+client CPU\s+server CPU$/);
+    expect(lines[h + 1]).toMatch(/^-+( +-+)+$/);
+    const rows = lines.slice(h + 2).filter((l) => /^\S/.test(l) && !l.startsWith('note') && !l.startsWith('*'));
+    expect(rows.slice(0, CLIENTS.length).map((l) => l.split(/\s+/)[0])).toEqual(CLIENTS);
+    for (const row of rows.slice(0, CLIENTS.length)) expect(row).toMatch(/\s0\s+[\d.]+x\s/); // errors 0, a ratio
+  });
+
+  it('rejects bad arguments with exit code 2; --help exits 0', async () => {
+    const bad = await runCli(['bench', '--scenario', 'nope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown scenario 'nope'/);
+    const badClient = await runCli(['bench', '--clients', 'curl']);
+    expect(badClient.code).toBe(2);
+    const help = await runCli(['bench', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--scenario/);
+    expect(help.stdout).toMatch(/--with-wrk/);
+  });
+
+  it('parses wrk output', () => {
+    const w = parseWrk(
+      [
+        'Running 2s test @ http://127.0.0.1:18080/',
+        '  1 threads and 50 connections',
+        '  Latency Distribution',
+        '     50%  445.00us',
+        '     75%    3.21ms',
+        '     99%   60.31ms',
+        '  84620 requests in 2.02s, 8.23MB read',
+        '  Socket errors: connect 0, read 3, write 0, timeout 1',
+        'Requests/sec:  41949.05',
+      ].join('\n'),
+    );
+    expect(w).not.toBeNull();
+    expect(w!.rps).toBeCloseTo(41949.05);
+    expect(w!.requests).toBe(84620);
+    expect(w!.elapsedS).toBeCloseTo(2.02);
+    expect(w!.p50Ms).toBeCloseTo(0.445);
+    expect(w!.p99Ms).toBeCloseTo(60.31);
+    expect(w!.errors).toBe(4);
+    expect(w!.errorCodes).toEqual({ wrk_read: 3, wrk_timeout: 1 });
+    expect(parseWrk('garbage')).toBeNull();
+  });
+});
