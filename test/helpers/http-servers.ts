@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Session, type SessionOptions } from '../../lib/index.js';
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: RequestContext) => unknown;
 
@@ -320,6 +321,15 @@ export class Cleanup {
     }
     await closeAllServers();
   }
+}
+
+/** A `session(opts)` maker whose sessions are destroyed by `cleanup` after each test. */
+export function sessionFactory(cleanup: Cleanup): (opts?: SessionOptions) => Session {
+  return (opts) => {
+    const s = new Session(opts);
+    cleanup.add(() => s.destroy());
+    return s;
+  };
 }
 
 /** Number of open file descriptors of this process (Linux). */

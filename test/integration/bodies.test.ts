@@ -6,16 +6,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import type * as http from 'node:http';
 import { Session, StreamResponse, UvfetchError } from '../../lib/index.js';
-import { Cleanup, rejection, sleep, startHttpServer, startNetServer, waitFor, within } from '../helpers/http-servers.js';
+import { Cleanup, rejection, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-function session(opts?: ConstructorParameters<typeof Session>[0]): Session {
-  const s = new Session(opts);
-  cleanup.add(() => s.destroy());
-  return s;
-}
+const session = sessionFactory(cleanup);
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const MiB = 1024 * 1024;

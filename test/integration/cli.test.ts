@@ -4,44 +4,11 @@
 // dist/ is compiled here if it is missing.
 
 import { describe, it, expect, beforeAll } from 'vitest';
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { ensureCliBuilt, runCli } from '../helpers/run-cli.js';
 import * as net from 'node:net';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startLoopbackServer } from '../../lib/loopback-server.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(root, 'dist', 'cli.js');
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], timeoutMs = 60_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`uvfetch ${args.join(' ')} timed out\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {
@@ -79,12 +46,7 @@ function parseJsonSummary(stdout: string): JsonSummary {
   return JSON.parse(lines[0]!) as JsonSummary;
 }
 
-beforeAll(() => {
-  if (!existsSync(cli) || !existsSync(path.join(root, 'dist', 'loopback-server.js'))) {
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
-  }
-});
+beforeAll(ensureCliBuilt);
 
 describe('uvfetch CLI', () => {
   it('run --json against the embedded server: exit 0 and a well-formed summary', async () => {

@@ -5,16 +5,12 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { Session, UvfetchError } from '../../lib/index.js';
-import { Cleanup, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within } from '../helpers/http-servers.js';
+import { Cleanup, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-function session(opts?: ConstructorParameters<typeof Session>[0]): Session {
-  const s = new Session(opts);
-  cleanup.add(() => s.destroy());
-  return s;
-}
+const session = sessionFactory(cleanup);
 
 describe('keep-alive reuse', () => {
   it('sequential requests share one socket; stats count created and reused', async () => {

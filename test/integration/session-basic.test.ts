@@ -5,16 +5,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as os from 'node:os';
 import { Session, UvfetchError, Response } from '../../lib/index.js';
-import { Cleanup, rejection, startHttpServer, startNetServer, within } from '../helpers/http-servers.js';
+import { Cleanup, rejection, startHttpServer, startNetServer, within, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-function session(opts?: ConstructorParameters<typeof Session>[0]): Session {
-  const s = new Session(opts);
-  cleanup.add(() => s.destroy());
-  return s;
-}
+const session = sessionFactory(cleanup);
 
 /** Raw server that records each request head and answers each with `reply(head, n)`. */
 async function rawServer(reply: (head: string, n: number) => string) {

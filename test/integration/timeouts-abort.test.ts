@@ -5,16 +5,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Session, UvfetchError } from '../../lib/index.js';
-import { Cleanup, closedPort, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within } from '../helpers/http-servers.js';
+import { Cleanup, closedPort, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-function session(opts?: ConstructorParameters<typeof Session>[0]): Session {
-  const s = new Session(opts);
-  cleanup.add(() => s.destroy());
-  return s;
-}
+const session = sessionFactory(cleanup);
 
 /**
  * A loopback port whose connects hang: a python3 listener with backlog 0 that never accepts,

@@ -4,16 +4,12 @@
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Session, UvfetchError, type SessionOptions } from '../../lib/index.js';
-import { Cleanup, sleep, startHttpServer, thrown, type HttpTestServer } from '../helpers/http-servers.js';
+import { Cleanup, sleep, startHttpServer, thrown, type HttpTestServer, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-function session(opts?: ConstructorParameters<typeof Session>[0]): Session {
-  const s = new Session(opts);
-  cleanup.add(() => s.destroy());
-  return s;
-}
+const session = sessionFactory(cleanup);
 
 function optionError(fn: () => unknown): UvfetchError {
   const err = thrown(fn);
