@@ -100,4 +100,5 @@ export interface NativeBinding {
   openFds(): number;
 }
 
-export const binding = load(root) as NativeBinding;
+// UVFETCH_ADDON=/path/to/uvfetch.node loads a specific build (e.g. a sanitizer-instrumented one).
+export const binding = (process.env.UVFETCH_ADDON ? require(process.env.UVFETCH_ADDON) : load(root)) as NativeBinding;
