@@ -26,10 +26,10 @@ export interface FetchManyOptions {
    * buffered bodies).
    *
    * **Each StreamResponse body must be consumed or destroyed** (`res.body.destroy()`): an
-   * unread body keeps its connection busy. A request stops counting against `concurrency` and
-   * `perHost` once its response head has arrived and its result has been taken, so the body
-   * reads are not bounded by fetchMany. Streamed results fetchMany drops itself (after the
-   * consumer stopped iterating) are destroyed by fetchMany.
+   * unread body keeps its connection busy. A streamed request leaves the `perHost` count when
+   * its response head arrives and the `concurrency` window when its result is taken: bodies
+   * being read are not limited by fetchMany. Streamed results that fetchMany drops itself
+   * (after the consumer stopped iterating) are destroyed by fetchMany.
    */
   stream?: boolean;
 }
@@ -198,12 +198,13 @@ class FetchManyIterator implements AsyncIterableIterator<Result> {
 
   #start(): void {
     this.#started = true;
-    if (this.#ordered) this.#ring = new Array<Result | undefined>(this.#concurrency);
+    if (this.#ordered) this.#ring = new Array<Result | undefined>(this.#concurrency).fill(undefined);
     try {
       const input = this.#input as Partial<AsyncIterable<FetchManyRequest> & Iterable<FetchManyRequest>>;
-      if (typeof input[Symbol.asyncIterator] === 'function') {
+      const asyncIt = input[Symbol.asyncIterator];
+      if (typeof asyncIt === 'function') {
         this.#srcAsync = true;
-        this.#src = input[Symbol.asyncIterator]();
+        this.#src = asyncIt.call(input);
       } else {
         this.#src = input[Symbol.iterator]!();
       }
@@ -337,37 +338,43 @@ class FetchManyIterator implements AsyncIterableIterator<Result> {
         return;
       }
       h.active++;
+      if (!this.#launch(item)) this.#release(h);
+      return;
     }
     this.#launch(item);
   }
 
-  #launch(item: Item): void {
+  /** Sends the request; false when it failed synchronously (its error result is delivered). */
+  #launch(item: Item): boolean {
     let p: Promise<AnyResponse>;
     try {
       p = this.#stream ? this.#session.stream(item.url, item.opts) : this.#session.request(item.url, item.opts);
     } catch (err) {
       // Invalid URL, options or headers throw synchronously: an error result like any other.
-      this.#settled(item, undefined, err);
-      return;
+      this.#deliver(item.index, item.request, undefined, err);
+      return false;
     }
     p.then(
       (res) => this.#settled(item, res, undefined),
       (err: unknown) => this.#settled(item, undefined, err),
     );
+    return true;
+  }
+
+  /** Frees a per-origin slot and starts parked items of that origin (a loop: no recursion). */
+  #release(h: HostState): void {
+    h.active--;
+    while (h.active < this.#perHost) {
+      const next = h.parked.shift();
+      if (next === undefined) break;
+      h.active++;
+      if (!this.#launch(next)) h.active--;
+    }
+    if (h.active === 0 && h.parked.length === 0) this.#hosts.delete(h.origin);
   }
 
   #settled(item: Item, response: AnyResponse | undefined, error: unknown): void {
-    const h = item.host;
-    if (h !== undefined && !this.#closed) {
-      h.active--;
-      const next = h.parked.shift();
-      if (next !== undefined) {
-        h.active++;
-        this.#launch(next);
-      } else if (h.active === 0) {
-        this.#hosts.delete(h.origin);
-      }
-    }
+    if (item.host !== undefined && !this.#closed) this.#release(item.host);
     this.#deliver(item.index, item.request, response, error);
   }
 

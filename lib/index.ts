@@ -3,6 +3,8 @@ export { Response, StreamResponse, type ResponseInfo } from './response.js';
 export { ResponseHeaders } from './headers.js';
 export { UvfetchError, type ErrorCode } from './errors.js';
 export { limits, type FdLimit } from './limits.js';
+export type { FetchManyOptions, FetchManyRequest, FetchManyResult } from './fetch-many.js';
+export { channels, type Timings } from './tracing.js';
 export type {
   SessionOptions,
   RequestOptions,

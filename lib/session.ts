@@ -5,6 +5,7 @@ import { nativeError, UvfetchError, codeOf } from './errors.js';
 import { autoConnections, limits } from './limits.js';
 import { acquireLoopDelay, RateWindow, releaseLoopDelay } from './metrics.js';
 import { channels, decodeTimings, tracingActive, type Timings } from './tracing.js';
+import { fetchMany, type FetchManyOptions, type FetchManyRequest, type FetchManyResult } from './fetch-many.js';
 import { Response, StreamResponse, type ResponseInfo } from './response.js';
 import type { BodyInit, HeadersInit, RequestOptions, SessionOptions, SessionStats, TimeoutOptions } from './types.js';
 
@@ -534,6 +535,26 @@ export class Session {
       }
       if (iterable !== undefined) void pumpBody(this.#engine, d, p, iterable, streamedLength);
     });
+  }
+
+  /**
+   * Bounded bulk fetching: pulls `input` lazily (never more than `concurrency` ahead of the
+   * results taken), and yields exactly one `{ index, request, response }` or
+   * `{ index, request, error }` per item — one failure never stops the batch. See FetchManyOptions.
+   */
+  fetchMany(
+    input: Iterable<FetchManyRequest> | AsyncIterable<FetchManyRequest>,
+    options: FetchManyOptions & { stream: true },
+  ): AsyncIterableIterator<FetchManyResult<StreamResponse>>;
+  fetchMany(
+    input: Iterable<FetchManyRequest> | AsyncIterable<FetchManyRequest>,
+    options: FetchManyOptions & { stream?: false },
+  ): AsyncIterableIterator<FetchManyResult<Response>>;
+  fetchMany(
+    input: Iterable<FetchManyRequest> | AsyncIterable<FetchManyRequest>,
+    options: FetchManyOptions,
+  ): AsyncIterableIterator<FetchManyResult<Response | StreamResponse>> {
+    return fetchMany(this, input, options);
   }
 
   /**
