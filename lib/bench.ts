@@ -26,8 +26,9 @@
 //
 // bench/load.mjs (`npm run bench`) is a thin wrapper around benchMain().
 
+import { VERSION } from './version.js';
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as http from 'node:http';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
@@ -171,14 +172,6 @@ function errorCode(e: unknown): string {
   return 'UNKNOWN';
 }
 
-function packageVersion(): string {
-  try {
-    const p = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json');
-    return (JSON.parse(readFileSync(p, 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** Path of the compiled JS of this module (children must run JS, even when tests load the .ts). */
 function childScriptPath(): string {
@@ -781,7 +774,7 @@ function summarize(name: string, segs: Segment[], serverWorkers: number | null):
 export async function runBench(cfg: BenchConfig): Promise<BenchReport> {
   const notes: string[] = [];
   const progress = new Progress(cfg.progress !== false);
-  const version = packageVersion();
+  const version = VERSION;
 
   // Which clients can run here.
   let clients = [...cfg.clients];

@@ -20,13 +20,13 @@
 // add one; `run` receives the arguments after the command name.
 
 import { Session, UvfetchError } from './index.js';
+import { VERSION } from './version.js';
 import { benchCommand } from './bench.js';
 import { startLoopbackServer, type LoopbackServer, type LoopbackServerStats } from './loopback-server.js';
 import { createHistogram, monitorEventLoopDelay, type RecordableHistogram, type IntervalHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import * as path from 'node:path';
 
 // ---------------------------------------------------------------------------------------------
 // Command table and dispatch.
@@ -50,14 +50,6 @@ export function registerCommand(cmd: Command): void {
 
 const DEFAULT_COMMAND = 'run';
 
-function version(): string {
-  try {
-    const pkgPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json');
-    return (JSON.parse(readFileSync(pkgPath, 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 function generalUsage(): string {
   const lines = [
@@ -77,7 +69,7 @@ function generalUsage(): string {
 export async function main(argv: string[]): Promise<number> {
   const first = argv[0];
   if (first === '--version' || first === '-v') {
-    process.stdout.write(`uvfetch ${version()}\n`);
+    process.stdout.write(`uvfetch ${VERSION}\n`);
     return 0;
   }
   if (first === 'help' || first === '--help' || first === '-h') {

@@ -3,13 +3,14 @@ import { Readable } from 'node:stream';
 import { binding, Ev, SubmitFlag, type NativeEngine, type NativeEngineOptions } from './binding.js';
 import { nativeError, UvfetchError, codeOf } from './errors.js';
 import { autoConnections, limits } from './limits.js';
+import { VERSION } from './version.js';
 import { acquireLoopDelay, RateWindow, releaseLoopDelay } from './metrics.js';
 import { channels, decodeTimings, tracingActive, type Timings } from './tracing.js';
 import { fetchMany, type FetchManyOptions, type FetchManyRequest, type FetchManyResult } from './fetch-many.js';
 import { Response, StreamResponse, type ResponseInfo } from './response.js';
 import type { BodyInit, HeadersInit, RequestOptions, SessionOptions, SessionStats, TimeoutOptions } from './types.js';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 const SESSION_KEYS = new Set([
   'connections',
@@ -339,7 +340,6 @@ export class Session {
   // close is pending), so the Session must keep it alive itself.
   readonly #onEvents: (batch: Buffer, bigs: Buffer[] | undefined) => void;
   readonly #timeouts: Required<TimeoutOptions>;
-  readonly #hasTimeoutOverride: boolean = false;
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #loopDelay: ReturnType<typeof acquireLoopDelay> | undefined;
