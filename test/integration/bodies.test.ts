@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import type * as http from 'node:http';
-import { Session, StreamResponse, UvfetchError } from '../../lib/index.js';
+import { StreamResponse, UvfetchError } from '../../lib/index.js';
 import { Cleanup, rejection, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();

@@ -4,7 +4,7 @@
 // and stale keep-alive sockets (liveness check and the one retry of idempotent requests).
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { Session, UvfetchError } from '../../lib/index.js';
+import { UvfetchError } from '../../lib/index.js';
 import { Cleanup, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();

@@ -4,7 +4,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import * as os from 'node:os';
-import { Session, UvfetchError, Response } from '../../lib/index.js';
+import { UvfetchError, Response } from '../../lib/index.js';
 import { Cleanup, rejection, startHttpServer, startNetServer, within, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();

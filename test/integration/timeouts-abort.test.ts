@@ -4,7 +4,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Session, UvfetchError } from '../../lib/index.js';
+import { UvfetchError } from '../../lib/index.js';
 import { Cleanup, closedPort, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
