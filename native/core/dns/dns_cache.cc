@@ -1,0 +1,452 @@
+#include "dns/dns_cache.h"
+
+#ifndef _WIN32
+#include <arpa/inet.h>
+#endif
+
+#include <cstring>
+#include <iterator>
+#include <utility>
+
+namespace uvf::dns {
+
+namespace {
+
+uint64_t sat_add(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+
+std::string lower(const std::string& s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+int normalize_family(int family) { return family == 4 || family == 6 ? family : 0; }
+
+bool family_matches(int family, const Address& a) {
+  if (family == 4) return address_family(a) == AF_INET;
+  if (family == 6) return address_family(a) == AF_INET6;
+  return true;
+}
+
+std::string cache_key(const std::string& lowered_host, int family) {
+  std::string k;
+  k.reserve(lowered_host.size() + 2);
+  k.append(lowered_host);
+  k.push_back('/');
+  k.push_back(static_cast<char>('0' + family));
+  return k;
+}
+
+std::string override_key(const std::string& lowered_host, uint16_t port) {
+  return lowered_host + "|" + std::to_string(port);
+}
+
+bool parse_port(const std::string& s, uint16_t* out) {
+  if (s.empty() || s.size() > 5) return false;
+  uint32_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (v > 65535) return false;
+  *out = static_cast<uint16_t>(v);
+  return true;
+}
+
+}  // namespace
+
+int address_family(const Address& a) { return a.addr.ss_family; }
+
+std::string address_to_string(const Address& a) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (a.addr.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&a.addr);
+    if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf) == nullptr) return {};
+  } else if (a.addr.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&a.addr);
+    if (inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof buf) == nullptr) return {};
+  } else {
+    return {};
+  }
+  return buf;
+}
+
+bool parse_ip_literal(const std::string& host, Address* out) {
+  if (host.empty() || host.size() >= INET6_ADDRSTRLEN) return false;
+  Address a;
+  std::memset(&a, 0, sizeof a);
+  auto* sin = reinterpret_cast<sockaddr_in*>(&a.addr);
+  if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1) {
+    sin->sin_family = AF_INET;
+    *out = a;
+    return true;
+  }
+  std::memset(&a, 0, sizeof a);
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&a.addr);
+  if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1) {
+    sin6->sin6_family = AF_INET6;
+    *out = a;
+    return true;
+  }
+  return false;
+}
+
+std::vector<Address> ordered_for_happy_eyeballs(const std::vector<Address>& addrs,
+                                                size_t rotate_from) {
+  const size_t n = addrs.size();
+  std::vector<Address> out;
+  if (n == 0) return out;
+  out.reserve(n);
+  std::vector<const Address*> v6, v4, other;
+  for (size_t i = 0; i < n; ++i) {
+    const Address& a = addrs[(rotate_from % n + i) % n];
+    int f = address_family(a);
+    if (f == AF_INET6) {
+      v6.push_back(&a);
+    } else if (f == AF_INET) {
+      v4.push_back(&a);
+    } else {
+      other.push_back(&a);
+    }
+  }
+  size_t i6 = 0, i4 = 0;
+  bool turn6 = true;
+  while (i6 < v6.size() || i4 < v4.size()) {
+    if ((turn6 && i6 < v6.size()) || i4 >= v4.size()) {
+      out.push_back(*v6[i6++]);
+    } else {
+      out.push_back(*v4[i4++]);
+    }
+    turn6 = !turn6;
+  }
+  for (const Address* a : other) out.push_back(*a);
+  return out;
+}
+
+DnsCache::DnsCache(Options opts, Resolver* resolver) : opts_(opts), resolver_(resolver) {}
+
+void DnsCache::set_override(const std::string& host_or_host_port, std::vector<Address> addrs) {
+  const std::string& s = host_or_host_port;
+  std::string host = s;
+  bool has_port = false;
+  uint16_t port = 0;
+  if (!s.empty() && s[0] == '[') {
+    size_t close = s.find(']');
+    if (close != std::string::npos) {
+      host = s.substr(1, close - 1);
+      std::string rest = s.substr(close + 1);
+      if (rest.size() > 1 && rest[0] == ':') has_port = parse_port(rest.substr(1), &port);
+    }
+  } else {
+    size_t colon = s.find(':');
+    if (colon != std::string::npos && s.find(':', colon + 1) == std::string::npos &&
+        parse_port(s.substr(colon + 1), &port)) {
+      host = s.substr(0, colon);
+      has_port = true;
+    }
+  }
+  host = lower(host);
+  std::string key = has_port ? override_key(host, port) : host;
+  if (addrs.empty()) {
+    overrides_.erase(key);
+    return;
+  }
+  Override& o = overrides_[key];
+  o.addrs = std::move(addrs);
+  o.rotate = 0;
+}
+
+bool DnsCache::answer_static(const std::string& host, uint16_t port, int family, Waiter* w) {
+  if (!overrides_.empty()) {
+    auto it = overrides_.find(override_key(host, port));
+    if (it == overrides_.end()) it = overrides_.find(host);
+    if (it != overrides_.end()) {
+      ++stats_.static_answers;
+      // A copy: the waiter may change the overrides from its callback.
+      std::vector<Address> addrs;
+      for (const Address& a : it->second.addrs) {
+        if (family_matches(family, a)) addrs.push_back(a);
+      }
+      if (addrs.empty()) {
+        w->on_dns(Error::DnsNotFound, addrs, 0);
+      } else {
+        size_t r = it->second.rotate++ % addrs.size();
+        w->on_dns(Error::Ok, addrs, r);
+      }
+      return true;
+    }
+  }
+  Address a;
+  if (!parse_ip_literal(host, &a)) return false;
+  ++stats_.static_answers;
+  if (!family_matches(family, a)) {
+    w->on_dns(Error::DnsNotFound, empty_, 0);
+  } else {
+    std::vector<Address> addrs{a};
+    w->on_dns(Error::Ok, addrs, 0);
+  }
+  return true;
+}
+
+uint64_t DnsCache::lookup(const std::string& host, uint16_t port, int family, uint64_t now_ms,
+                          Waiter* w) {
+  ++stats_.lookups;
+  family = normalize_family(family);
+  const std::string h = lower(host);
+  if (answer_static(h, port, family, w)) return 0;
+
+  const std::string key = cache_key(h, family);
+  auto it = entries_.find(key);
+  if (it != entries_.end()) {
+    Entry& e = it->second;
+    if (e.error != Error::Ok) {
+      if (now_ms < e.expires_at) {
+        ++stats_.negative_hits;
+        touch(e);
+        w->on_dns(e.error, empty_, 0);
+        return 0;
+      }
+      erase_entry(key);
+    } else if (now_ms < e.stale_until) {
+      touch(e);
+      // Hold the list: a synchronous refresh or the waiter itself may replace or drop the entry.
+      AddrList addrs = e.addrs;
+      size_t r = e.rotate++ % addrs->size();
+      if (now_ms < e.expires_at) {
+        ++stats_.hits;
+      } else {
+        ++stats_.stale_served;
+        if (pending_by_key_.find(key) == pending_by_key_.end()) {
+          uint64_t id = new_lookup(key, h, family, /*background=*/true);
+          queue_.push_back(id);
+          pump();
+        }
+      }
+      w->on_dns(Error::Ok, *addrs, r);
+      return 0;
+    } else {
+      erase_entry(key);
+    }
+  }
+
+  ++stats_.misses;
+  const uint64_t ticket = next_ticket_++;
+  auto p = pending_by_key_.find(key);
+  if (p != pending_by_key_.end()) {
+    ++stats_.coalesced;
+    Lookup& l = lookups_[p->second];
+    l.waiters.push_back({ticket, w});
+    ++l.live;
+    tickets_[ticket] = p->second;
+    return ticket;
+  }
+  uint64_t id = new_lookup(key, h, family, /*background=*/false);
+  Lookup& l = lookups_[id];
+  l.waiters.push_back({ticket, w});
+  ++l.live;
+  tickets_[ticket] = id;
+  queue_.push_back(id);
+  pump();  // a synchronous resolver may answer the waiter right here
+  return tickets_.find(ticket) != tickets_.end() ? ticket : 0;
+}
+
+uint64_t DnsCache::new_lookup(const std::string& key, const std::string& host, int family,
+                              bool background) {
+  uint64_t id = next_lookup_++;
+  Lookup& l = lookups_[id];
+  l.key = key;
+  l.host = host;
+  l.family = family;
+  l.background = background;
+  pending_by_key_[key] = id;
+  ++queued_;
+  return id;
+}
+
+void DnsCache::pump() {
+  if (pumping_) return;  // the outer pump() keeps going
+  pumping_ = true;
+  while (!queue_.empty() && (opts_.max_in_flight == 0 || in_flight_ < opts_.max_in_flight)) {
+    uint64_t id = queue_.front();
+    queue_.pop_front();
+    auto it = lookups_.find(id);
+    if (it == lookups_.end() || it->second.started) continue;  // dropped meanwhile
+    --queued_;
+    start(id);
+  }
+  pumping_ = false;
+}
+
+void DnsCache::start(uint64_t id) {
+  Lookup& l = lookups_[id];
+  l.started = true;
+  ++in_flight_;
+  ++stats_.resolves;
+  // Copies: the resolver may complete() synchronously, which erases the lookup.
+  const std::string host = l.host;
+  const int family = l.family;
+  resolver_->resolve(host, family, id);
+}
+
+void DnsCache::maybe_drop(uint64_t id) {
+  auto it = lookups_.find(id);
+  if (it == lookups_.end()) return;
+  Lookup& l = it->second;
+  if (l.started || l.live != 0 || (l.background && !l.detached)) return;
+  if (!l.detached) {
+    auto p = pending_by_key_.find(l.key);
+    if (p != pending_by_key_.end() && p->second == id) pending_by_key_.erase(p);
+  }
+  lookups_.erase(it);
+  --queued_;  // its id stays in queue_ and is skipped by pump()
+}
+
+void DnsCache::cancel(uint64_t ticket) {
+  auto t = tickets_.find(ticket);
+  if (t == tickets_.end()) return;
+  uint64_t id = t->second;
+  tickets_.erase(t);
+  auto it = lookups_.find(id);
+  if (it == lookups_.end()) return;  // being answered right now: complete() skips it
+  --it->second.live;
+  maybe_drop(id);
+}
+
+void DnsCache::complete(uint64_t lookup_id, const Answer& a, uint64_t now_ms) {
+  auto it = lookups_.find(lookup_id);
+  if (it == lookups_.end() || !it->second.started) return;
+  Lookup l = std::move(it->second);
+  lookups_.erase(it);
+  --in_flight_;
+
+  Error err = a.error;
+  if (err == Error::Ok && a.addrs.empty()) err = Error::DnsNotFound;
+  if (err != Error::Ok) ++stats_.errors;
+
+  size_t base = 0;
+  if (!l.detached) {
+    auto p = pending_by_key_.find(l.key);
+    if (p != pending_by_key_.end() && p->second == lookup_id) pending_by_key_.erase(p);
+    if (err == Error::Ok) {
+      uint64_t ttl = a.ttl_ms >= 0 ? static_cast<uint64_t>(a.ttl_ms) : opts_.ttl_ms;
+      if (ttl < opts_.min_ttl_ms) ttl = opts_.min_ttl_ms;
+      if (ttl > opts_.max_ttl_ms) ttl = opts_.max_ttl_ms;
+      Entry& e = put_entry(l.key);
+      e.error = Error::Ok;
+      e.addrs = std::make_shared<const std::vector<Address>>(a.addrs);
+      e.expires_at = sat_add(now_ms, ttl);
+      e.stale_until = sat_add(e.expires_at, opts_.stale_ttl_ms);
+      base = e.rotate;
+      e.rotate += l.live;
+    } else {
+      auto eit = entries_.find(l.key);
+      bool keep_stale = eit != entries_.end() && eit->second.error == Error::Ok &&
+                        now_ms < eit->second.stale_until;
+      if (!keep_stale) {
+        if (opts_.negative_ttl_ms > 0) {
+          Entry& e = put_entry(l.key);
+          e.error = err;
+          e.addrs.reset();
+          e.expires_at = sat_add(now_ms, opts_.negative_ttl_ms);
+          e.stale_until = e.expires_at;
+        } else if (eit != entries_.end()) {
+          erase_entry(l.key);
+        }
+      }
+    }
+    evict();
+  }
+
+  pump();  // queued lookups go first, before waiters can add more
+
+  // `a` belongs to the caller and outlives this call; the waiters' tickets say who is still live
+  // (a waiter may cancel a later one from its callback).
+  const size_t n = a.addrs.size();
+  size_t k = 0;
+  for (const Pending& pw : l.waiters) {
+    auto t = tickets_.find(pw.ticket);
+    if (t == tickets_.end()) continue;
+    tickets_.erase(t);
+    if (err == Error::Ok) {
+      pw.waiter->on_dns(Error::Ok, a.addrs, (base + k++) % n);
+    } else {
+      pw.waiter->on_dns(err, empty_, 0);
+    }
+  }
+}
+
+void DnsCache::detach(const std::string& key) {
+  auto p = pending_by_key_.find(key);
+  if (p == pending_by_key_.end()) return;
+  uint64_t id = p->second;
+  pending_by_key_.erase(p);
+  auto it = lookups_.find(id);
+  if (it == lookups_.end()) return;
+  it->second.detached = true;
+  maybe_drop(id);
+}
+
+void DnsCache::clear(const std::string& host) {
+  if (host.empty()) {
+    std::vector<std::string> keys;
+    keys.reserve(pending_by_key_.size());
+    for (auto& kv : pending_by_key_) keys.push_back(kv.first);
+    for (const std::string& k : keys) detach(k);
+    entries_.clear();
+    lru_.clear();
+    return;
+  }
+  const std::string h = lower(host);
+  for (int family : {0, 4, 6}) {
+    const std::string key = cache_key(h, family);
+    erase_entry(key);
+    detach(key);
+  }
+}
+
+void DnsCache::touch(Entry& e) { lru_.splice(lru_.begin(), lru_, e.lru); }
+
+void DnsCache::erase_entry(const std::string& key) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  lru_.erase(it->second.lru);
+  entries_.erase(it);
+}
+
+DnsCache::Entry& DnsCache::put_entry(const std::string& key) {
+  auto it = entries_.find(key);
+  if (it != entries_.end()) {
+    touch(it->second);
+    return it->second;
+  }
+  Entry& e = entries_[key];
+  lru_.push_front(key);
+  e.lru = lru_.begin();
+  return e;
+}
+
+void DnsCache::evict() {
+  auto it = lru_.end();
+  while (entries_.size() > opts_.max_entries && it != lru_.begin()) {
+    auto cur = std::prev(it);
+    if (pending_by_key_.find(*cur) != pending_by_key_.end()) {
+      it = cur;  // a lookup is pending for it: keep
+      continue;
+    }
+    entries_.erase(*cur);
+    lru_.erase(cur);
+    ++stats_.evictions;
+  }
+}
+
+Stats DnsCache::stats() const {
+  Stats s = stats_;
+  s.in_flight = in_flight_;
+  s.queued = queued_;
+  s.entries = entries_.size();
+  return s;
+}
+
+}  // namespace uvf::dns

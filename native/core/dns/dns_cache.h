@@ -1,0 +1,210 @@
+// DNS cache: "resolve each host once". Pure bookkeeping and decisions: no libuv, no sockets, no
+// threads, no clock (time is passed in as `now_ms`). The engine supplies a Resolver that does the
+// real lookups (getaddrinfo on the thread pool, later c-ares) and answers via complete(); tests use
+// a fake resolver.
+//
+// What it does:
+//   - caches answers per key = (lowercased host, family 0/4/6); positive answers for a clamped TTL,
+//     errors (with their code) for negative_ttl_ms;
+//   - coalesces concurrent misses of one key into one resolver call (all waiters answered, in
+//     arrival order);
+//   - stale-while-revalidate: within stale_ttl_ms after expiry an entry is still served and one
+//     background refresh is started (one per key); a refresh that fails keeps the stale entry
+//     (RFC 8767) until its stale window ends;
+//   - bounds the resolver: at most max_in_flight lookups out, the rest wait in a FIFO;
+//   - bounds memory: LRU eviction beyond max_entries (never an entry whose key has a lookup
+//     pending);
+//   - answers IP literals (and static overrides, curl --resolve) synchronously;
+//   - spreads connections: every answer carries rotate_from, a per-entry counter advanced on each
+//     answer, so callers starting at addrs[rotate_from] (wrapping) use all of a host's addresses.
+//
+// Reentrancy: Waiter::on_dns may call lookup(), cancel() or clear() on the same cache, and the
+// Resolver may call complete() synchronously from resolve(). Waiters are never called after
+// cancel(); pending waiters are never called once the cache is destroyed.
+#pragma once
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
+#include <netinet/in.h>
+#include <sys/socket.h>
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/errors.h"
+
+namespace uvf::dns {
+
+struct Address {
+  sockaddr_storage addr;  // AF_INET or AF_INET6, port 0: callers set the port
+};
+
+// AF_INET / AF_INET6 (or whatever ss_family holds).
+int address_family(const Address& a);
+// "1.2.3.4" / "::1" (no brackets, no port). Empty for other families.
+std::string address_to_string(const Address& a);
+// Parses an IPv4 dotted quad or an unbracketed IPv6 literal (no zone id). False if not a literal.
+bool parse_ip_literal(const std::string& host, Address* out);
+
+// RFC 8305 §4: starting at rotate_from (wrapping), interleave address families, IPv6 first
+// (first address family count 1), keeping each family's relative order. Addresses of other
+// families go last.
+std::vector<Address> ordered_for_happy_eyeballs(const std::vector<Address>& addrs,
+                                                size_t rotate_from);
+
+struct Answer {
+  Error error = Error::Ok;       // Ok with no addrs is treated as DnsNotFound
+  std::vector<Address> addrs;
+  int64_t ttl_ms = -1;           // -1: the resolver gave none (use Options::ttl_ms)
+};
+
+struct Options {
+  uint64_t ttl_ms = 10'000;            // positive TTL when the resolver gives none
+  uint64_t min_ttl_ms = 0;             // clamp of every positive TTL
+  uint64_t max_ttl_ms = UINT64_MAX;
+  uint64_t negative_ttl_ms = 1'000;    // errors are cached this long (0: not cached)
+  uint64_t stale_ttl_ms = 0;           // serve-stale window after expiry (0: off)
+  size_t max_entries = 1000;           // LRU bound (0: nothing is cached)
+  size_t max_in_flight = 256;          // resolver calls out at once (0: no limit)
+};
+
+struct Stats {
+  // Every lookup() call is exactly one of: hits, stale_served, negative_hits, misses, static_answers.
+  uint64_t lookups = 0;
+  uint64_t hits = 0;            // fresh positive entry
+  uint64_t stale_served = 0;    // expired entry within stale_ttl (a refresh is pending)
+  uint64_t negative_hits = 0;   // cached error
+  uint64_t misses = 0;          // had to wait for the resolver
+  uint64_t coalesced = 0;       // misses that joined a lookup already pending for the key
+  uint64_t static_answers = 0;  // IP literals and overrides
+  uint64_t resolves = 0;        // Resolver::resolve() calls (misses + background refreshes)
+  uint64_t errors = 0;          // completions with an error
+  uint64_t evictions = 0;       // entries dropped by the LRU bound
+  size_t in_flight = 0;         // resolver calls out now
+  size_t queued = 0;            // lookups waiting for max_in_flight
+  size_t entries = 0;           // cached entries (positive and negative)
+};
+
+class Resolver {
+ public:
+  virtual ~Resolver() = default;
+  // family: 0 (any), 4 or 6. Answer later (or synchronously) with DnsCache::complete(lookup_id, ..).
+  virtual void resolve(const std::string& host, int family, uint64_t lookup_id) = 0;
+};
+
+class Waiter {
+ public:
+  virtual ~Waiter() = default;
+  // addrs is only valid during the call. rotate_from < addrs.size() (0 when empty).
+  // May be called synchronously from lookup() (hit, IP literal, override, synchronous resolver).
+  virtual void on_dns(Error e, const std::vector<Address>& addrs, size_t rotate_from) = 0;
+};
+
+class DnsCache {
+ public:
+  DnsCache(Options opts, Resolver* resolver);
+  DnsCache(const DnsCache&) = delete;
+  DnsCache& operator=(const DnsCache&) = delete;
+
+  const Options& options() const { return opts_; }
+
+  // Static override: "host", "host:port" or "[v6]:port" → addrs (empty addrs removes it). A
+  // host:port override wins over a host one. Overrides are consulted before the cache and before
+  // IP-literal parsing, filtered by the requested family (nothing left → DnsNotFound), and are not
+  // affected by clear().
+  void set_override(const std::string& host_or_host_port, std::vector<Address> addrs);
+
+  // family: 4 or 6 restrict, anything else means 0 (any). An IP literal of the other family is
+  // DnsNotFound (as getaddrinfo does). Returns a ticket for cancel(), or 0 when the waiter has
+  // already been answered (synchronously, from this call).
+  uint64_t lookup(const std::string& host, uint16_t port, int family, uint64_t now_ms, Waiter* w);
+
+  // The waiter will not be called (it may be destroyed). Unknown / answered tickets are ignored.
+  // A queued (not yet started) lookup left with no waiters is dropped.
+  void cancel(uint64_t ticket);
+
+  // The resolver's answer for lookup_id (unknown ids are ignored). Positive answers are cached for
+  // clamp(ttl_ms >= 0 ? ttl_ms : options.ttl_ms, min_ttl_ms, max_ttl_ms); errors for
+  // negative_ttl_ms with their code (unless a still-servable stale entry exists: it is kept).
+  // Every waiter of the lookup is then answered in arrival order.
+  void complete(uint64_t lookup_id, const Answer& a, uint64_t now_ms);
+
+  // Drops cached entries of one host (all families) or of every host. Lookups pending for those
+  // keys are detached: they still complete and answer their own waiters, but their answer is not
+  // cached, and later lookups of the key start a new resolver call (the clear() is a barrier:
+  // nothing resolved before it is cached after it).
+  void clear(const std::string& host = "");
+
+  Stats stats() const;
+
+ private:
+  using AddrList = std::shared_ptr<const std::vector<Address>>;
+
+  struct Entry {
+    Error error = Error::Ok;     // != Ok: negative entry
+    AddrList addrs;              // positive entries only
+    uint64_t expires_at = 0;     // fresh while now < expires_at
+    uint64_t stale_until = 0;    // servable stale while now < stale_until (positive only)
+    size_t rotate = 0;
+    std::list<std::string>::iterator lru;  // front = most recently used
+  };
+
+  struct Pending {
+    uint64_t ticket;
+    Waiter* waiter;
+  };
+
+  struct Lookup {
+    std::string key;
+    std::string host;            // lowercased
+    int family = 0;
+    std::vector<Pending> waiters;  // arrival order; cancelled ones are skipped (see tickets_)
+    size_t live = 0;             // waiters not cancelled
+    bool started = false;
+    bool detached = false;       // cleared meanwhile: answer not cached
+    bool background = false;     // started as a stale refresh
+  };
+
+  struct Override {
+    std::vector<Address> addrs;
+    size_t rotate = 0;
+  };
+
+  bool answer_static(const std::string& host, uint16_t port, int family, Waiter* w);
+  uint64_t new_lookup(const std::string& key, const std::string& host, int family, bool background);
+  void start(uint64_t id);
+  void pump();
+  void maybe_drop(uint64_t id);
+  void detach(const std::string& key);
+  void touch(Entry& e);
+  void erase_entry(const std::string& key);
+  Entry& put_entry(const std::string& key);
+  void evict();
+
+  Options opts_;
+  Resolver* resolver_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_;
+  std::unordered_map<uint64_t, Lookup> lookups_;       // pending: queued or started
+  std::unordered_map<std::string, uint64_t> pending_by_key_;  // not detached
+  std::unordered_map<uint64_t, uint64_t> tickets_;     // live ticket -> lookup id
+  std::deque<uint64_t> queue_;                         // lookups waiting for max_in_flight
+  std::unordered_map<std::string, Override> overrides_;  // "host" or "host:port", lowercased
+  uint64_t next_lookup_ = 1;
+  uint64_t next_ticket_ = 1;
+  size_t in_flight_ = 0;
+  size_t queued_ = 0;
+  bool pumping_ = false;
+  const std::vector<Address> empty_;
+  Stats stats_;
+};
+
+}  // namespace uvf::dns
