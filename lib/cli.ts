@@ -213,7 +213,8 @@ function parseRunArgs(argv: string[]): RunOptions {
   return { requests, concurrency, connections, bodySize, serverWorkers, url, json: values.json ?? false };
 }
 
-interface Summary {
+/** The run summary (`uvfetch run --json` prints exactly this object). */
+export interface Summary {
   command: 'run';
   ok: boolean;
   interrupted: boolean;

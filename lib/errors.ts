@@ -77,6 +77,11 @@ function sysName(errno: number): string | undefined {
   return n;
 }
 
+/** ERR_INVALID_OPTION naming the option (also in `reason`, for programs). */
+export function invalidOption(name: string, why: string): UvfetchError {
+  return new UvfetchError('ERR_INVALID_OPTION', `invalid option ${name}: ${why}`, { reason: name });
+}
+
 /** Builds the JS error for a native error record. */
 export function nativeError(index: number, detail: string, errno: number, url?: string, method?: string): UvfetchError {
   const code = codes[index] ?? 'ERR_INTERNAL';

@@ -10,7 +10,7 @@
 import type { Session } from './session.js';
 import type { Response, StreamResponse } from './response.js';
 import type { RequestOptions } from './types.js';
-import { UvfetchError } from './errors.js';
+import { invalidOption, UvfetchError } from './errors.js';
 
 export interface FetchManyOptions {
   /** Most items pulled from the input whose result has not been taken yet (so also the most
@@ -49,13 +49,10 @@ type Fetcher = Pick<Session, 'request' | 'stream'>;
 const OPTION_KEYS = new Set(['concurrency', 'perHost', 'ordered', 'stream']);
 const MAX_CONCURRENCY = 1_000_000;
 
-function invalid(name: string, why: string): UvfetchError {
-  return new UvfetchError('ERR_INVALID_OPTION', `invalid option ${name}: ${why}`, { reason: name });
-}
 
 function intOption(v: unknown, name: string, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw invalid(name, `expected an integer from 1 to ${max}, got ${String(v)}`);
+    throw invalidOption(name, `expected an integer from 1 to ${max}, got ${String(v)}`);
   }
   return v;
 }
@@ -444,12 +441,12 @@ export function fetchMany(
   input: Iterable<FetchManyRequest> | AsyncIterable<FetchManyRequest>,
   options: FetchManyOptions,
 ): AsyncIterableIterator<FetchManyResult<Response | StreamResponse>> {
-  if (options === null || typeof options !== 'object') throw invalid('options', 'expected an object');
-  for (const k of Object.keys(options)) if (!OPTION_KEYS.has(k)) throw invalid(k, 'unknown option');
+  if (options === null || typeof options !== 'object') throw invalidOption('options', 'expected an object');
+  for (const k of Object.keys(options)) if (!OPTION_KEYS.has(k)) throw invalidOption(k, 'unknown option');
   const concurrency = intOption(options.concurrency, 'concurrency', MAX_CONCURRENCY);
   const perHost = options.perHost === undefined ? 0 : intOption(options.perHost, 'perHost', MAX_CONCURRENCY);
-  if (options.ordered !== undefined && typeof options.ordered !== 'boolean') throw invalid('ordered', 'expected a boolean');
-  if (options.stream !== undefined && typeof options.stream !== 'boolean') throw invalid('stream', 'expected a boolean');
+  if (options.ordered !== undefined && typeof options.ordered !== 'boolean') throw invalidOption('ordered', 'expected a boolean');
+  if (options.stream !== undefined && typeof options.stream !== 'boolean') throw invalidOption('stream', 'expected a boolean');
   const inp = input as unknown as Record<symbol, unknown> | null;
   if (
     inp === null ||
@@ -457,10 +454,10 @@ export function fetchMany(
     (typeof inp[Symbol.asyncIterator] !== 'function' && typeof inp[Symbol.iterator] !== 'function')
   ) {
     // Strings are refused too: iterating one would fetch its characters.
-    throw invalid('input', 'expected an iterable or async iterable of requests');
+    throw invalidOption('input', 'expected an iterable or async iterable of requests');
   }
   if (session === null || typeof session !== 'object' || typeof session.request !== 'function' || typeof session.stream !== 'function') {
-    throw invalid('session', 'expected a Session');
+    throw invalidOption('session', 'expected a Session');
   }
   return new FetchManyIterator(session, input, concurrency, perHost, options.ordered ?? false, options.stream ?? false);
 }

@@ -1,5 +1,5 @@
 import { binding } from './binding.js';
-import { UvfetchError } from './errors.js';
+import { invalidOption, UvfetchError } from './errors.js';
 
 /** RLIMIT_NOFILE of this process. `Infinity` means unlimited. */
 export interface FdLimit {
@@ -12,7 +12,7 @@ const UNLIMITED_TARGET = 1_048_576;
 
 function checkTarget(n: unknown, name: string): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 2 ** 31 - 1) {
-    throw new UvfetchError('ERR_INVALID_OPTION', `invalid ${name}: expected an integer from 1 to ${2 ** 31 - 1}`, { reason: name });
+    throw invalidOption(name, `expected an integer from 1 to ${2 ** 31 - 1}`);
   }
   return n;
 }

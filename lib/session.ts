@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { binding, Ev, SubmitFlag, type NativeEngine, type NativeEngineOptions } from './binding.js';
-import { nativeError, UvfetchError, codeOf } from './errors.js';
+import { invalidOption, nativeError, UvfetchError, codeOf } from './errors.js';
 import { autoConnections, limits } from './limits.js';
 import { VERSION } from './version.js';
 import { acquireLoopDelay, RateWindow, releaseLoopDelay } from './metrics.js';
@@ -41,27 +41,24 @@ const MAX_TIMER = 2 ** 31 - 1;
 const EMPTY = Buffer.alloc(0);
 const noop = (): void => {};
 
-function invalid(name: string, why: string): UvfetchError {
-  return new UvfetchError('ERR_INVALID_OPTION', `invalid option ${name}: ${why}`, { reason: name });
-}
 
 function checkKeys(obj: object, allowed: Set<string>, prefix: string): void {
   for (const k of Object.keys(obj)) {
-    if (!allowed.has(k)) throw invalid(prefix + k, 'unknown option');
+    if (!allowed.has(k)) throw invalidOption(prefix + k, 'unknown option');
   }
 }
 
 function intOpt(v: unknown, name: string, def: number, min: number, max: number): number {
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw invalid(name, `expected an integer from ${min} to ${max}, got ${String(v)}`);
+    throw invalidOption(name, `expected an integer from ${min} to ${max}, got ${String(v)}`);
   }
   return v;
 }
 
 function timeouts(t: TimeoutOptions | undefined, name: string, def: Required<TimeoutOptions>): Required<TimeoutOptions> {
   if (t === undefined) return def;
-  if (t === null || typeof t !== 'object') throw invalid(name, 'expected an object');
+  if (t === null || typeof t !== 'object') throw invalidOption(name, 'expected an object');
   checkKeys(t, TIMEOUT_KEYS, `${name}.`);
   return {
     connect: intOpt(t.connect, `${name}.connect`, def.connect, 0, MAX_TIMER),
@@ -296,12 +293,12 @@ function copyOut(batch: Buffer, start: number, n: number): Buffer {
 function flattenHeaders(h: HeadersInit, out: string[]): void {
   if (typeof (h as Iterable<unknown>)[Symbol.iterator] === 'function') {
     for (const pair of h as Iterable<readonly [string, string]>) {
-      if (!Array.isArray(pair) || pair.length !== 2) throw invalid('headers', 'expected [name, value] pairs');
+      if (!Array.isArray(pair) || pair.length !== 2) throw invalidOption('headers', 'expected [name, value] pairs');
       out.push(String(pair[0]), String(pair[1]));
     }
     return;
   }
-  if (typeof h !== 'object' || h === null) throw invalid('headers', 'expected an object or an iterable of pairs');
+  if (typeof h !== 'object' || h === null) throw invalidOption('headers', 'expected an object or an iterable of pairs');
   for (const name of Object.keys(h)) {
     const v = (h as Record<string, unknown>)[name];
     if (v === undefined) continue;
@@ -345,11 +342,11 @@ export class Session {
   #loopDelay: ReturnType<typeof acquireLoopDelay> | undefined;
 
   constructor(options: SessionOptions = {}) {
-    if (options === null || typeof options !== 'object') throw invalid('options', 'expected an object');
+    if (options === null || typeof options !== 'object') throw invalidOption('options', 'expected an object');
     checkKeys(options, SESSION_KEYS, '');
     const t = timeouts(options.timeout, 'timeout', { connect: 10_000, headers: 30_000, body: 30_000, total: 0 });
     if (options.fdReserve !== undefined && options.connections !== 'auto') {
-      throw invalid('fdReserve', "only meaningful with connections: 'auto'");
+      throw invalidOption('fdReserve', "only meaningful with connections: 'auto'");
     }
     this.#timeouts = t;
     const o: NativeEngineOptions = {
@@ -370,7 +367,7 @@ export class Session {
       tcpKeepAlive: 0,
     };
     if (options.noDelay !== undefined) {
-      if (typeof options.noDelay !== 'boolean') throw invalid('noDelay', 'expected a boolean');
+      if (typeof options.noDelay !== 'boolean') throw invalidOption('noDelay', 'expected a boolean');
       o.noDelay = options.noDelay;
     }
     if (options.tcpKeepAlive !== undefined && options.tcpKeepAlive !== false) {
@@ -378,13 +375,13 @@ export class Session {
     }
     if (options.localAddress !== undefined) {
       if (typeof options.localAddress !== 'string' || isIP(options.localAddress) === 0) {
-        throw invalid('localAddress', 'expected an IPv4 or IPv6 address');
+        throw invalidOption('localAddress', 'expected an IPv4 or IPv6 address');
       }
       o.localAddress = options.localAddress;
     }
     const ua = options.userAgent ?? `uvfetch/${VERSION}`;
     if (typeof ua !== 'string' || /[^\t\x20-\x7e\x80-\xff]/.test(ua)) {
-      throw invalid('userAgent', 'expected a string of visible Latin-1 characters');
+      throw invalidOption('userAgent', 'expected a string of visible Latin-1 characters');
     }
     if (ua !== '') o.userAgent = ua;
     const d = new Dispatcher();
@@ -426,10 +423,10 @@ export class Session {
     let overrides: Float64Array | null = null;
     let wantTimings = false;
     if (options !== undefined) {
-      if (options === null || typeof options !== 'object') throw invalid('options', 'expected an object');
+      if (options === null || typeof options !== 'object') throw invalidOption('options', 'expected an object');
       checkKeys(options, REQUEST_KEYS, '');
       if (options.method !== undefined) {
-        if (typeof options.method !== 'string') throw invalid('method', 'expected a string');
+        if (typeof options.method !== 'string') throw invalidOption('method', 'expected a string');
         method = STANDARD_METHODS[options.method.toLowerCase()] ?? options.method;
       }
       if (options.headers !== undefined && options.headers !== null) {
@@ -439,10 +436,10 @@ export class Session {
       body = options.body;
       signal = options.signal;
       if (options.timings !== undefined) {
-        if (typeof options.timings !== 'boolean') throw invalid('timings', 'expected a boolean');
+        if (typeof options.timings !== 'boolean') throw invalidOption('timings', 'expected a boolean');
         wantTimings = options.timings;
       }
-      if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('signal', 'expected an AbortSignal');
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'expected an AbortSignal');
       if (options.timeout !== undefined || options.maxHeaderCount !== undefined || options.maxHeaderSize !== undefined || options.maxBodySize !== undefined) {
         const t = timeouts(options.timeout, 'timeout', this.#timeouts);
         overrides = new Float64Array([

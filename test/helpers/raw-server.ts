@@ -19,6 +19,8 @@
 //   await srv.close();
 
 import * as net from 'node:net';
+import { afterEach, expect } from 'vitest';
+import { Session, UvfetchError, type SessionOptions } from '../../lib/index.js';
 
 export interface RawRequest {
   method: string;
@@ -309,17 +311,42 @@ export async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> 
 
 export { sleep };
 
+
 /**
- * Awaits p while a 10 ms interval keeps the event loop waking up. Used only around Session
- * close()/destroy() in tests that are not about closing: uvfetch's end-of-turn work scheduled from
- * a socket close callback can wait for an unrelated wake-up (BUG, see
- * test/lifecycle/gc-and-exit.test.ts "close() resolves promptly"), which would only slow those tests.
+ * Per-file kit for tests against raw servers: sessions (short default timeouts) and servers
+ * made through it are destroyed/closed after each test; failure() awaits a rejection and
+ * returns it as a UvfetchError (failing the test on a response).
  */
-export async function withLoopAwake<T>(p: Promise<T>): Promise<T> {
-  const t = setInterval(() => {}, 10);
-  try {
-    return await p;
-  } finally {
-    clearInterval(t);
-  }
+export function rawServerKit(): {
+  session: (opts?: SessionOptions) => Session;
+  server: (script: Script | Script[]) => Promise<RawServer>;
+  failure: (p: Promise<unknown>) => Promise<UvfetchError>;
+} {
+  const sessions: Session[] = [];
+  const servers: RawServer[] = [];
+  afterEach(async () => {
+    await Promise.all(sessions.splice(0).map((s) => s.destroy()));
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  return {
+    session(opts = {}) {
+      const s = new Session({ timeout: { connect: 5000, headers: 5000, body: 5000 }, ...opts });
+      sessions.push(s);
+      return s;
+    },
+    async server(script) {
+      const srv = await startRawServer(script);
+      servers.push(srv);
+      return srv;
+    },
+    async failure(p) {
+      const r = await p.then(
+        (v) => ({ ok: true as const, v }),
+        (e: unknown) => ({ ok: false as const, e }),
+      );
+      if (r.ok) throw new Error(`expected a rejection, got status ${String((r.v as { status?: number })?.status)}`);
+      expect(r.e).toBeInstanceOf(UvfetchError);
+      return r.e as UvfetchError;
+    },
+  };
 }

@@ -5,6 +5,7 @@
 
 import { describe, it, expect, beforeAll } from 'vitest';
 import { ensureCliBuilt, runCli } from '../helpers/run-cli.js';
+import type { Summary } from '../../lib/cli.js';
 import * as net from 'node:net';
 import { startLoopbackServer } from '../../lib/loopback-server.js';
 
@@ -19,26 +20,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-interface JsonSummary {
-  command: string;
-  ok: boolean;
-  interrupted: boolean;
-  requests: number;
-  concurrency: number;
-  maxConnections: number;
-  started: number;
-  completed: number;
-  failed: number;
-  durationMs: number;
-  reqPerSec: number;
-  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number } | null;
-  statuses: Record<string, number>;
-  errors: Record<string, number>;
-  bytesReceived: number;
-  connections: { created: number; reused: number };
-  server: null | { requests: number; expected: number; matches: boolean; connections: number; cpuPercent: number };
-  client: { cpuPercent: number; rssPeakBytes: number; eventLoopDelayMs: { p99: number; max: number } };
-}
+type JsonSummary = Summary;
 
 function parseJsonSummary(stdout: string): JsonSummary {
   const lines = stdout.trim().split('\n');

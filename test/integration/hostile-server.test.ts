@@ -3,39 +3,11 @@
 // check the error uvfetch reports (code and reason) and that a socket in an unknown state is never
 // reused (the next request must arrive on a NEW server connection).
 
-import { afterEach, describe, expect, it } from 'vitest';
-import { Session, UvfetchError, type SessionOptions } from '../../lib/index.js';
-import { okResponse, serveEach, withLoopAwake, sleep, startRawServer, waitFor, type RawConn, type RawServer, type Script } from '../helpers/raw-server.js';
+import { describe, expect, it } from 'vitest';
+import { Session, UvfetchError } from '../../lib/index.js';
+import { okResponse, serveEach, sleep, waitFor, type RawConn, type RawServer, type Script, rawServerKit } from '../helpers/raw-server.js';
 
-const sessions: Session[] = [];
-const servers: RawServer[] = [];
-
-afterEach(async () => {
-  await withLoopAwake(Promise.all(sessions.splice(0).map((s) => s.destroy())));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-function session(opts: SessionOptions = {}): Session {
-  const s = new Session({ timeout: { connect: 5000, headers: 5000, body: 5000 }, ...opts });
-  sessions.push(s);
-  return s;
-}
-
-async function server(script: Script | Script[]): Promise<RawServer> {
-  const srv = await startRawServer(script);
-  servers.push(srv);
-  return srv;
-}
-
-async function failure(p: Promise<unknown>): Promise<UvfetchError> {
-  const r = await p.then(
-    (v) => ({ ok: true as const, v }),
-    (e: unknown) => ({ ok: false as const, e }),
-  );
-  if (r.ok) throw new Error(`expected a rejection, got status ${String((r.v as { status?: number })?.status)}`);
-  expect(r.e).toBeInstanceOf(UvfetchError);
-  return r.e as UvfetchError;
-}
+const { session, server, failure } = rawServerKit();
 
 const FINE = okResponse('fine');
 const CLOSED_BODY = 'connection closed before the response body was complete';
@@ -121,7 +93,7 @@ describe('truncated responses', () => {
       const err = await failure(s.request(srv.url('/')));
       seen.push(`${err.code}/${err.syscode}`);
       expect(s.stats().requests.retried).toBe(0);
-      await withLoopAwake(s.close());
+      await s.close();
     }
     expect(new Set(seen)).toEqual(new Set(['ERR_CONNECTION_RESET/ECONNRESET']));
     expect(srv.connectionCount).toBe(10);
@@ -149,7 +121,7 @@ describe('connection reset (RST) in the middle of a response', () => {
       const err = await failure(s.request(srv.url('/')));
       expect({ code: err.code, syscode: err.syscode }).toEqual({ code: 'ERR_CONNECTION_RESET', syscode: 'ECONNRESET' });
       expect(s.stats().requests.retried).toBe(0);
-      await withLoopAwake(s.close());
+      await s.close();
     }
     expect(srv.connectionCount).toBe(5);
   });

@@ -7,39 +7,11 @@
 // could have reused it). Well-formed edge cases must be delivered exactly, and reused or not as the
 // framing allows.
 
-import { afterEach, describe, expect, it } from 'vitest';
-import { Session, UvfetchError, type RequestOptions, type SessionOptions } from '../../lib/index.js';
-import { okResponse, serveEach, withLoopAwake, startRawServer, waitFor, type RawConn, type RawServer } from '../helpers/raw-server.js';
+import { describe, expect, it } from 'vitest';
+import { type RequestOptions, type SessionOptions } from '../../lib/index.js';
+import { okResponse, serveEach, waitFor, type RawConn, type RawServer, rawServerKit } from '../helpers/raw-server.js';
 
-const sessions: Session[] = [];
-const servers: RawServer[] = [];
-
-afterEach(async () => {
-  await withLoopAwake(Promise.all(sessions.splice(0).map((s) => s.destroy())));
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-function session(opts: SessionOptions = {}): Session {
-  const s = new Session({ timeout: { connect: 5000, headers: 5000, body: 5000 }, ...opts });
-  sessions.push(s);
-  return s;
-}
-
-async function server(script: Parameters<typeof startRawServer>[0]): Promise<RawServer> {
-  const srv = await startRawServer(script);
-  servers.push(srv);
-  return srv;
-}
-
-async function failure(p: Promise<unknown>): Promise<UvfetchError> {
-  const r = await p.then(
-    (v) => ({ ok: true as const, v }),
-    (e: unknown) => ({ ok: false as const, e }),
-  );
-  if (r.ok) throw new Error(`expected a rejection, got ${JSON.stringify((r.v as { status?: number })?.status)}`);
-  expect(r.e).toBeInstanceOf(UvfetchError);
-  return r.e as UvfetchError;
-}
+const { session, server, failure } = rawServerKit();
 
 const FINE = okResponse('fine');
 

@@ -7,7 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import * as net from 'node:net';
 import { Session, UvfetchError, type SessionOptions } from '../../lib/index.js';
-import { okResponse, serveEach, sleep, startRawServer, waitFor, withLoopAwake, type RawServer } from '../helpers/raw-server.js';
+import { okResponse, serveEach, sleep, startRawServer, waitFor, type RawServer } from '../helpers/raw-server.js';
 
 const fdCount = () => readdirSync('/proc/self/fd').length;
 
@@ -52,7 +52,7 @@ const sessions: Session[] = [];
 const servers: RawServer[] = [];
 
 async function settle(): Promise<void> {
-  await withLoopAwake(Promise.all(sessions.splice(0).map((s) => s.destroy())));
+  await Promise.all(sessions.splice(0).map((s) => s.destroy()));
   await Promise.all(servers.splice(0).map((s) => s.close()));
 }
 
@@ -67,7 +67,7 @@ beforeAll(async () => {
   await s.request(srv.url('/close')).catch(() => {});
   await s.request(srv.url('/bad')).catch(() => {});
   await s.request(`http://127.0.0.1:${await closedPort()}/`).catch(() => {});
-  await withLoopAwake(s.close());
+  await s.close();
   await srv.close();
   await sleep(50);
   baseline = fdCount();
@@ -87,7 +87,7 @@ async function server(): Promise<RawServer> {
 
 /** Closes the session gracefully and the server, then waits for the fd count to get back. */
 async function expectBackToBaseline(s: Session, srv: RawServer): Promise<void> {
-  await withLoopAwake(s.close());
+  await s.close();
   expect(s.stats().connections.open).toBe(0);
   // The client closed every connection it had (the server saw each one end).
   expect(await waitFor(() => srv.conns.every((c) => c.clientEnded), 3000)).toBe(true);
@@ -213,7 +213,7 @@ describe('fd accounting', () => {
     await Promise.all(Array.from({ length: 5 }, () => s.request(srv.url('/'))));
     const inflight = Array.from({ length: 10 }, () => codeOf(s.request(srv.url('/never'))));
     expect(await waitFor(() => srv.conns.flatMap((c) => c.requests).filter((r) => r.target === '/never').length === 10)).toBe(true);
-    await withLoopAwake(s.destroy());
+    await s.destroy();
     expect(new Set(await Promise.all(inflight))).toEqual(new Set(['ERR_SESSION_CLOSED']));
     sessions.splice(sessions.indexOf(s), 1);
     expect(await waitFor(() => srv.conns.every((c) => c.clientEnded), 3000)).toBe(true);

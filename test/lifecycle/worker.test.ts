@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { Session } from '../../lib/index.js';
-import { serveEach, startRawServer, waitFor, withLoopAwake, type RawServer } from '../helpers/raw-server.js';
+import { serveEach, startRawServer, waitFor, type RawServer } from '../helpers/raw-server.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -118,7 +118,7 @@ describe('worker_threads', () => {
       expect(st.requests.failed).toBe(0);
       expect(st.connections.created).toBeLessThanOrEqual(10);
     }
-    await withLoopAwake(main.close());
+    await main.close();
     expect(srv.errors).toEqual([]);
     // Every worker connection was closed by its worker.
     expect(await waitFor(() => srv.conns.every((c) => c.clientEnded), 3000)).toBe(true);
@@ -167,7 +167,7 @@ describe('worker_threads', () => {
     // And this process still works.
     const s = new Session();
     expect((await s.request(srv.url('/w/7'))).body.toString()).toBe('hello 7');
-    await withLoopAwake(s.close());
+    await s.close();
   });
 
   // Regression: terminate() landing while the worker is inside the native submit() aborts the WHOLE
