@@ -12,7 +12,7 @@ constexpr uint64_t kMaxBodyReserve = 1 << 20;
 }  // namespace
 
 Http1Connection::Http1Connection(Engine* engine, Engine::Key* key)
-    : engine_(engine), key_(key), sock_(engine->loop(), this, engine->read_buffer()) {}
+    : engine_(engine), key_(key), sock_(std::make_unique<TcpSocket>(engine->loop(), this, engine->read_buffer())) {}
 
 Http1Connection::~Http1Connection() = default;
 
@@ -92,7 +92,7 @@ void Http1Connection::connect_next() {
   so.no_delay = engine_->options().no_delay;
   so.keep_alive_ms = engine_->options().tcp_keep_alive_ms;
   so.local = local_;
-  int r = sock_.connect(reinterpret_cast<const sockaddr*>(&addrs_[addr_index_]), so);
+  int r = sock_->connect(reinterpret_cast<const sockaddr*>(&addrs_[addr_index_]), so);
   if (r != 0) on_connect(r);
 }
 
@@ -104,13 +104,13 @@ void Http1Connection::on_connect(int status) {
       // Try the host's next address once this socket has closed.
       ++addr_index_;
       retry_next_address_ = true;
-      sock_.close(false);
+      sock_->close(false);
       return;
     }
     engine_->connection_connect_failed(this, error_from_uv(status), status);
     return;
   }
-  int r = sock_.read_start();
+  int r = sock_->read_start();
   if (r != 0) {
     engine_->connection_connect_failed(this, error_from_uv(r), r);
     return;
@@ -157,9 +157,9 @@ void Http1Connection::assign(Request* r) {
   }
   r->state = Request::State::Active;
   reset_response_state();
-  sock_.set_ref(true);
-  if (!sock_.reading()) {
-    int rs = sock_.read_start();
+  sock_->set_ref(true);
+  if (!sock_->reading()) {
+    int rs = sock_->read_start();
     if (rs != 0) {
       fail(error_from_uv(rs), uv_strerror(rs), rs);
       return;
@@ -173,13 +173,13 @@ void Http1Connection::write_request() {
   Request* r = req_;
   int w;
   if (!r->streamed_body) {
-    w = sock_.write(r->head.data(), r->head.size(), r->body.data(), r->body.size());
+    w = sock_->write(r->head.data(), r->head.size(), r->body.data(), r->body.size());
     if (w == 0) {
       engine_->add_bytes(0, r->head.size() + r->body.size());
       request_written_ = true;
     }
   } else {
-    w = sock_.write(r->head.data(), r->head.size());
+    w = sock_->write(r->head.data(), r->head.size());
     if (w == 0) engine_->add_bytes(0, r->head.size());
   }
   if (w != 0) {
@@ -197,7 +197,7 @@ void Http1Connection::pump_body() {
   bool progressed = false;
   // Hand chunks to the socket only while its queue is short: the rest wait in the request, and
   // write_body() tells the producer to pause, so a server that stops reading stops the producer.
-  while (!r->chunks.empty() && sock_.queued_bytes() < kBodyHighWater) {
+  while (!r->chunks.empty() && sock_->queued_bytes() < kBodyHighWater) {
     std::string& c = r->chunks.front();
     int w;
     if (r->body_chunked) {
@@ -205,10 +205,10 @@ void Http1Connection::pump_body() {
       http1::append_chunk_header(c.size(), &framed);
       framed.append(c);
       framed.append(http1::kChunkEnd);
-      w = sock_.write(framed.data(), framed.size());
+      w = sock_->write(framed.data(), framed.size());
       if (w == 0) engine_->add_bytes(0, framed.size());
     } else {
-      w = sock_.write(c.data(), c.size());
+      w = sock_->write(c.data(), c.size());
       if (w == 0) engine_->add_bytes(0, c.size());
     }
     if (w != 0) {
@@ -226,7 +226,7 @@ void Http1Connection::pump_body() {
   if (r->body_ended && !last_chunk_sent_ && r->chunks.empty()) {
     last_chunk_sent_ = true;
     if (r->body_chunked) {
-      int w = sock_.write(http1::kLastChunk.data(), http1::kLastChunk.size());
+      int w = sock_->write(http1::kLastChunk.data(), http1::kLastChunk.size());
       if (w != 0) {
         write_failed_ = true;
         return;
@@ -238,7 +238,7 @@ void Http1Connection::pump_body() {
   }
   // The headers timeout counts from the last upload progress: a long upload is not a late answer.
   if (progressed && phase_ == Phase::Head) set_deadline(Deadline::Headers, r->timeouts.headers_ms);
-  if (r->drain_wanted && r->chunks.empty() && sock_.queued_bytes() < kBodyHighWater) {
+  if (r->drain_wanted && r->chunks.empty() && sock_->queued_bytes() < kBodyHighWater) {
     r->drain_wanted = false;
     engine_->sink()->on_drain(r->id);
     engine_->note_event();
@@ -263,7 +263,7 @@ void Http1Connection::park(uint64_t now) {
   state_ = State::Idle;
   idle_since_ = now;
   set_deadline(Deadline::Idle, engine_->options().keep_alive_timeout_ms);
-  sock_.set_ref(false);
+  sock_->set_ref(false);
 }
 
 void Http1Connection::abort_request() {
@@ -277,7 +277,7 @@ void Http1Connection::abort_request() {
 void Http1Connection::pause_reading() {
   if (state_ != State::Busy || req_ == nullptr) return;
   req_->paused = true;
-  sock_.read_stop();
+  sock_->read_stop();
   if (deadline_kind_ == Deadline::Body) {
     // Waiting on our own consumer is not the server's fault: no body timeout while paused.
     deadline_ = 0;
@@ -289,7 +289,7 @@ void Http1Connection::unthrottle() {
   if (state_ != State::Busy || req_ == nullptr) return;
   req_->throttled = false;
   if (req_->paused) return;  // the consumer's own pause wins; resume_reading() restarts it
-  int r = sock_.read_start();
+  int r = sock_->read_start();
   if (r != 0) fail(error_from_uv(r), uv_strerror(r), r);
 }
 
@@ -297,7 +297,7 @@ void Http1Connection::resume_reading() {
   if (state_ != State::Busy || req_ == nullptr || !req_->paused) return;
   req_->paused = false;
   if (req_->throttled) return;  // the end of the turn restarts reading
-  int r = sock_.read_start();
+  int r = sock_->read_start();
   if (r != 0) {
     fail(error_from_uv(r), uv_strerror(r), r);
     return;
@@ -433,7 +433,7 @@ bool Http1Connection::deliver_body(const char* p, size_t n) {
     req_->turn_bytes += n;
     if (req_->turn_bytes >= kStreamTurnBytes && !req_->throttled && !req_->paused) {
       req_->throttled = true;
-      sock_.read_stop();
+      sock_->read_stop();
       engine_->throttle(req_->id);
     }
     return true;
@@ -520,8 +520,8 @@ void Http1Connection::finish_response() {
   uint32_t ka = engine_->options().keep_alive_timeout_ms;
   if (idle_timeout_ms_ > 0) ka = std::min(ka, idle_timeout_ms_);
   set_deadline(Deadline::Idle, ka);
-  sock_.set_ref(false);  // idle keep-alive sockets never keep the process alive
-  if (!sock_.reading()) sock_.read_start();
+  sock_->set_ref(false);  // idle keep-alive sockets never keep the process alive
+  if (!sock_->reading()) sock_->read_start();
   engine_->connection_idle(this);
 }
 
@@ -630,13 +630,13 @@ void Http1Connection::close(bool abortive) {
     gai_ = nullptr;
   }
   (void)was_connecting;
-  sock_.close(abortive);
+  sock_->close(abortive);
 }
 
 void Http1Connection::on_closed() {
   if (retry_next_address_ && state_ == State::Connecting) {
     retry_next_address_ = false;
-    sock_.reset();
+    sock_->reset();
     connect_next();
     return;
   }

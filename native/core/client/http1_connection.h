@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -74,8 +75,8 @@ class Http1Connection final : public TcpSocket::Handler {
   void unthrottle();
   // Streamed body bytes became available / the body ended.
   void pump_body();
-  bool probe_alive() const { return sock_.probe_idle_alive(); }
-  bool had_fd() const { return sock_.opened(); }
+  bool probe_alive() const { return sock_->probe_idle_alive(); }
+  bool had_fd() const { return sock_->opened(); }
   // Closes the socket (RST if abortive). The request, if any, must already be detached.
   void close(bool abortive);
   // Fails the current request (or the connect) with `e`; no transparent retry.
@@ -119,7 +120,7 @@ class Http1Connection final : public TcpSocket::Handler {
 
   Engine* engine_;
   Engine::Key* key_;
-  TcpSocket sock_;
+  std::unique_ptr<TcpSocket> sock_;  // a pointer so a Happy Eyeballs race can hand over its winner
   State state_ = State::Resolving;
   Request* req_ = nullptr;
   struct Lookup {
