@@ -11,7 +11,11 @@
         "native/core/http1/request_encoder.cc",
         "native/core/client/engine.cc",
         "native/core/client/http1_connection.cc",
+        "native/core/tls/client_hello.cc",
+        "native/core/tls/tls_context.cc",
+        "native/core/tls/tls_channel.cc",
         "native/binding/engine_wrap.cc",
+        "native/binding/tls_wrap.cc",
         "native/binding/addon.cc"
       ],
       "include_dirs": [

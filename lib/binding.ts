@@ -17,6 +17,9 @@ export const enum Ev {
   Drain = 6,
   Closed = 7,
   Timings = 8,
+  TlsInfo = 9,
+  TlsForget = 10,
+  TlsRef = 11,
 }
 
 /** Submit flags (native/binding/engine_wrap.cc). */
@@ -25,6 +28,9 @@ export const enum SubmitFlag {
   StreamedBody = 2,
   HasBody = 4,
   Timings = 8,
+  TlsInfo = 9,
+  TlsForget = 10,
+  TlsRef = 11,
 }
 
 export interface NativeEngineOptions {
@@ -32,6 +38,7 @@ export interface NativeEngineOptions {
   connectionsPerHost: number;
   keepAliveTimeout: number;
   connectTimeout: number;
+  tlsTimeout: number;
   headersTimeout: number;
   bodyTimeout: number;
   totalTimeout: number;
@@ -59,6 +66,41 @@ export interface NativeStats {
   fdExhaustedWaits: number;
   bytesIn: number;
   bytesOut: number;
+  tlsHandshakes: number;
+  tlsResumed: number;
+  tlsFailures: number;
+}
+
+/** A parsed set of trust anchors (native/binding/tls_wrap.cc). */
+export interface NativeCaStore {
+  count(): number;
+}
+
+/** One compiled, validated TLS profile (native/binding/tls_wrap.cc). */
+export interface NativeTlsContext {
+  id(): number;
+  cachedSessions(): number;
+}
+
+export interface NativeTlsOptions {
+  minVersion?: string;
+  maxVersion?: string;
+  ciphers?: string;
+  ciphersuites?: string;
+  groups?: string;
+  sigalgs?: string;
+  alpn?: string[];
+  servername?: string;
+  sni?: boolean;
+  sessionTickets?: boolean;
+  sessionCacheSize?: number;
+  rejectUnauthorized?: boolean;
+  checkHostname?: boolean;
+  verifyDepth?: number;
+  partialChain?: boolean;
+  cert?: string;
+  key?: string;
+  passphrase?: string;
 }
 
 export interface NativeEngine {
@@ -66,7 +108,7 @@ export interface NativeEngine {
     id: number,
     host: string,
     port: number,
-    tls: boolean,
+    tls: NativeTlsContext | false,
     method: string,
     target: string,
     headers: string[] | null,
@@ -92,6 +134,9 @@ export interface NativeBinding {
     options: NativeEngineOptions,
     onEvents: (batch: Buffer, bigs: Buffer[] | undefined) => void,
   ) => NativeEngine;
+  NativeCaStore: new (pems: string[]) => NativeCaStore;
+  NativeTlsContext: new (options: NativeTlsOptions, ca: NativeCaStore | null) => NativeTlsContext;
+  fingerprintHello(bytes: Uint8Array): { ja3: string; ja3Hash: string; ja4: string; ja4r: string } | null;
   errorCodes: string[];
   errorMessages: string[];
   napiVersion: number;

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { ResponseHeaders, statusTextOf } from './headers.js';
 import { UvfetchError } from './errors.js';
 import type { Timings } from './tracing.js';
+import type { TlsInfo } from './tls.js';
 
 /** Facts about how a response was obtained. */
 export interface ResponseInfo {
@@ -19,6 +20,8 @@ abstract class BaseResponse {
   readonly info: ResponseInfo;
   /** Phase timings, when measured (`timings: true`, or while tracing). */
   timings: Timings | undefined;
+  /** https: what the connection's handshake negotiated, its peer certificate and JA3/JA4. */
+  tls: TlsInfo | undefined;
   readonly #rawHead: string;
   #headers: ResponseHeaders | undefined;
 
@@ -28,6 +31,7 @@ abstract class BaseResponse {
     this.#rawHead = rawHead;
     this.info = info;
     this.timings = undefined;
+    this.tls = undefined;
   }
 
   get ok(): boolean {

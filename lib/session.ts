@@ -8,6 +8,7 @@ import { acquireLoopDelay, RateWindow, releaseLoopDelay } from './metrics.js';
 import { channels, decodeTimings, tracingActive, type Timings } from './tracing.js';
 import { fetchMany, type FetchManyOptions, type FetchManyRequest, type FetchManyResult } from './fetch-many.js';
 import { Response, StreamResponse, type ResponseInfo } from './response.js';
+import { decodeTlsInfo, TlsProfile, type TlsInfo } from './tls.js';
 import type { BodyInit, HeadersInit, RequestOptions, SessionOptions, SessionStats, TimeoutOptions } from './types.js';
 
 export { VERSION };
@@ -25,9 +26,10 @@ const SESSION_KEYS = new Set([
   'maxHeaderSize',
   'maxHeaderCount',
   'maxBodySize',
+  'tls',
 ]);
-const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize', 'timings']);
-const TIMEOUT_KEYS = new Set(['connect', 'headers', 'body', 'total']);
+const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize', 'timings', 'tls']);
+const TIMEOUT_KEYS = new Set(['connect', 'tls', 'headers', 'body', 'total']);
 const STANDARD_METHODS: Record<string, string> = {
   get: 'GET',
   head: 'HEAD',
@@ -62,6 +64,7 @@ function timeouts(t: TimeoutOptions | undefined, name: string, def: Required<Tim
   checkKeys(t, TIMEOUT_KEYS, `${name}.`);
   return {
     connect: intOpt(t.connect, `${name}.connect`, def.connect, 0, MAX_TIMER),
+    tls: intOpt(t.tls, `${name}.tls`, def.tls, 0, MAX_TIMER),
     headers: intOpt(t.headers, `${name}.headers`, def.headers, 0, MAX_TIMER),
     body: intOpt(t.body, `${name}.body`, def.body, 0, MAX_TIMER),
     total: intOpt(t.total, `${name}.total`, def.total, 0, MAX_TIMER),
@@ -98,6 +101,11 @@ class Dispatcher {
   readonly rate = new RateWindow();
   closeResolve: (() => void) | undefined;
   engine: NativeEngine | undefined;
+  // TLS session info per live connection (by the engine's info id), and the info of the
+  // connection that served the next Complete/Head record (a TlsRef record precedes it).
+  readonly tlsInfo = new Map<number, TlsInfo>();
+  refId = 0;
+  refTls: TlsInfo | undefined = undefined;
 
   onEvents(batch: Buffer, bigs: Buffer[] | undefined): void {
     const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
@@ -125,11 +133,30 @@ class Dispatcher {
   }
 
   #one(type: number, id: number, a: number, b: number, batch: Buffer, p1: number, n1: number, p2: number, n2: number, bigs: Buffer[] | undefined): void {
-    if (type === Ev.Closed) {
-      const r = this.closeResolve;
-      this.closeResolve = undefined;
-      r?.();
-      return;
+    switch (type) {
+      case Ev.Closed: {
+        const r = this.closeResolve;
+        this.closeResolve = undefined;
+        this.tlsInfo.clear();
+        r?.();
+        return;
+      }
+      case Ev.TlsInfo: {
+        const info = decodeTlsInfo(a, batch.toString('latin1', p1, p1 + n1));
+        this.tlsInfo.set(id, info);
+        if (channels.tlsHandshake.hasSubscribers) {
+          const origin = batch.toString('latin1', p1, p1 + n1).split('\0')[17] ?? '';
+          channels.tlsHandshake.publish({ origin, duration: b / 1000, tls: info });
+        }
+        return;
+      }
+      case Ev.TlsForget:
+        this.tlsInfo.delete(id);
+        return;
+      case Ev.TlsRef:
+        this.refId = id;
+        this.refTls = this.tlsInfo.get(a);
+        return;
     }
     const p = this.pending.get(id);
     if (p === undefined) return; // aborted meanwhile
@@ -143,6 +170,7 @@ class Dispatcher {
         const body = b !== 0 ? bigs![b - 1]! : copyOut(batch, p2, n2);
         const res = new Response(a & 0xffff, p.url, head, infoOf(a), body);
         res.timings = p.timings;
+        if (this.refId === id) res.tls = this.#takeTls();
         this.#count(res.status);
         if (p.traced) publishHead(p, res.status, res.info.reused, true);
         p.resolve(res);
@@ -169,6 +197,7 @@ class Dispatcher {
         this.#abandoned.register(readable, id, p);
         const res = new StreamResponse(a & 0xffff, p.url, head, infoOf(a), readable);
         res.timings = p.timings;
+        if (this.refId === id) res.tls = this.#takeTls();
         p.status = res.status;
         this.#count(res.status);
         if (p.traced) publishHead(p, res.status, res.info.reused, false);
@@ -213,6 +242,13 @@ class Dispatcher {
         return;
       }
     }
+  }
+
+  #takeTls(): TlsInfo | undefined {
+    const t = this.refTls;
+    this.refId = 0;
+    this.refTls = undefined;
+    return t;
   }
 
   #count(status: number): void {
@@ -337,6 +373,8 @@ export class Session {
   // close is pending), so the Session must keep it alive itself.
   readonly #onEvents: (batch: Buffer, bigs: Buffer[] | undefined) => void;
   readonly #timeouts: Required<TimeoutOptions>;
+  readonly #tlsOption: TlsProfile | undefined;
+  #tlsDefault: TlsProfile | undefined;
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #loopDelay: ReturnType<typeof acquireLoopDelay> | undefined;
@@ -344,7 +382,9 @@ export class Session {
   constructor(options: SessionOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidOption('options', 'expected an object');
     checkKeys(options, SESSION_KEYS, '');
-    const t = timeouts(options.timeout, 'timeout', { connect: 10_000, headers: 30_000, body: 30_000, total: 0 });
+    const t = timeouts(options.timeout, 'timeout', { connect: 10_000, tls: 10_000, headers: 30_000, body: 30_000, total: 0 });
+    // Compiled now, so a bad profile fails here rather than at the first https request.
+    this.#tlsOption = options.tls === undefined ? undefined : TlsProfile.from(options.tls);
     if (options.fdReserve !== undefined && options.connections !== 'auto') {
       throw invalidOption('fdReserve', "only meaningful with connections: 'auto'");
     }
@@ -357,6 +397,7 @@ export class Session {
       connectionsPerHost: intOpt(options.connectionsPerHost, 'connectionsPerHost', 64, 1, 1_000_000),
       keepAliveTimeout: intOpt(options.keepAliveTimeout, 'keepAliveTimeout', 15_000, 0, MAX_TIMER),
       connectTimeout: t.connect,
+      tlsTimeout: t.tls,
       headersTimeout: t.headers,
       bodyTimeout: t.body,
       totalTimeout: t.total,
@@ -411,11 +452,13 @@ export class Session {
     } catch (cause) {
       throw new UvfetchError('ERR_INVALID_URL', `invalid URL: ${String(input)}`, { cause });
     }
-    if (url.protocol !== 'http:') {
-      throw new UvfetchError('ERR_UNSUPPORTED_PROTOCOL', `unsupported URL scheme ${url.protocol} (http: only in this version)`, {
+    const https = url.protocol === 'https:';
+    if (!https && url.protocol !== 'http:') {
+      throw new UvfetchError('ERR_UNSUPPORTED_PROTOCOL', `unsupported URL scheme ${url.protocol} (http: and https: only)`, {
         url: url.href,
       });
     }
+    let profile: TlsProfile | undefined;
     let method = 'GET';
     let headers: string[] | null = null;
     let body: BodyInit | null | undefined;
@@ -440,6 +483,7 @@ export class Session {
         wantTimings = options.timings;
       }
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'expected an AbortSignal');
+      if (options.tls !== undefined) profile = TlsProfile.from(options.tls);
       if (options.timeout !== undefined || options.maxHeaderCount !== undefined || options.maxHeaderSize !== undefined || options.maxBodySize !== undefined) {
         const t = timeouts(options.timeout, 'timeout', this.#timeouts);
         overrides = new Float64Array([
@@ -450,6 +494,7 @@ export class Session {
           options.maxHeaderSize === undefined ? NaN : intOpt(options.maxHeaderSize, 'maxHeaderSize', 0, 64, 2 ** 31 - 1),
           options.maxHeaderCount === undefined ? NaN : intOpt(options.maxHeaderCount, 'maxHeaderCount', 0, 1, 1_000_000),
           options.maxBodySize === undefined ? NaN : intOpt(options.maxBodySize, 'maxBodySize', 0, 0, Number.MAX_SAFE_INTEGER),
+          t.tls,
         ]);
       }
     }
@@ -494,12 +539,13 @@ export class Session {
     // Credentials never travel into res.url or error messages (they end up in logs).
     const href = url.username !== '' || url.password !== '' ? `${url.protocol}//${url.host}${url.pathname}${url.search}` : url.href;
     const host = url.hostname.charCodeAt(0) === 91 /* [ */ ? url.hostname.slice(1, -1) : url.hostname;
-    const port = url.port === '' ? 80 : Number(url.port);
+    const port = url.port === '' ? (https ? 443 : 80) : Number(url.port);
+    if (https) profile ??= this.#tlsOption ?? (this.#tlsDefault ??= new TlsProfile());
     const target = url.pathname + url.search;
     if (signal?.aborted) {
       return Promise.reject(new UvfetchError('ERR_ABORTED', 'request aborted', { cause: signal.reason, url: href, method }));
     }
-    const rc = this.#engine.submit(id, host, port, false, method, target, headers, payload, flags, streamedLength, overrides);
+    const rc = this.#engine.submit(id, host, port, https ? profile!.native : false, method, target, headers, payload, flags, streamedLength, overrides);
     if (rc !== 0) {
       const code = codeOf(rc);
       const err = nativeError(rc, this.#engine.lastError(), 0, href, method);
@@ -589,6 +635,7 @@ export class Session {
       eventLoop: h === undefined ? { p50: 0, p99: 0, max: 0 } : { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) },
       bytes: { in: s.bytesIn, out: s.bytesOut },
       fd: { limit: limits.getFdLimit().soft, open: limits.openFds(), exhaustedWaits: s.fdExhaustedWaits },
+      tls: { handshakes: s.tlsHandshakes, resumed: s.tlsResumed, failures: s.tlsFailures },
     };
   }
 

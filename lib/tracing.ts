@@ -11,7 +11,7 @@ export interface Timings {
   dns: number;
   /** TCP connect of the connection this request opened (0 when reused). */
   connect: number;
-  /** Reserved for the TLS handshake (0 until HTTPS exists). */
+  /** TLS handshake of the connection this request opened (0 when reused, or plain http). */
   tls: number;
   /** Handed to the connection → first response byte. */
   ttfb: number;
@@ -45,6 +45,12 @@ export interface ConnectionMessage {
   dns?: number;
   connect?: number;
 }
+export interface TlsHandshakeMessage {
+  origin: string;
+  /** Handshake duration in ms. */
+  duration: number;
+  tls: import('./tls.js').TlsInfo;
+}
 export interface DnsLookupMessage {
   hostname: string;
   duration: number;
@@ -71,12 +77,13 @@ export function tracingActive(): boolean {
     channels.requestError.hasSubscribers ||
     channels.connectionCreate.hasSubscribers ||
     channels.connectionReuse.hasSubscribers ||
+    channels.tlsHandshake.hasSubscribers ||
     channels.dnsLookup.hasSubscribers
   );
 }
 
-/** Decodes the native timing record (6 little-endian u32 microsecond values). */
+/** Decodes the native timing record (7 little-endian u32 microsecond values). */
 export function decodeTimings(view: DataView, off: number): Timings {
   const ms = (i: number) => view.getUint32(off + i * 4, true) / 1000;
-  return { queued: ms(0), dns: ms(1), connect: ms(2), tls: 0, ttfb: ms(3), headers: ms(4), total: ms(5) };
+  return { queued: ms(0), dns: ms(1), connect: ms(2), tls: ms(6), ttfb: ms(3), headers: ms(4), total: ms(5) };
 }

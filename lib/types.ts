@@ -1,7 +1,11 @@
+import type { TlsOptions, TlsProfile } from './tls.js';
+
 /** Durations are milliseconds. A timeout of 0 disables that timeout. */
 export interface TimeoutOptions {
   /** Resolving plus TCP connect. Default 10 000. */
   connect?: number;
+  /** TLS handshake (after the TCP connect). Default 10 000. */
+  tls?: number;
   /** From the moment the request is written until the response head is complete. Default 30 000. */
   headers?: number;
   /** Longest silence between response body bytes. Default 30 000. */
@@ -40,6 +44,8 @@ export interface SessionOptions extends LimitOptions {
   localAddress?: string;
   /** Default User-Agent, sent when a request sets none. Default `uvfetch/<version>`; '' sends none. */
   userAgent?: string;
+  /** TLS profile for https requests (a TlsProfile, or its options). Default: `new TlsProfile()`. */
+  tls?: TlsProfile | TlsOptions;
 }
 
 export type HeadersInit =
@@ -64,6 +70,9 @@ export interface RequestOptions extends LimitOptions {
   timeout?: TimeoutOptions;
   /** Measure phase timings natively and expose them as `res.timings` (always on while tracing). */
   timings?: boolean;
+  /** TLS profile for this request (overrides the session's). Pass the same TlsProfile (or options
+   * object) to share connections: the pool key includes the profile. */
+  tls?: TlsProfile | TlsOptions;
 }
 
 export interface SessionStats {
@@ -102,5 +111,13 @@ export interface SessionStats {
     open: number | null;
     /** Requests that had to wait for a descriptor (EMFILE/ENFILE treated as backpressure). */
     exhaustedWaits: number;
+  };
+  tls: {
+    /** Completed handshakes (full and resumed). */
+    handshakes: number;
+    /** Of those, resumed from the session cache. */
+    resumed: number;
+    /** Handshakes that failed (verification, alerts, timeouts, closed by the server). */
+    failures: number;
   };
 }

@@ -9,6 +9,7 @@
 #include "base/errors.h"
 #include "base/fd_limits.h"
 #include "engine_wrap.h"
+#include "tls_wrap.h"
 
 namespace {
 
@@ -56,6 +57,9 @@ Napi::Value OpenFds(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeEngine", uvf::EngineWrap::Init(env));
+  exports.Set("NativeCaStore", uvf::CaStoreWrap::Init(env));
+  exports.Set("NativeTlsContext", uvf::TlsContextWrap::Init(env));
+  exports.Set("fingerprintHello", Napi::Function::New(env, uvf::FingerprintHello, "fingerprintHello"));
   auto n = static_cast<uint32_t>(uvf::Error::Count_);
   Napi::Array codes = Napi::Array::New(env, n);
   Napi::Array messages = Napi::Array::New(env, n);

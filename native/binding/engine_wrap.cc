@@ -1,5 +1,7 @@
 #include "engine_wrap.h"
 
+#include "tls_wrap.h"
+
 #include <cstring>
 
 namespace uvf {
@@ -16,6 +18,9 @@ enum : uint32_t {
   kEvDrain = 6,
   kEvClosed = 7,
   kEvTimings = 8,
+  kEvTlsInfo = 9,    // id = TLS info id; payload = NUL-separated fields (lib/native.ts)
+  kEvTlsForget = 10, // id = TLS info id: its connection closed
+  kEvTlsRef = 11,    // id = request id, a = TLS info id; precedes that request's Complete/Head
 };
 
 // Payloads above this size get their own external Buffer (no copy); smaller ones ride in the batch.
@@ -106,6 +111,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   eo.pool.per_key = opt_u32(o, "connectionsPerHost", 64);
   eo.keep_alive_timeout_ms = opt_u32(o, "keepAliveTimeout", 15'000);
   eo.timeouts.connect_ms = opt_u32(o, "connectTimeout", 10'000);
+  eo.timeouts.tls_ms = opt_u32(o, "tlsTimeout", 10'000);
   eo.timeouts.headers_ms = opt_u32(o, "headersTimeout", 30'000);
   eo.timeouts.body_ms = opt_u32(o, "bodyTimeout", 30'000);
   eo.timeouts.total_ms = opt_u32(o, "totalTimeout", 0);
@@ -189,7 +195,16 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, static_cast<double>(Error::InvalidUrl));
   }
   spec.origin.port = static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value());
-  spec.origin.tls = info[3].As<Napi::Boolean>().Value();
+  if (info[3].IsObject()) {
+    TlsContextWrap* tw = TlsContextWrap::From(e, info[3]);
+    if (tw == nullptr || !tw->context()) {
+      last_error_ = "tls must be a NativeTlsContext";
+      return Napi::Number::New(env, static_cast<double>(Error::InvalidOption));
+    }
+    spec.origin.tls = true;
+    spec.origin.tls_ctx = tw->context();
+    spec.origin.tls_profile = tw->context()->id();
+  }
   spec.origin.host = host;
   // Host header: bracket IPv6 literals; omit the scheme's default port.
   bool v6 = host.find(':') != std::string::npos;
@@ -250,7 +265,7 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
   spec.timeouts = engine_->options().timeouts;
   spec.limits = engine_->options().limits;
   if (info[10].IsTypedArray()) {
-    // Float64Array [connect, headers, body, total, maxHeaderSize, maxHeaderCount, maxBodySize];
+    // Float64Array [connect, headers, body, total, maxHeaderSize, maxHeaderCount, maxBodySize, tls];
     // NaN = session default.
     Napi::Float64Array o = info[10].As<Napi::Float64Array>();
     auto pick = [&](size_t i, auto& field) {
@@ -263,6 +278,7 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
     pick(4, spec.limits.max_header_size);
     pick(5, spec.limits.max_header_count);
     pick(6, spec.limits.max_body_size);
+    pick(7, spec.timeouts.tls_ms);
   }
   const char* detail = nullptr;
   Error err = engine_->submit(std::move(spec), &detail);
@@ -363,6 +379,9 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("fdExhaustedWaits", static_cast<double>(s.fd_exhausted_waits));
   o.Set("bytesIn", static_cast<double>(s.bytes_in));
   o.Set("bytesOut", static_cast<double>(s.bytes_out));
+  o.Set("tlsHandshakes", static_cast<double>(s.tls_handshakes));
+  o.Set("tlsResumed", static_cast<double>(s.tls_resumed));
+  o.Set("tlsFailures", static_cast<double>(s.tls_failures));
   return o;
 }
 
@@ -414,6 +433,7 @@ void EngineWrap::request_settled() {
 
 void EngineWrap::on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) {
   request_settled();
+  if (m.tls_info != 0) push_record(kEvTlsRef, id, m.tls_info, 0, nullptr, 0, nullptr, 0);
   if (body.size() > kBigPayload) {
     uint32_t big = push_big(std::move(body));
     push_record(kEvComplete, id, pack_meta(m), big, head.data(), head.size(), nullptr, 0);
@@ -423,6 +443,7 @@ void EngineWrap::on_complete(RequestId id, const ResponseMeta& m, std::string&& 
 }
 
 void EngineWrap::on_head(RequestId id, const ResponseMeta& m, std::string&& head) {
+  if (m.tls_info != 0) push_record(kEvTlsRef, id, m.tls_info, 0, nullptr, 0, nullptr, 0);
   push_record(kEvHead, id, pack_meta(m), 0, head.data(), head.size(), nullptr, 0);
 }
 
@@ -449,9 +470,25 @@ void EngineWrap::on_error(RequestId id, Error e, const char* detail, int sys_err
 void EngineWrap::on_drain(RequestId id) { push_record(kEvDrain, id, 0, 0, nullptr, 0, nullptr, 0); }
 
 void EngineWrap::on_timings(RequestId id, const RequestTimings& t) {
-  uint32_t v[6] = {t.queued, t.dns, t.connect, t.ttfb, t.head, t.total};
+  uint32_t v[7] = {t.queued, t.dns, t.connect, t.ttfb, t.head, t.total, t.tls};
   push_record(kEvTimings, id, 0, 0, reinterpret_cast<const char*>(v), sizeof(v), nullptr, 0);
 }
+
+void EngineWrap::on_tls_info(uint32_t id, const tls::SessionInfo& i) {
+  std::string p;
+  p.reserve(512);
+  for (const std::string* f :
+       {&i.protocol, &i.cipher, &i.cipher_standard, &i.alpn, &i.group, &i.authorization_error, &i.servername, &i.ja3,
+        &i.ja3_hash, &i.ja4, &i.subject, &i.issuer, &i.subject_alt_names, &i.valid_from, &i.valid_to,
+        &i.fingerprint256, &i.serial, &i.origin}) {
+    p.append(*f);
+    p.push_back('\0');
+  }
+  uint32_t flags = (i.resumed ? 1u : 0u) | (i.authorized ? 2u : 0u);
+  push_record(kEvTlsInfo, id, flags, i.handshake_us, p.data(), p.size(), nullptr, 0);
+}
+
+void EngineWrap::on_tls_forget(uint32_t id) { push_record(kEvTlsForget, id, 0, 0, nullptr, 0, nullptr, 0); }
 
 void EngineWrap::on_closed() {
   closed_ = true;

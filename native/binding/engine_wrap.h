@@ -27,6 +27,8 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   void on_error(RequestId id, Error e, const char* detail, int sys_error) override;
   void on_drain(RequestId id) override;
   void on_timings(RequestId id, const RequestTimings& t) override;
+  void on_tls_info(uint32_t id, const tls::SessionInfo& info) override;
+  void on_tls_forget(uint32_t id) override;
   void on_closed() override;
   void flush() override;
 

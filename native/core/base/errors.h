@@ -33,6 +33,16 @@ namespace uvf {
   X(DnsFailed, "ERR_DNS", "DNS lookup failed")                                               \
   X(FdExhausted, "ERR_FD_EXHAUSTED", "out of file descriptors")                              \
   X(FdLimit, "ERR_FD_LIMIT", "could not change the file descriptor limit")                 \
+  X(TlsConfig, "ERR_TLS_CONFIG", "invalid TLS profile")                                     \
+  X(TlsHandshake, "ERR_TLS_HANDSHAKE", "TLS handshake failed")                               \
+  X(TlsHandshakeTimeout, "ERR_TLS_HANDSHAKE_TIMEOUT", "TLS handshake timed out")             \
+  X(TlsCertUntrusted, "ERR_TLS_CERT_UNTRUSTED", "server certificate is not trusted")         \
+  X(TlsCertExpired, "ERR_TLS_CERT_EXPIRED", "server certificate has expired")                \
+  X(TlsCertNotYetValid, "ERR_TLS_CERT_NOT_YET_VALID", "server certificate is not yet valid") \
+  X(TlsHostnameMismatch, "ERR_TLS_HOSTNAME_MISMATCH", "server certificate does not match the host") \
+  X(TlsCertInvalid, "ERR_TLS_CERT_INVALID", "server certificate failed verification")       \
+  X(TlsAlpn, "ERR_TLS_ALPN", "server selected an application protocol uvfetch cannot speak") \
+  X(TlsProtocol, "ERR_TLS", "TLS protocol error")                                            \
   X(Socket, "ERR_SOCKET", "socket error")                                                    \
   X(Internal, "ERR_INTERNAL", "internal error")
 

@@ -252,6 +252,7 @@ void Engine::report_timings(Request* r) {
   t.queued = us(r->t_submit, r->t_assigned != 0 ? r->t_assigned : n);
   t.dns = r->dns_us;
   t.connect = r->connect_us;
+  t.tls = r->tls_us;
   t.ttfb = us(r->t_assigned, r->t_first_byte);
   t.head = us(r->t_assigned, r->t_head);
   t.total = us(r->t_submit, n);
@@ -281,6 +282,7 @@ void Engine::open_connection(Key& k, Request* first) {
   c->set_index(conns_.size());
   conns_.push_back(c);
   ++stats_.connections_created;
+  c->set_tls_timeout(first->timeouts.tls_ms);
   c->start(first->timeouts.connect_ms, has_local_addr_ ? reinterpret_cast<sockaddr*>(&local_addr_) : nullptr);
 }
 
@@ -310,7 +312,7 @@ void Engine::connection_connected(Http1Connection* c) {
   if (closing_) maybe_finish_close();
 }
 
-void Engine::connection_connect_failed(Http1Connection* c, Error e, int sys) {
+void Engine::connection_connect_failed(Http1Connection* c, Error e, int sys, const char* why) {
   Key& k = *c->key();
   pool_.connect_finished(k);
   c->close(true);
@@ -321,7 +323,7 @@ void Engine::connection_connect_failed(Http1Connection* c, Error e, int sys) {
   // One failed connect fails one waiter (the oldest); the others get their own attempt.
   Request* r = pool_.pop_waiter(k);
   if (r != nullptr) {
-    const char* detail = sys != 0 ? uv_strerror(sys) : error_message(e);
+    const char* detail = why != nullptr ? why : sys != 0 ? uv_strerror(sys) : error_message(e);
     report_timings(r);
     sink_->on_error(r->id, e, detail, sys);
     note_event();
@@ -623,7 +625,10 @@ EngineStats Engine::stats() const {
   s.connecting = 0;
   for (auto* c : conns_) {
     auto st = c->state();
-    if (st == Http1Connection::State::Resolving || st == Http1Connection::State::Connecting) ++s.connecting;
+    if (st == Http1Connection::State::Resolving || st == Http1Connection::State::Connecting ||
+        st == Http1Connection::State::Handshaking) {
+      ++s.connecting;
+    }
   }
   return s;
 }

@@ -17,6 +17,7 @@
 #include "http1/request_encoder.h"
 #include "net/tcp_socket.h"
 #include "pool/connection_pool.h"
+#include "tls/tls_channel.h"
 
 namespace uvf {
 
@@ -33,6 +34,7 @@ struct Request;
 
 struct Timeouts {
   uint32_t connect_ms = 10'000;
+  uint32_t tls_ms = 10'000;      // TLS handshake (after the TCP connect)
   uint32_t headers_ms = 30'000;  // request assigned → response head complete
   uint32_t body_ms = 30'000;     // idle time between response body bytes
   uint32_t total_ms = 0;         // whole request including queueing; 0 = none
@@ -78,6 +80,7 @@ struct RequestTimings {
   uint32_t queued = 0;   // submitted → handed to a connection
   uint32_t dns = 0;      // the connection's name resolution (0 when reused or an IP literal)
   uint32_t connect = 0;  // the connection's TCP connect (0 when reused)
+  uint32_t tls = 0;      // the connection's TLS handshake (0 when reused or plain http)
   uint32_t ttfb = 0;     // handed to the connection → first response byte
   uint32_t head = 0;     // handed to the connection → complete response head
   uint32_t total = 0;    // submitted → this report
@@ -88,6 +91,7 @@ struct ResponseMeta {
   uint8_t version_minor = 1;
   bool reused = false;    // served on a kept-alive connection
   uint8_t attempts = 1;   // 2 when transparently retried after a stale keep-alive socket
+  uint32_t tls_info = 0;  // the connection's TLS session (see EngineSink::on_tls_info); 0 = plain
 };
 
 class EngineSink {
@@ -101,6 +105,10 @@ class EngineSink {
   virtual void on_drain(RequestId id) = 0;   // a streamed request body may take more bytes
   // Just before on_head/on_complete/on_error of a request submitted with want_timings.
   virtual void on_timings(RequestId id, const RequestTimings& t) = 0;
+  // A TLS handshake finished: `id` names its session info until on_tls_forget(id) (the
+  // connection closed). Responses carry the id in ResponseMeta::tls_info.
+  virtual void on_tls_info(uint32_t id, const tls::SessionInfo& info) { (void)id, (void)info; }
+  virtual void on_tls_forget(uint32_t id) { (void)id; }
   virtual void on_closed() = 0;              // close()/destroy() finished: every handle closed
   virtual void flush() = 0;                  // end of a loop turn with events raised: deliver them
 };
@@ -110,6 +118,7 @@ struct EngineStats {
   uint64_t connections_created = 0, connections_reused = 0, retries = 0;
   uint64_t fd_exhausted_waits = 0;  // requests that waited for a file descriptor
   uint64_t bytes_in = 0, bytes_out = 0;
+  uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   size_t in_flight = 0, queued = 0, open = 0, idle = 0, connecting = 0;
 };
 
@@ -157,12 +166,24 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   uint64_t now() const { return uv_now(loop_); }
   const EngineOptions& options() const { return opts_; }
   ReadBuffer* read_buffer() { return &rbuf_; }
+  // Decrypted bytes land here (consumed synchronously, like the socket read buffer).
+  char* plain_buffer() { return plain_buf_.get(); }
+  static constexpr size_t kPlainBufferSize = 64 * 1024;
+  uint32_t next_tls_info() { return ++tls_info_seq_ == 0 ? ++tls_info_seq_ : tls_info_seq_; }
+  void tls_finished(bool ok, bool resumed) {
+    if (ok) {
+      ++stats_.tls_handshakes;
+      if (resumed) ++stats_.tls_resumed;
+    } else {
+      ++stats_.tls_failures;
+    }
+  }
   EngineSink* sink() { return sink_; }
   void arm_deadline(uint64_t at);
   void note_event();  // an event went to the sink: make sure the turn ends with a flush
   void schedule_turn_end();
   void connection_connected(Http1Connection* c);
-  void connection_connect_failed(Http1Connection* c, Error e, int sys);
+  void connection_connect_failed(Http1Connection* c, Error e, int sys, const char* detail = nullptr);
   void connection_idle(Http1Connection* c);
   void connection_closed(Http1Connection* c);  // after the handle closed
   void request_finished(Request* r, bool failed);
@@ -210,6 +231,8 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   EngineOptions opts_;
   Pool pool_;
   ReadBuffer rbuf_;
+  std::unique_ptr<char[]> plain_buf_{new char[kPlainBufferSize]};
+  uint32_t tls_info_seq_ = 0;
   std::unordered_map<RequestId, Request*> requests_;
   std::vector<Http1Connection*> conns_;          // every connection not yet closed
   std::vector<Http1Connection*> dead_;           // closed; freed after the loop turn

@@ -115,11 +115,108 @@ void Http1Connection::on_connect(int status) {
     engine_->connection_connect_failed(this, error_from_uv(r), r);
     return;
   }
+  t_connected_ = uv_hrtime();
+  if (key_->info.tls) {
+    start_tls();
+    return;
+  }
   state_ = State::Idle;
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
-  t_connected_ = uv_hrtime();
   engine_->connection_connected(this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS: the handshake after the TCP connect, then every byte in and out through the channel
+
+void Http1Connection::start_tls() {
+  state_ = State::Handshaking;
+  set_deadline(Deadline::Tls, tls_timeout_ms_);
+  tls_ = std::make_unique<tls::Channel>();
+  if (!tls_->init(key_->info.tls_ctx, key_->info.host, key_->info.port)) {
+    fail(tls_->error(), tls_->detail().c_str(), 0, false);
+    return;
+  }
+  continue_handshake();
+}
+
+void Http1Connection::continue_handshake() {
+  tls::Channel::Status st = tls_->handshake();
+  int w = flush_tls();  // ClientHello, Finished, or the alert explaining a failure
+  if (st == tls::Channel::Status::Failed) {
+    fail(tls_->error(), tls_->detail().c_str(), 0, false);
+    return;
+  }
+  if (w != 0) {
+    fail(error_from_uv(w), uv_strerror(w), w, false);
+    return;
+  }
+  if (st == tls::Channel::Status::Ok) handshake_finished();
+}
+
+void Http1Connection::handshake_finished() {
+  t_tls_ = uv_hrtime();
+  engine_->tls_finished(true, tls_->resumed());
+  tls::SessionInfo info;
+  tls_->describe(&info);
+  info.origin = key_->info.origin();
+  info.handshake_us = static_cast<uint32_t>((t_tls_ - t_connected_) / 1000);
+  tls_info_ = engine_->next_tls_info();
+  engine_->sink()->on_tls_info(tls_info_, info);
+  engine_->note_event();
+  state_ = State::Idle;
+  deadline_ = 0;
+  deadline_kind_ = Deadline::None;
+  engine_->connection_connected(this);
+}
+
+int Http1Connection::flush_tls() {
+  const char* p = nullptr;
+  size_t n = tls_->output(&p);
+  if (n == 0) return 0;
+  int w = sock_->write(p, n);  // copies whatever the kernel does not take at once
+  tls_->consume_output();
+  return w;
+}
+
+int Http1Connection::send(const char* a, size_t alen, const char* b, size_t blen) {
+  if (tls_ == nullptr) return sock_->write(a, alen, b, blen);
+  bool ok;
+  if (blen > 0 && alen + blen <= 4096) {
+    // A small head and body go out as one record (one MAC, one write).
+    char joined[4096];
+    std::memcpy(joined, a, alen);
+    std::memcpy(joined + alen, b, blen);
+    ok = tls_->write(joined, alen + blen);
+  } else {
+    ok = tls_->write(a, alen) && tls_->write(b, blen);
+  }
+  if (!ok) return UV_EPROTO;
+  return flush_tls();
+}
+
+void Http1Connection::read_tls() {
+  char* buf = engine_->plain_buffer();
+  for (;;) {
+    if (state_ != State::Idle && state_ != State::Busy) return;
+    size_t got = 0;
+    tls::Channel::Status st = tls_->read(buf, Engine::kPlainBufferSize, &got);
+    if (st == tls::Channel::Status::Ok) {
+      on_plain(buf, got);
+      continue;
+    }
+    if (flush_tls() != 0 && st == tls::Channel::Status::WantMore) return;  // the read side will tell
+    switch (st) {
+      case tls::Channel::Status::WantMore:
+        return;
+      case tls::Channel::Status::Closed:  // close_notify: the peer's end of stream
+        on_read_end(UV_EOF);
+        return;
+      default:
+        fail(tls_->error(), tls_->detail().c_str());
+        return;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,6 +250,7 @@ void Http1Connection::assign(Request* r) {
     if (served_ == 0) {  // this request paid for the connection
       r->dns_us = static_cast<uint32_t>((t_resolved_ - t_start_) / 1000);
       r->connect_us = static_cast<uint32_t>((t_connected_ - t_resolved_) / 1000);
+      r->tls_us = t_tls_ != 0 ? static_cast<uint32_t>((t_tls_ - t_connected_) / 1000) : 0;
     }
   }
   r->state = Request::State::Active;
@@ -173,13 +271,13 @@ void Http1Connection::write_request() {
   Request* r = req_;
   int w;
   if (!r->streamed_body) {
-    w = sock_->write(r->head.data(), r->head.size(), r->body.data(), r->body.size());
+    w = send(r->head.data(), r->head.size(), r->body.data(), r->body.size());
     if (w == 0) {
       engine_->add_bytes(0, r->head.size() + r->body.size());
       request_written_ = true;
     }
   } else {
-    w = sock_->write(r->head.data(), r->head.size());
+    w = send(r->head.data(), r->head.size());
     if (w == 0) engine_->add_bytes(0, r->head.size());
   }
   if (w != 0) {
@@ -205,10 +303,10 @@ void Http1Connection::pump_body() {
       http1::append_chunk_header(c.size(), &framed);
       framed.append(c);
       framed.append(http1::kChunkEnd);
-      w = sock_->write(framed.data(), framed.size());
+      w = send(framed.data(), framed.size());
       if (w == 0) engine_->add_bytes(0, framed.size());
     } else {
-      w = sock_->write(c.data(), c.size());
+      w = send(c.data(), c.size());
       if (w == 0) engine_->add_bytes(0, c.size());
     }
     if (w != 0) {
@@ -226,7 +324,7 @@ void Http1Connection::pump_body() {
   if (r->body_ended && !last_chunk_sent_ && r->chunks.empty()) {
     last_chunk_sent_ = true;
     if (r->body_chunked) {
-      int w = sock_->write(http1::kLastChunk.data(), http1::kLastChunk.size());
+      int w = send(http1::kLastChunk.data(), http1::kLastChunk.size());
       if (w != 0) {
         write_failed_ = true;
         return;
@@ -309,6 +407,23 @@ void Http1Connection::resume_reading() {
 // Reading the response
 
 void Http1Connection::on_data(const char* p, size_t n) {
+  if (tls_ == nullptr) {
+    on_plain(p, n);
+    return;
+  }
+  if (state_ == State::Closing) return;
+  if (!tls_->feed(p, n)) {
+    fail(tls_->error(), tls_->detail().c_str());
+    return;
+  }
+  if (state_ == State::Handshaking) {
+    continue_handshake();
+    if (state_ != State::Idle && state_ != State::Busy) return;
+  }
+  read_tls();
+}
+
+void Http1Connection::on_plain(const char* p, size_t n) {
   engine_->add_bytes(n, 0);
   if (state_ == State::Idle) {
     // Bytes nobody asked for on an idle keep-alive socket: never let a later request read them
@@ -407,6 +522,7 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
       m.version_minor = static_cast<uint8_t>(head_.version_minor);
       m.reused = served_ > 0;
       m.attempts = req_->attempts;
+      m.tls_info = tls_info_;
       engine_->sink()->on_head(req_->id, m, std::move(raw_head_));
       engine_->note_event();
       raw_head_.clear();
@@ -499,6 +615,7 @@ void Http1Connection::finish_response() {
   m.version_minor = static_cast<uint8_t>(head_.version_minor);
   m.reused = served_ > 0;
   m.attempts = r->attempts;
+  m.tls_info = tls_info_;
   ++served_;
   bool reuse = keep_alive_ok_ && request_written_ && !write_failed_ && !r->conn_close;
   if (r->stream_response) {
@@ -526,6 +643,12 @@ void Http1Connection::finish_response() {
 }
 
 void Http1Connection::on_read_end(int status) {
+  if (state_ == State::Handshaking) {
+    fail(Error::TlsHandshake,
+         status == UV_EOF ? "the server closed the connection during the TLS handshake" : uv_strerror(status),
+         status == UV_EOF ? 0 : status, false);
+    return;
+  }
   if (state_ == State::Idle) {
     engine_->discard(*key_, this);  // the server closed an idle keep-alive socket
     return;
@@ -558,6 +681,10 @@ void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retr
     case State::Resolving:
     case State::Connecting:
       engine_->connection_connect_failed(this, e, sys);
+      return;
+    case State::Handshaking:
+      engine_->tls_finished(false, false);
+      engine_->connection_connect_failed(this, e, sys, detail);
       return;
     case State::Idle:
       engine_->discard(*key_, this);
@@ -602,6 +729,9 @@ void Http1Connection::on_deadline() {
     case Deadline::Connect:
       fail(Error::ConnectTimeout, "connect timed out", 0, false);
       break;
+    case Deadline::Tls:
+      fail(Error::TlsHandshakeTimeout, "no TLS handshake within the tls timeout", 0, false);
+      break;
     case Deadline::Headers:
       fail(Error::HeadersTimeout, "no complete response head within the headers timeout", 0, false);
       break;
@@ -630,6 +760,15 @@ void Http1Connection::close(bool abortive) {
     gai_ = nullptr;
   }
   (void)was_connecting;
+  if (tls_info_ != 0) {
+    engine_->sink()->on_tls_forget(tls_info_);
+    engine_->note_event();
+    tls_info_ = 0;
+  }
+  if (tls_ != nullptr && !abortive && tls_->handshake_done()) {
+    tls_->close_notify();  // a clean TLS end before the FIN
+    flush_tls();
+  }
   sock_->close(abortive);
 }
 

@@ -17,6 +17,7 @@
 #include "http1/chunked_decoder.h"
 #include "http1/response_parser.h"
 #include "net/tcp_socket.h"
+#include "tls/tls_channel.h"
 
 namespace uvf {
 
@@ -50,21 +51,23 @@ struct Request {
   // Timing marks (uv_hrtime ns), only taken when want_timings.
   bool want_timings = false;
   uint64_t t_submit = 0, t_assigned = 0, t_first_byte = 0, t_head = 0;
-  uint32_t dns_us = 0, connect_us = 0;
+  uint32_t dns_us = 0, connect_us = 0, tls_us = 0;
   Http1Connection* conn = nullptr;
   bool replayable() const { return !streamed_body; }
 };
 
 class Http1Connection final : public TcpSocket::Handler {
  public:
-  enum class State { Resolving, Connecting, Idle, Busy, Closing };
-  enum class Deadline { None, Connect, Headers, Body, Idle };
+  enum class State { Resolving, Connecting, Handshaking, Idle, Busy, Closing };
+  enum class Deadline { None, Connect, Tls, Headers, Body, Idle };
 
   Http1Connection(Engine* engine, Engine::Key* key);
   ~Http1Connection() override;
 
   // Resolves (unless an IP literal) and connects. Failures are reported via the engine.
   void start(uint32_t connect_timeout_ms, const sockaddr* local);
+  // https: the handshake's own timeout (from the request that opened the connection).
+  void set_tls_timeout(uint32_t ms) { tls_timeout_ms_ = ms; }
   // Sends a request on this connection (state must be Idle or just connected).
   void assign(Request* r);
   // Called by the engine when the request is aborted by the user: drop it, destroy the socket.
@@ -117,6 +120,14 @@ class Http1Connection final : public TcpSocket::Handler {
   bool deliver_body(const char* p, size_t n);
   void write_request();
   void reset_response_state();
+  // Transport: plaintext in and out, through TLS when the origin is https.
+  int send(const char* a, size_t alen, const char* b = nullptr, size_t blen = 0);
+  int flush_tls();
+  void start_tls();
+  void continue_handshake();
+  void handshake_finished();
+  void on_plain(const char* p, size_t n);
+  void read_tls();
 
   Engine* engine_;
   Engine::Key* key_;
@@ -161,7 +172,10 @@ class Http1Connection final : public TcpSocket::Handler {
   uint32_t idle_timeout_ms_ = 0;
   uint32_t served_ = 0;
   size_t index_ = 0;
-  uint64_t t_start_ = 0, t_resolved_ = 0, t_connected_ = 0;  // uv_hrtime marks of this connection
+  uint64_t t_start_ = 0, t_resolved_ = 0, t_connected_ = 0, t_tls_ = 0;  // uv_hrtime marks of this connection
+  std::unique_ptr<tls::Channel> tls_;  // https only
+  uint32_t tls_timeout_ms_ = 10'000;
+  uint32_t tls_info_ = 0;              // id of the TLS session info reported to the sink (0 = none)
 };
 
 }  // namespace uvf

@@ -23,8 +23,16 @@ struct PoolLimits {
 
 // What a pool key stands for. Today: scheme + host + port. TLS profile, local address and proxy
 // join it later; every field that changes how a socket is made or secured must be part of `key`.
+namespace tls {
+class Context;
+}
+
 struct PoolKeyInfo {
   bool tls = false;
+  // https: the TLS profile every connection of this key uses. Its identity is part of key():
+  // two profiles never share a socket.
+  std::shared_ptr<tls::Context> tls_ctx;
+  uint64_t tls_profile = 0;
   std::string host;       // name or IP literal (no brackets)
   uint16_t port = 0;
   std::string authority;  // Host header value: host (bracketed if IPv6) plus ":port" unless default
@@ -48,6 +56,10 @@ struct PoolKeyInfo {
     k.append(host);
     k.push_back('|');
     k.append(std::to_string(port));
+    if (tls) {
+      k.append("|p");
+      k.append(std::to_string(tls_profile));
+    }
     return k;
   }
 };

@@ -1,0 +1,362 @@
+#include "tls/tls_context.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace uvf::tls {
+
+namespace {
+
+std::atomic<uint64_t> g_next_id{1};
+
+// OpenSSL's error queue is per thread and shared with Node's own crypto code: whatever we
+// leave in it would show up in an unrelated Node error later. Every entry point clears it.
+struct ClearErrors {
+  ClearErrors() { ERR_clear_error(); }
+  ~ClearErrors() { ERR_clear_error(); }
+};
+
+std::string openssl_reason() {
+  unsigned long e = ERR_peek_last_error();
+  if (e == 0) return "unknown OpenSSL error";
+  const char* r = ERR_reason_error_string(e);
+  return r != nullptr ? r : "unknown OpenSSL error";
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(':', start);
+    if (end == std::string::npos) end = s.size();
+    std::string tok = s.substr(start, end - start);
+    // trim spaces
+    size_t a = tok.find_first_not_of(" \t");
+    size_t b = tok.find_last_not_of(" \t");
+    out.push_back(a == std::string::npos ? std::string() : tok.substr(a, b - a + 1));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Checks every token of a ':'-list on its own with `apply` (on a scratch SSL_CTX), so an
+// unknown name is reported by name instead of being silently dropped from the list.
+template <class Apply>
+bool check_tokens(const char* option, const std::string& list, Apply apply, bool allow_operators,
+                  std::string* detail) {
+  SSL_CTX* probe = SSL_CTX_new(TLS_client_method());
+  if (probe == nullptr) {
+    *detail = "could not create an OpenSSL context";
+    return false;
+  }
+  bool ok = true;
+  for (const std::string& tok : split_list(list)) {
+    if (tok.empty()) {
+      *detail = std::string(option) + ": empty entry in \"" + list + "\"";
+      ok = false;
+      break;
+    }
+    if (allow_operators && (tok[0] == '!' || tok[0] == '-' || tok[0] == '+' || tok[0] == '@')) continue;
+    if (!apply(probe, tok.c_str())) {
+      *detail = std::string(option) + ": unknown or unsupported entry \"" + tok + "\"";
+      ok = false;
+      break;
+    }
+  }
+  SSL_CTX_free(probe);
+  return ok;
+}
+
+const char* version_name(int v) {
+  switch (v) {
+    case TLS1_VERSION: return "TLSv1";
+    case TLS1_1_VERSION: return "TLSv1.1";
+    case TLS1_2_VERSION: return "TLSv1.2";
+    case TLS1_3_VERSION: return "TLSv1.3";
+    default: return "?";
+  }
+}
+
+int new_session_cb(SSL* ssl, SSL_SESSION* sess);
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// CaStore
+
+std::shared_ptr<CaStore> CaStore::from_pem(const std::vector<std::string>& pems, std::string* err) {
+  ClearErrors clear;
+  auto store = std::shared_ptr<CaStore>(new CaStore());
+  store->store_ = X509_STORE_new();
+  if (store->store_ == nullptr) {
+    *err = "could not create a certificate store";
+    return nullptr;
+  }
+  for (size_t i = 0; i < pems.size(); ++i) {
+    const std::string& pem = pems[i];
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    if (bio == nullptr) {
+      *err = "out of memory";
+      return nullptr;
+    }
+    size_t here = 0;
+    for (;;) {
+      X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+      if (x == nullptr) break;
+      // A certificate listed twice is not an error (the bundled roots and NODE_EXTRA_CA_CERTS may overlap).
+      X509_STORE_add_cert(store->store_, x);
+      X509_free(x);
+      ++here;
+    }
+    BIO_free(bio);
+    unsigned long last = ERR_peek_last_error();
+    bool clean_end = last == 0 || (ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE);
+    if (here == 0 || !clean_end) {
+      *err = "ca[" + std::to_string(i) + "]: " + (here == 0 ? "no PEM certificate found" : openssl_reason());
+      return nullptr;
+    }
+    ERR_clear_error();
+    store->count_ += here;
+  }
+  return store;
+}
+
+CaStore::~CaStore() {
+  if (store_ != nullptr) X509_STORE_free(store_);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Context
+
+int Context::ex_index() {
+  static int idx = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return idx;
+}
+
+Context::Context(const ProfileConfig& cfg) : cfg_(cfg), id_(g_next_id.fetch_add(1)) {}
+
+Context::~Context() {
+  for (auto& c : lru_) SSL_SESSION_free(c.session);
+  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+}
+
+std::shared_ptr<Context> Context::create(const ProfileConfig& cfg, std::string* detail) {
+  ClearErrors clear;
+  if (cfg.min_version < TLS1_VERSION || cfg.min_version > TLS1_3_VERSION || cfg.max_version < TLS1_VERSION ||
+      cfg.max_version > TLS1_3_VERSION) {
+    *detail = "minVersion/maxVersion: unsupported TLS version";
+    return nullptr;
+  }
+  if (cfg.min_version > cfg.max_version) {
+    *detail = std::string("minVersion ") + version_name(cfg.min_version) + " is above maxVersion " +
+              version_name(cfg.max_version);
+    return nullptr;
+  }
+  if (cfg.reject_unauthorized && !cfg.ca) {
+    *detail = "no trust anchors: verification is on but no CA store was given";
+    return nullptr;
+  }
+  if (!cfg.ciphers.empty() &&
+      !check_tokens("ciphers", cfg.ciphers, [](SSL_CTX* c, const char* t) { return SSL_CTX_set_cipher_list(c, t) == 1; },
+                    true, detail)) {
+    return nullptr;
+  }
+  if (!cfg.ciphersuites.empty() &&
+      !check_tokens("ciphersuites", cfg.ciphersuites,
+                    [](SSL_CTX* c, const char* t) { return SSL_CTX_set_ciphersuites(c, t) == 1; }, false, detail)) {
+    return nullptr;
+  }
+  if (!cfg.groups.empty() &&
+      !check_tokens("groups", cfg.groups, [](SSL_CTX* c, const char* t) { return SSL_CTX_set1_groups_list(c, t) == 1; },
+                    false, detail)) {
+    return nullptr;
+  }
+  if (!cfg.sigalgs.empty() &&
+      !check_tokens("sigalgs", cfg.sigalgs,
+                    [](SSL_CTX* c, const char* t) { return SSL_CTX_set1_sigalgs_list(c, t) == 1; }, false, detail)) {
+    return nullptr;
+  }
+  std::string alpn_wire;
+  for (const std::string& p : cfg.alpn) {
+    if (p.empty() || p.size() > 255) {
+      *detail = "alpn: protocol names must be 1 to 255 bytes";
+      return nullptr;
+    }
+    alpn_wire.push_back(static_cast<char>(p.size()));
+    alpn_wire.append(p);
+  }
+  if (cfg.key_pem.empty() != cfg.cert_pem.empty()) {
+    *detail = cfg.cert_pem.empty() ? "key given without cert" : "cert given without key";
+    return nullptr;
+  }
+
+  std::shared_ptr<Context> self(new Context(cfg));
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) {
+    *detail = "could not create an OpenSSL context: " + openssl_reason();
+    return nullptr;
+  }
+  self->ctx_ = ctx;
+  SSL_CTX_set_ex_data(ctx, ex_index(), self.get());
+  SSL_CTX_set_min_proto_version(ctx, cfg.min_version);
+  SSL_CTX_set_max_proto_version(ctx, cfg.max_version);
+  // Idle keep-alive connections hold no 34 KiB record buffers.
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  if (!cfg.session_tickets) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  // Whole lists (order kept as given); every token was checked above.
+  if ((!cfg.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, cfg.ciphers.c_str()) != 1) ||
+      (!cfg.ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, cfg.ciphersuites.c_str()) != 1) ||
+      (!cfg.groups.empty() && SSL_CTX_set1_groups_list(ctx, cfg.groups.c_str()) != 1) ||
+      (!cfg.sigalgs.empty() && SSL_CTX_set1_sigalgs_list(ctx, cfg.sigalgs.c_str()) != 1)) {
+    *detail = "OpenSSL rejected the list: " + openssl_reason();
+    return nullptr;
+  }
+  if (!alpn_wire.empty() &&
+      SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(alpn_wire.data()),
+                              static_cast<unsigned>(alpn_wire.size())) != 0) {  // 0 = success here
+    *detail = "alpn: " + openssl_reason();
+    return nullptr;
+  }
+  if (cfg.ca) SSL_CTX_set1_cert_store(ctx, cfg.ca->store());
+  SSL_CTX_set_verify(ctx, cfg.reject_unauthorized ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  if (cfg.verify_depth >= 0) SSL_CTX_set_verify_depth(ctx, cfg.verify_depth);
+  if (cfg.partial_chain) X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
+
+  if (!cfg.cert_pem.empty()) {
+    BIO* bio = BIO_new_mem_buf(cfg.cert_pem.data(), static_cast<int>(cfg.cert_pem.size()));
+    X509* leaf = bio != nullptr ? PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr) : nullptr;
+    if (leaf == nullptr || SSL_CTX_use_certificate(ctx, leaf) != 1) {
+      if (leaf != nullptr) X509_free(leaf);
+      if (bio != nullptr) BIO_free(bio);
+      *detail = "cert: " + openssl_reason();
+      return nullptr;
+    }
+    X509_free(leaf);
+    while (X509* extra = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+      if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+        X509_free(extra);
+        BIO_free(bio);
+        *detail = "cert: " + openssl_reason();
+        return nullptr;
+      }
+    }
+    BIO_free(bio);
+    ERR_clear_error();  // the end of the PEM chain reads as an error
+    bio = BIO_new_mem_buf(cfg.key_pem.data(), static_cast<int>(cfg.key_pem.size()));
+    // With no callback, OpenSSL uses the user pointer as the NUL-terminated passphrase. An empty
+    // string must not make OpenSSL prompt on a terminal: pass a callback that refuses instead.
+    EVP_PKEY* pkey = nullptr;
+    if (bio != nullptr) {
+      if (cfg.passphrase.empty()) {
+        pkey = PEM_read_bio_PrivateKey(bio, nullptr, [](char*, int, int, void*) { return 0; }, nullptr);
+      } else {
+        pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, const_cast<char*>(cfg.passphrase.c_str()));
+      }
+      BIO_free(bio);
+    }
+    if (pkey == nullptr) {
+      *detail = "key: " + openssl_reason() + (cfg.passphrase.empty() ? " (encrypted key without passphrase?)" : "");
+      return nullptr;
+    }
+    int used = SSL_CTX_use_PrivateKey(ctx, pkey);
+    EVP_PKEY_free(pkey);
+    if (used != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+      *detail = "key does not match cert: " + openssl_reason();
+      return nullptr;
+    }
+  }
+
+  if (cfg.session_cache_size > 0) {
+    // Client sessions go to our per-origin cache, not OpenSSL's internal (server-style) one.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+  } else {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  }
+  return self;
+}
+
+SSL_SESSION* Context::take_session(const std::string& origin) {
+  auto it = sessions_.find(origin);
+  if (it == sessions_.end()) return nullptr;
+  SSL_SESSION* s = it->second->session;
+  lru_.erase(it->second);
+  sessions_.erase(it);
+  if (SSL_SESSION_is_resumable(s) != 1) {
+    SSL_SESSION_free(s);
+    return nullptr;
+  }
+  return s;
+}
+
+void Context::put_session(const std::string& origin, SSL_SESSION* s) {
+  if (cfg_.session_cache_size == 0) {
+    SSL_SESSION_free(s);
+    return;
+  }
+  auto it = sessions_.find(origin);
+  if (it != sessions_.end()) {
+    SSL_SESSION_free(it->second->session);
+    lru_.erase(it->second);
+    sessions_.erase(it);
+  }
+  lru_.push_front(Cached{origin, s});
+  sessions_[origin] = lru_.begin();
+  while (sessions_.size() > cfg_.session_cache_size) {
+    Cached& old = lru_.back();
+    SSL_SESSION_free(old.session);
+    sessions_.erase(old.origin);
+    lru_.pop_back();
+  }
+}
+
+namespace {
+int new_session_cb(SSL* ssl, SSL_SESSION* sess) {
+  auto* ctx = static_cast<Context*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), Context::ex_index()));
+  const char* origin = static_cast<const char*>(SSL_get_app_data(ssl));
+  if (ctx == nullptr || origin == nullptr) return 0;  // not ours to keep: OpenSSL frees it
+  ctx->put_session(origin, sess);
+  return 1;  // we own the reference now
+}
+}  // namespace
+
+int parse_version(const std::string& s) {
+  if (s == "TLSv1.3") return TLS1_3_VERSION;
+  if (s == "TLSv1.2") return TLS1_2_VERSION;
+  if (s == "TLSv1.1") return TLS1_1_VERSION;
+  if (s == "TLSv1" || s == "TLSv1.0") return TLS1_VERSION;
+  return 0;
+}
+
+Error verify_error_code(long v) {
+  switch (v) {
+    case X509_V_OK:
+      return Error::Ok;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+      return Error::TlsCertExpired;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+      return Error::TlsCertNotYetValid;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+    case X509_V_ERR_EMAIL_MISMATCH:
+      return Error::TlsHostnameMismatch;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+      return Error::TlsCertUntrusted;
+    default:
+      return Error::TlsCertInvalid;
+  }
+}
+
+}  // namespace uvf::tls

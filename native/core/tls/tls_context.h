@@ -1,0 +1,107 @@
+// TLS client contexts: one validated, immutable profile (versions, ciphers, groups, sigalgs,
+// ALPN, SNI, tickets, trust, client certificate) compiled into an OpenSSL SSL_CTX, plus the
+// per-origin session cache used for resumption. No libuv, no sockets: the OpenSSL that Node
+// exports (headers from Node's include dir) and plain bytes.
+//
+// Threading: a Context belongs to one thread at a time for its session cache; the SSL_CTX and
+// CA store themselves are only read after creation.
+#pragma once
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/errors.h"
+
+namespace uvf::tls {
+
+// A set of trusted certificates (OpenSSL X509_STORE), shared by the contexts that use it.
+class CaStore {
+ public:
+  // Parses PEM blocks (each string may hold several certificates). Returns nullptr and sets
+  // *err when a string holds no certificate or cannot be parsed.
+  static std::shared_ptr<CaStore> from_pem(const std::vector<std::string>& pems, std::string* err);
+  ~CaStore();
+  X509_STORE* store() const { return store_; }
+  size_t count() const { return count_; }
+
+ private:
+  X509_STORE* store_ = nullptr;
+  size_t count_ = 0;
+};
+
+struct ProfileConfig {
+  int min_version = TLS1_2_VERSION;  // TLS1_VERSION .. TLS1_3_VERSION
+  int max_version = TLS1_3_VERSION;
+  std::string ciphers;       // TLS <= 1.2 cipher names, ':'-separated, in offer order ("" = OpenSSL's)
+  std::string ciphersuites;  // TLS 1.3 suites, ':'-separated, in offer order ("" = OpenSSL's)
+  std::string groups;        // ':'-separated, in offer order ("" = OpenSSL's)
+  std::string sigalgs;       // ':'-separated ("" = OpenSSL's)
+  std::vector<std::string> alpn{"http/1.1"};  // offer order; empty = no ALPN extension
+  std::string servername;    // SNI and verified name override ("" = the request's host)
+  bool sni = true;           // send SNI for names (never for IP literals)
+  bool session_tickets = true;
+  bool reject_unauthorized = true;
+  bool check_hostname = true;  // verify the name/IP against the certificate (when rejecting)
+  int verify_depth = -1;       // max chain depth; -1 = OpenSSL's default (100)
+  bool partial_chain = false;  // trust an intermediate in the CA store as an anchor
+  std::shared_ptr<CaStore> ca;  // trust anchors (required when reject_unauthorized)
+  std::string cert_pem;         // client certificate chain (leaf first)
+  std::string key_pem;          // its private key
+  std::string passphrase;       // for an encrypted key
+  size_t session_cache_size = 256;  // origins with a resumable session kept; 0 = no resumption
+};
+
+// Handshake results the engine reports (per context).
+struct TlsCounters {
+  uint64_t handshakes = 0, resumed = 0, failures = 0;
+};
+
+class Context {
+ public:
+  // Validates and compiles the profile. On failure returns nullptr with *err = TlsConfig and a
+  // message naming the offending option and token in *detail.
+  static std::shared_ptr<Context> create(const ProfileConfig& cfg, std::string* detail);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  SSL_CTX* ctx() const { return ctx_; }
+  const ProfileConfig& config() const { return cfg_; }
+  // Process-unique identity: part of the connection pool key.
+  uint64_t id() const { return id_; }
+
+  // Session cache, keyed by the origin string the connection passes (servername + port).
+  // take_session returns an owned reference (caller frees with SSL_SESSION_free) or nullptr;
+  // the cached entry is removed (TLS 1.3 tickets are single use).
+  SSL_SESSION* take_session(const std::string& origin);
+  void put_session(const std::string& origin, SSL_SESSION* s);  // takes ownership of s
+  size_t cached_sessions() const { return sessions_.size(); }
+
+  // The SSL_CTX ex-data slot that points back at the Context (for callbacks).
+  static int ex_index();
+
+ private:
+  explicit Context(const ProfileConfig& cfg);
+  ProfileConfig cfg_;
+  SSL_CTX* ctx_ = nullptr;
+  uint64_t id_;
+  struct Cached {
+    std::string origin;
+    SSL_SESSION* session;
+  };
+  std::list<Cached> lru_;  // most recent first
+  std::unordered_map<std::string, std::list<Cached>::iterator> sessions_;
+};
+
+// "TLSv1.2" → TLS1_2_VERSION; 0 if unknown. Accepts "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3".
+int parse_version(const std::string& s);
+// Maps an X509_V_ERR_* verify result to a core code.
+Error verify_error_code(long verify_result);
+
+}  // namespace uvf::tls
