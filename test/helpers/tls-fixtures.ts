@@ -1,4 +1,4 @@
-// Test certificates, generated once per test process with the `openssl` CLI (Debian package
+// Test certificates, generated once per test file with the `openssl` CLI (Debian package
 // `openssl`, 3.0+; no libssl-dev, no shell): EC P-256 keys, every file in a fresh temp directory.
 //
 //   root CA ── server      localhost, 127.0.0.1, ::1
@@ -17,6 +17,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterAll } from 'vitest';
 
 export interface KeyPair {
   cert: string;
@@ -95,6 +96,15 @@ commonName = supplied
 `;
 
 let cached: Promise<TlsFixtures> | undefined;
+let generatedDir: string | undefined;
+
+// Registered when a test file imports this module: the directory goes away with the file (vitest
+// forks are killed rather than exited, so a process 'exit' hook would not run).
+afterAll(() => {
+  if (generatedDir) fs.rmSync(generatedDir, { recursive: true, force: true });
+  generatedDir = undefined;
+  cached = undefined;
+});
 
 /** Generates the fixtures on first call; later calls return the same ones. */
 export function tlsFixtures(): Promise<TlsFixtures> {
@@ -104,7 +114,7 @@ export function tlsFixtures(): Promise<TlsFixtures> {
 
 function generate(): TlsFixtures {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvf-tls-'));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  generatedDir = dir;
   const file = (name: string) => path.join(dir, name);
   const read = (name: string) => fs.readFileSync(file(name), 'utf8');
   const openssl = (...args: string[]) => {
