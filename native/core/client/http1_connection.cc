@@ -159,6 +159,7 @@ void Http1Connection::handshake_finished() {
   engine_->tls_finished(true, tls_->resumed());
   tls::SessionInfo info;
   tls_->describe(&info);
+  tls_->drop_client_hello();  // fingerprinted: ~500 bytes less per kept-alive connection
   info.origin = key_->info.origin();
   info.handshake_us = static_cast<uint32_t>((t_tls_ - t_connected_) / 1000);
   tls_info_ = engine_->next_tls_info();

@@ -70,6 +70,8 @@ class Channel {
   void describe(SessionInfo* out) const;
   bool resumed() const;
   const std::string& client_hello() const { return hello_; }
+  // Frees the captured hello once it has been fingerprinted (describe()).
+  void drop_client_hello() { std::string().swap(hello_); }
   // Bytes of plaintext the application has read (0 = no response byte yet on this connection).
   uint64_t plaintext_read() const { return plain_in_; }
 
