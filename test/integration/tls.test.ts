@@ -5,11 +5,14 @@
 // equal to the server's computation from the received bytes, resumption, keep-alive reuse,
 // handshake timeout and hostile peers, fd hygiene.
 
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Session, TlsProfile, UvfetchError } from '../../lib/index.js';
 import { ja3, ja4, parseClientHelloRecords, startCapturingTlsServer, type CapturingTlsServer } from '../helpers/client-hello.js';
-import { Cleanup, fdCount, rejection, sessionFactory, sleep, startNetServer, thrown, waitFor } from '../helpers/http-servers.js';
+import { Cleanup, fdCount, rejection, runScenario, sessionFactory, sleep, startNetServer, thrown, waitFor } from '../helpers/http-servers.js';
 import { tlsFixtures, type TlsFixtures } from '../helpers/tls-fixtures.js';
 
 const cleanup = new Cleanup();
@@ -72,6 +75,23 @@ describe('verification', () => {
     expect(e2.reason).toMatch(/issuer/);
     expect(s.stats().tls).toEqual({ handshakes: 0, resumed: 0, failures: 1 });
     expect(ours.sessions.length).toBe(0);
+  });
+
+  it('the default trust store includes NODE_EXTRA_CA_CERTS (as node:tls does)', async () => {
+    const srv = await server();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvf-extra-ca-'));
+    cleanup.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'extra.pem');
+    fs.writeFileSync(file, fx.caPem);
+    const body = `
+      const s = new Session();
+      try { const r = await s.request('https://localhost:' + env.PORT + '/'); out.status = r.status; out.authorized = r.tls.authorized; }
+      catch (e) { out.code = e.code; }
+      await s.close();`;
+    const withExtra = await runScenario(body, { env: { NODE_EXTRA_CA_CERTS: file, PORT: String(srv.port) } });
+    expect(withExtra).toMatchObject({ status: 200, authorized: true });
+    const without = await runScenario(body, { env: { NODE_EXTRA_CA_CERTS: '', PORT: String(srv.port) } });
+    expect(without.code).toBe('ERR_TLS_CERT_UNTRUSTED');
   });
 
   it('an expired certificate is rejected with ERR_TLS_CERT_EXPIRED', async () => {
