@@ -16,6 +16,10 @@
 // Standalone: `node dist/loopback-server.js [--port 8080] [--body-size 13] [--workers N]
 //                                          [--chunked] [--no-keep-alive] [--transport net]`
 //
+// With `tls: { cert, key }` the workers speak HTTPS instead (node:tls over net.Socket, same
+// request handling), and count handshakes and resumed sessions. That is the portable fallback
+// of the HTTPS benchmark server (tls-loopback.ts prefers nginx, which is much faster).
+//
 // Every request gets `200 OK` with a body of `bodySize` bytes ("Hello, World!" repeated and
 // cut to size), either with Content-Length or as one chunk (`chunked: true`); HEAD requests get
 // the same headers without a body. `keepAlive: false` adds `Connection: close` and closes the
@@ -27,6 +31,7 @@
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
+import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
@@ -61,6 +66,8 @@ export interface LoopbackServerOptions {
    * (less CPU per request), else net.Socket. 'net': always net.Socket.
    */
   transport?: 'auto' | 'net';
+  /** Serve HTTPS with this certificate chain and key (PEM). Default: plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 export interface LoopbackServerStats {
@@ -72,6 +79,9 @@ export interface LoopbackServerStats {
   openConnections: number;
   /** Request parse errors (answered with 400/501 and closed). */
   badRequests: number;
+  /** TLS servers only: handshakes completed, and how many of them resumed a session. */
+  tlsHandshakes?: number;
+  tlsResumed?: number;
   /** CPU time consumed by all server processes since start, microseconds. */
   cpu: { user: number; system: number };
 }
@@ -86,8 +96,8 @@ export interface LoopbackServer {
   pinnedTo: string | null;
   /** Worker process ids. */
   pids: number[];
-  /** How the workers do I/O: raw libuv stream handles, or net.Socket. */
-  transport: 'handles' | 'net';
+  /** How the workers do I/O: raw libuv stream handles, net.Socket, or node:tls over net.Socket. */
+  transport: 'handles' | 'net' | 'tls';
   close(): Promise<void>;
   stats(): Promise<LoopbackServerStats>;
 }
@@ -100,13 +110,14 @@ interface ChildConfig {
   chunked: boolean;
   keepAlive: boolean;
   transport: 'auto' | 'net';
+  tls: { cert: string; key: string } | null;
 }
 type ToChild =
   | { t: 'config'; config: ChildConfig }
   | { t: 'stats'; id: number }
   | { t: 'close' };
 type FromChild =
-  | { t: 'ready'; pid: number; transport: 'handles' | 'net' }
+  | { t: 'ready'; pid: number; transport: 'handles' | 'net' | 'tls' }
   | { t: 'stats'; id: number; stats: LoopbackServerStats }
   | { t: 'error'; message: string };
 
@@ -172,6 +183,8 @@ interface Counters {
   connections: number;
   openConnections: number;
   badRequests: number;
+  tlsHandshakes: number;
+  tlsResumed: number;
 }
 
 /** Value of a header in a lower-cased latin1 header block (request line + headers), or null. */
@@ -273,24 +286,63 @@ function onBytes(
   return outs !== null ? Buffer.concat(outs) : out;
 }
 
+/** Serves one stream socket (plain net.Socket or a TLSSocket) until it closes. */
+function serveSocket(socket: net.Socket, responses: Responses, config: ChildConfig, counters: Counters): void {
+  const st: ConnState = { pending: null, bodyRemaining: 0, closing: false };
+  socket.on('data', (chunk: Buffer) => {
+    const out = onBytes(st, chunk, responses, config, counters);
+    if (out !== null) socket.write(out);
+    if (st.closing) socket.end();
+  });
+}
+
 /** Portable transport: net.Socket streams. */
 function serveWithNet(server: net.Server, responses: Responses, config: ChildConfig, counters: Counters): void {
   server.on('connection', (socket: net.Socket) => {
     counters.connections++;
     counters.openConnections++;
     socket.setNoDelay(true);
-    const st: ConnState = { pending: null, bodyRemaining: 0, closing: false };
-    socket.on('data', (chunk: Buffer) => {
-      const out = onBytes(st, chunk, responses, config, counters);
-      if (out !== null) socket.write(out);
-      if (st.closing) socket.end();
-    });
     socket.on('error', () => {
       /* peer resets are normal under load; 'close' follows */
     });
     socket.on('close', () => {
       counters.openConnections--;
     });
+    serveSocket(socket, responses, config, counters);
+  });
+}
+
+/**
+ * HTTPS: every accepted net.Socket is handed to a node:tls server (which wraps it in a TLSSocket);
+ * requests are then handled exactly as in plain mode. Session tickets stay on (node's default),
+ * so a client that offers a session can resume; the counters show whether it did.
+ */
+function serveWithTls(
+  server: net.Server,
+  creds: { cert: string; key: string },
+  responses: Responses,
+  config: ChildConfig,
+  counters: Counters,
+): void {
+  const tlsServer = tls.createServer({ cert: creds.cert, key: creds.key, ALPNProtocols: ['http/1.1'] });
+  tlsServer.on('tlsClientError', () => {
+    /* failed handshakes are counted by the client */
+  });
+  tlsServer.on('secureConnection', (socket: tls.TLSSocket) => {
+    counters.tlsHandshakes++;
+    if (socket.isSessionReused()) counters.tlsResumed++;
+    socket.on('error', () => {});
+    serveSocket(socket, responses, config, counters);
+  });
+  server.on('connection', (socket: net.Socket) => {
+    counters.connections++;
+    counters.openConnections++;
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      counters.openConnections--;
+    });
+    tlsServer.emit('connection', socket);
   });
 }
 
@@ -423,9 +475,10 @@ function runChild(): void {
   const send = (m: FromChild): void => {
     if (process.connected) process.send!(m);
   };
-  const counters: Counters = { requests: 0, connections: 0, openConnections: 0, badRequests: 0 };
+  const counters: Counters = { requests: 0, connections: 0, openConnections: 0, badRequests: 0, tlsHandshakes: 0, tlsResumed: 0 };
   const cpuStart = process.cpuUsage();
-  let transport: 'handles' | 'net' = 'net';
+  let transport: 'handles' | 'net' | 'tls' = 'net';
+  let config0: ChildConfig | null = null;
 
   // The parent going away (exit, crash, SIGKILL) closes the IPC channel: die with it.
   process.on('disconnect', () => process.exit(0));
@@ -434,6 +487,7 @@ function runChild(): void {
     switch (msg.t) {
       case 'config': {
         const config = msg.config;
+        config0 = config;
         const responses = buildResponses(config);
         if (!(handle instanceof net.Server)) {
           send({ t: 'error', message: 'no listening handle received' });
@@ -441,15 +495,20 @@ function runChild(): void {
         }
         const server = handle;
         server.on('error', (e) => send({ t: 'error', message: String(e) }));
-        const sw = config.transport === 'net' ? null : loadStreamWrap();
-        if (sw !== null && serveWithHandles(server, sw, responses, config, counters)) transport = 'handles';
+        const sw = config.transport === 'net' || config.tls !== null ? null : loadStreamWrap();
+        if (config.tls !== null) {
+          serveWithTls(server, config.tls, responses, config, counters);
+          transport = 'tls';
+        } else if (sw !== null && serveWithHandles(server, sw, responses, config, counters)) transport = 'handles';
         else serveWithNet(server, responses, config, counters);
         send({ t: 'ready', pid: process.pid, transport });
         break;
       }
       case 'stats': {
         const cpu = process.cpuUsage(cpuStart);
-        send({ t: 'stats', id: msg.id, stats: { ...counters, cpu: { user: cpu.user, system: cpu.system } } });
+        const { tlsHandshakes, tlsResumed, ...plain } = counters;
+        const tlsCounts = config0 !== null && config0.tls !== null ? { tlsHandshakes, tlsResumed } : {};
+        send({ t: 'stats', id: msg.id, stats: { ...plain, ...tlsCounts, cpu: { user: cpu.user, system: cpu.system } } });
         break;
       }
       case 'close':
@@ -522,8 +581,9 @@ export async function startLoopbackServer(opts: LoopbackServerOptions = {}): Pro
     chunked: opts.chunked ?? false,
     keepAlive: opts.keepAlive ?? true,
     transport: opts.transport ?? 'auto',
+    tls: opts.tls === undefined ? null : { cert: opts.tls.cert, key: opts.tls.key },
   };
-  let transport: 'handles' | 'net' = 'handles';
+  let transport: 'handles' | 'net' | 'tls' = config.tls !== null ? 'tls' : 'handles';
   const script = childScriptPath();
 
   // Listen here, hand the listening socket to every child, then close our copy: the children
@@ -567,7 +627,7 @@ export async function startLoopbackServer(opts: LoopbackServerOptions = {}): Pro
           child.once('error', reject);
           child.on('message', function onMsg(m: FromChild) {
             if (m.t === 'ready') {
-              if (m.transport === 'net') transport = 'net';
+              if (m.transport === 'net' && transport === 'handles') transport = 'net';
               child.off('message', onMsg);
               child.off('exit', onExit);
               child.off('error', reject);
@@ -645,6 +705,8 @@ export async function startLoopbackServer(opts: LoopbackServerOptions = {}): Pro
       total.connections += p.connections;
       total.openConnections += p.openConnections;
       total.badRequests += p.badRequests;
+      if (p.tlsHandshakes !== undefined) total.tlsHandshakes = (total.tlsHandshakes ?? 0) + p.tlsHandshakes;
+      if (p.tlsResumed !== undefined) total.tlsResumed = (total.tlsResumed ?? 0) + p.tlsResumed;
       total.cpu.user += p.cpu.user;
       total.cpu.system += p.cpu.system;
     }
@@ -672,7 +734,7 @@ export async function startLoopbackServer(opts: LoopbackServerOptions = {}): Pro
   };
 
   return {
-    url: `http://${host}:${port}`,
+    url: `${config.tls !== null ? 'https' : 'http'}://${host}:${port}`,
     port,
     host,
     workers,
