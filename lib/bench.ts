@@ -1,10 +1,10 @@
 // `uvfetch bench`: uvfetch against the pure-JS clients (and optionally wrk), on one machine, with
 // one command.
 //
-//   uvfetch bench [--scenario small-c50|small-c500|16k-c50|close-c50|chunked-c50|all]
+//   uvfetch bench [--scenario small-c50|small-c500|16k-c50|close-c50|chunked-c50|https-c50|https-close-c50|all]
 //                 [--clients uvfetch,undici-pool,undici-agent,node-http,fetch] [--concurrency N]
 //                 [--duration S] [--warmup S] [--rounds N] [--url URL] [--server-workers N]
-//                 [--with-wrk] [--no-pin] [--json]
+//                 [--https-server auto|nginx|node] [--with-wrk] [--no-pin] [--json]
 //
 // How a run works:
 //   - Pinning: on Linux with >= 2 usable cores and `taskset`, the command re-executes itself
@@ -12,7 +12,10 @@
 //     processes, wrk) inherits that core, and the loopback server processes are pinned to the
 //     last core(s). So client and server never share a core, and every client gets one core.
 //   - Server: per scenario, the embedded loopback server (loopback-server.ts, raw libuv handles,
-//     precomputed responses, its own processes) configured for that scenario; or --url.
+//     precomputed responses, its own processes) configured for that scenario; or --url. HTTPS
+//     scenarios (tls-loopback.ts): nginx when installed, else the loopback server speaking
+//     node:tls; a fresh CA + server certificate from the openssl CLI, trusted by every client.
+//     TLS session resumption is off in every client, and the server counts resumed handshakes.
 //   - Clients run one at a time, interleaved (A B C D E A B C D E ...) for --rounds rounds. Each
 //     segment is a fresh child process (this module, forked) that loads only its own client:
 //     warm-up, then a measured window of closed-loop requests by `concurrency` workers. So RSS,
@@ -30,13 +33,15 @@ import { VERSION } from './version.js';
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startLoopbackServer, type LoopbackServer, type LoopbackServerStats } from './loopback-server.js';
+import { startLoopbackServer, type LoopbackServerStats } from './loopback-server.js';
+import { benchCertificate, startTlsLoopbackServer, type TlsServerKind } from './tls-loopback.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types.
@@ -54,15 +59,28 @@ export interface Scenario {
   keepAlive: boolean;
   chunked: boolean;
   concurrency: number;
+  /** HTTPS (TLS 1.3 against the HTTPS loopback server). */
+  tls: boolean;
 }
 
 export const SCENARIOS: readonly Scenario[] = [
-  { name: 'small-c50', description: '13 B body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: false, concurrency: 50 },
-  { name: 'small-c500', description: '13 B body, keep-alive, concurrency 500', bodySize: 13, keepAlive: true, chunked: false, concurrency: 500 },
-  { name: '16k-c50', description: '16 KiB body, keep-alive, concurrency 50', bodySize: 16384, keepAlive: true, chunked: false, concurrency: 50 },
-  { name: 'close-c50', description: '13 B body, new connection per request, concurrency 50', bodySize: 13, keepAlive: false, chunked: false, concurrency: 50 },
-  { name: 'chunked-c50', description: '13 B chunked body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: true, concurrency: 50 },
+  { name: 'small-c50', description: '13 B body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: false, concurrency: 50, tls: false },
+  { name: 'small-c500', description: '13 B body, keep-alive, concurrency 500', bodySize: 13, keepAlive: true, chunked: false, concurrency: 500, tls: false },
+  { name: '16k-c50', description: '16 KiB body, keep-alive, concurrency 50', bodySize: 16384, keepAlive: true, chunked: false, concurrency: 50, tls: false },
+  { name: 'close-c50', description: '13 B body, new connection per request, concurrency 50', bodySize: 13, keepAlive: false, chunked: false, concurrency: 50, tls: false },
+  { name: 'chunked-c50', description: '13 B chunked body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: true, concurrency: 50, tls: false },
+  { name: 'https-c50', description: 'HTTPS, 13 B body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: false, concurrency: 50, tls: true },
+  { name: 'https-close-c50', description: 'HTTPS, 13 B body, new TLS connection (full handshake) per request, concurrency 50', bodySize: 13, keepAlive: false, chunked: false, concurrency: 50, tls: true },
 ];
+
+/** Which HTTPS server to use: nginx when installed (auto), or one of them explicitly. */
+export type HttpsServerChoice = 'auto' | 'nginx' | 'node';
+/**
+ * How HTTPS clients trust the test CA. 'env' (default): NODE_EXTRA_CA_CERTS in the client's
+ * process, so every client uses its default trust store, as against a public server. 'ca': an
+ * explicit `ca` option (node:tls then builds a SecureContext, CA store included, per connection).
+ */
+export type HttpsTrust = 'env' | 'ca';
 
 export interface BenchConfig {
   scenarios: Scenario[];
@@ -75,6 +93,10 @@ export interface BenchConfig {
   /** Benchmark this URL instead of the embedded server. */
   url?: string;
   serverWorkers?: number;
+  /** HTTPS scenarios' server. Default 'auto'. */
+  httpsServer?: HttpsServerChoice;
+  /** HTTPS scenarios: how clients trust the test CA. Default 'env'. */
+  httpsTrust?: HttpsTrust;
   withWrk: boolean;
   /** CPU lists to pin to (client side is inherited: the caller must already run there). */
   pin: { client: string; server: string } | null;
@@ -105,6 +127,11 @@ export interface ClientSummary {
   requests: number;
   errors: number;
   errorCodes: Record<string, number>;
+  /**
+   * HTTPS scenarios: what the server counted during the measured windows (all rounds): requests,
+   * TLS handshakes (new connections) and resumed handshakes. null for plain HTTP and --url.
+   */
+  serverTls: { requests: number; handshakes: number; resumed: number } | null;
   /** Median req/s / undici Pool's median req/s; null without undici-pool. */
   ratioToUndiciPool: number | null;
   /** Median req/s / wrk's median req/s; null without wrk. */
@@ -112,7 +139,16 @@ export interface ClientSummary {
 }
 
 export interface ScenarioReport extends Scenario {
-  server: null | { url: string; workers: number; transport: string; pinnedTo: string | null };
+  server: null | {
+    /** 'loopback' (plain HTTP), 'nginx' or 'node-https' (HTTPS). */
+    kind: 'loopback' | TlsServerKind;
+    /** e.g. 'uvfetch loopback', 'nginx 1.22.1', 'node:tls v20.20.2'. */
+    label: string;
+    url: string;
+    workers: number;
+    transport: string;
+    pinnedTo: string | null;
+  };
   clients: ClientSummary[];
 }
 
@@ -130,6 +166,11 @@ export interface BenchReport {
     clients: string[];
     url: string | null;
     withWrk: boolean;
+    /** HTTPS scenarios: requested server ('auto' | 'nginx' | 'node') and how clients trust the CA. */
+    httpsServer: HttpsServerChoice;
+    httpsTrust: HttpsTrust;
+    /** HTTPS scenarios: TLS session resumption in the clients (always off). */
+    tlsResumption: 'off';
   };
   versions: { uvfetch: string; undici: string | null; nodeFetchUndici: string | null; wrk: string | null };
   baseline: string;
@@ -240,6 +281,12 @@ interface SegmentSpec {
   /** Expected body size, -1 = do not check. */
   expectBytes: number;
   undiciEntry: string | null;
+  /**
+   * HTTPS: the CA to trust, either through each client's default trust store (the child runs
+   * with NODE_EXTRA_CA_CERTS; 'env') or an explicit `ca` option ('option'). Every client runs
+   * without TLS session resumption.
+   */
+  tls: { caPem: string; trust: HttpsTrust } | null;
 }
 
 interface SegmentResult {
@@ -270,10 +317,17 @@ function statusError(status: number): Error {
 async function makeClient(spec: SegmentSpec): Promise<BenchClient> {
   const { url, concurrency: C, close } = spec;
   const u = new URL(url);
+  const https_ = spec.tls !== null;
+  const ca = spec.tls !== null && spec.tls.trust === 'ca' ? spec.tls.caPem : undefined;
   switch (spec.client) {
     case 'uvfetch': {
       const { Session } = await import('./index.js');
-      const session = new Session({ connections: C, connectionsPerHost: C });
+      // sessionCacheSize 0: no resumption, like the other clients (see makeClient's callers).
+      const session = new Session({
+        connections: C,
+        connectionsPerHost: C,
+        ...(https_ ? { tls: { ...(ca !== undefined ? { ca } : {}), sessionCacheSize: 0 } } : {}),
+      });
       const opts = close ? { headers: { connection: 'close' } } : undefined;
       return {
         async request() {
@@ -290,8 +344,10 @@ async function makeClient(spec: SegmentSpec): Promise<BenchClient> {
       const mod = (await import(pathToFileURL(spec.undiciEntry).href)) as { default?: unknown };
       const undici = (mod.default ?? mod) as typeof import('undici');
       const reqPath = u.pathname + u.search;
+      // maxCachedSessions 0: undici's connector otherwise resumes TLS sessions (cache of 100).
+      const connect = https_ ? { connect: { ...(ca !== undefined ? { ca } : {}), maxCachedSessions: 0 } } : {};
       if (spec.client === 'undici-pool') {
-        const pool = new undici.Pool(u.origin, { connections: C, pipelining: 1 });
+        const pool = new undici.Pool(u.origin, { connections: C, pipelining: 1, ...connect });
         return {
           async request() {
             const { statusCode, body } = await pool.request({ path: reqPath, method: 'GET', reset: close });
@@ -302,7 +358,7 @@ async function makeClient(spec: SegmentSpec): Promise<BenchClient> {
           close: () => pool.close(),
         };
       }
-      const agent = new undici.Agent({ connections: C, pipelining: 1 });
+      const agent = new undici.Agent({ connections: C, pipelining: 1, ...connect });
       return {
         async request() {
           const { statusCode, body } = await undici.request(url, { dispatcher: agent, reset: close });
@@ -314,12 +370,16 @@ async function makeClient(spec: SegmentSpec): Promise<BenchClient> {
       };
     }
     case 'node-http': {
-      // keepAlive: false makes node:http send `Connection: close` and never reuse.
-      const agent = new http.Agent({ keepAlive: !close, maxSockets: C });
+      // keepAlive: false makes node:http send `Connection: close` and never reuse. HTTPS:
+      // node:https with maxCachedSessions 0 (its default of 100 resumes sessions).
+      const agent = https_
+        ? new https.Agent({ keepAlive: !close, maxSockets: C, maxCachedSessions: 0, ...(ca !== undefined ? { ca } : {}) })
+        : new http.Agent({ keepAlive: !close, maxSockets: C });
+      const get = https_ ? https.get : http.get;
       return {
         request() {
           return new Promise<number>((resolve, reject) => {
-            const req = http.get(url, { agent }, (res) => {
+            const req = get(url, { agent }, (res) => {
               const chunks: Buffer[] = [];
               let n = 0;
               res.on('data', (c: Buffer) => {
@@ -343,7 +403,8 @@ async function makeClient(spec: SegmentSpec): Promise<BenchClient> {
     case 'fetch': {
       // Node's global fetch (its bundled undici, global dispatcher with default settings).
       // `connection: close` is passed through to undici, which then does not reuse the socket.
-      const init: RequestInit | undefined = close ? { headers: { connection: 'close' } } : undefined;
+      let init: RequestInit | undefined = close ? { headers: { connection: 'close' } } : undefined;
+      if (https_) init = { ...init, ...(await bundledUndiciDispatcher(ca)) } as RequestInit;
       return {
         async request() {
           const res = await fetch(url, init);
@@ -355,6 +416,23 @@ async function makeClient(spec: SegmentSpec): Promise<BenchClient> {
       };
     }
   }
+}
+
+/**
+ * HTTPS for the global fetch: it takes neither a CA nor TLS options, only a dispatcher of its
+ * own (Node's bundled) undici. The bundled Agent class is reachable through the global
+ * dispatcher, which fetch installs on first use (a data: URL does that without any I/O). The
+ * dispatcher made from it keeps no TLS sessions, like the other clients (and trusts `ca`).
+ */
+async function bundledUndiciDispatcher(ca: string | undefined): Promise<{ dispatcher: unknown }> {
+  await (await fetch('data:,')).arrayBuffer();
+  const global = (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')] as
+    | { constructor: new (opts: unknown) => unknown }
+    | undefined;
+  if (global === undefined || typeof global.constructor !== 'function') {
+    throw Object.assign(new Error("cannot find the global fetch's dispatcher class"), { code: 'FETCH_NO_DISPATCHER' });
+  }
+  return { dispatcher: new global.constructor({ connect: { ...(ca !== undefined ? { ca } : {}), maxCachedSessions: 0 } }) };
 }
 
 async function runPhase(
@@ -451,13 +529,38 @@ function runChild(): void {
 
 interface Segment extends SegmentResult {
   serverCpuPercent: number | null;
+  /** HTTPS: server-side counts over the measured window. */
+  serverTls: { requests: number; handshakes: number; resumed: number } | null;
+}
+
+/** The server of a scenario: the plain loopback server or one of the HTTPS servers. */
+interface BenchServer {
+  kind: 'loopback' | TlsServerKind;
+  label: string;
+  url: string;
+  workers: number;
+  transport: string;
+  pinnedTo: string | null;
+  stats(): Promise<LoopbackServerStats>;
+  close(): Promise<void>;
 }
 
 interface SegmentTarget {
   url: string;
-  server: LoopbackServer | null;
+  server: BenchServer | null;
   scenario: Scenario;
   concurrency: number;
+  /** HTTPS: the CA the clients trust. */
+  tls: { caPem: string; caFile: string; trust: HttpsTrust } | null;
+}
+
+function serverTlsDelta(s0: LoopbackServerStats | null, s1: LoopbackServerStats | null): Segment['serverTls'] {
+  if (s0 === null || s1 === null || s1.tlsHandshakes === undefined || s0.tlsHandshakes === undefined) return null;
+  return {
+    requests: s1.requests - s0.requests,
+    handshakes: s1.tlsHandshakes - s0.tlsHandshakes,
+    resumed: (s1.tlsResumed ?? 0) - (s0.tlsResumed ?? 0),
+  };
 }
 
 function serverCpuUs(s: LoopbackServerStats): number {
@@ -509,9 +612,11 @@ async function runClientSegment(
     durationS: cfg.durationS,
     expectBytes: t.server !== null ? t.scenario.bodySize : -1,
     undiciEntry,
+    tls: t.tls !== null ? { caPem: t.tls.caPem, trust: t.tls.trust } : null,
   };
   const child = fork(childScriptPath(), [CHILD_FLAG], {
     execArgv: [],
+    ...(t.tls !== null && t.tls.trust === 'env' ? { env: { ...process.env, NODE_EXTRA_CA_CERTS: t.tls.caFile } } : {}),
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     serialization: 'json',
   });
@@ -536,7 +641,7 @@ async function runClientSegment(
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
-    return { ...result, serverCpuPercent };
+    return { ...result, serverCpuPercent, serverTls: serverTlsDelta(s0, s1) };
   } catch (e) {
     child.kill('SIGKILL');
     await exited;
@@ -625,6 +730,7 @@ async function runWrkSegment(t: SegmentTarget, cfg: BenchConfig, onPhase: (phase
     rssBytes: NaN,
     clientCpuPercent: NaN,
     serverCpuPercent: s0 !== null && s1 !== null ? (100 * (serverCpuUs(s1) - serverCpuUs(s0))) / 1e6 / elapsedS : null,
+    serverTls: serverTlsDelta(s0, s1),
   };
 }
 
@@ -739,6 +845,7 @@ function failedSegment(message: string): Segment {
     rssBytes: NaN,
     clientCpuPercent: NaN,
     serverCpuPercent: null,
+    serverTls: null,
   };
 }
 
@@ -754,6 +861,15 @@ function summarize(name: string, segs: Segment[], serverWorkers: number | null):
   const ccpu = finite(segs.map((s) => s.clientCpuPercent));
   const scpu = segs.map((s) => s.serverCpuPercent).filter((x): x is number => x !== null && Number.isFinite(x));
   const scpuMax = scpu.length > 0 ? Math.max(...scpu) : null;
+  const tlsSegs = segs.map((s) => s.serverTls).filter((x): x is NonNullable<Segment['serverTls']> => x !== null);
+  const serverTls =
+    tlsSegs.length === 0
+      ? null
+      : tlsSegs.reduce((a, x) => ({ requests: a.requests + x.requests, handshakes: a.handshakes + x.handshakes, resumed: a.resumed + x.resumed }), {
+          requests: 0,
+          handshakes: 0,
+          resumed: 0,
+        });
   return {
     client: name,
     label: LABELS[name] ?? name,
@@ -768,6 +884,7 @@ function summarize(name: string, segs: Segment[], serverWorkers: number | null):
     requests: segs.reduce((a, s) => a + s.requests, 0),
     errors: segs.reduce((a, s) => a + s.errors, 0),
     errorCodes,
+    serverTls,
   };
 }
 
@@ -797,6 +914,17 @@ export async function runBench(cfg: BenchConfig): Promise<BenchReport> {
   }
   if (!clients.includes(BASELINE)) notes.push(`${BASELINE} is not part of this run: no ratios to it`);
   if (cfg.url !== undefined) notes.push('--url: scenarios only set concurrency and connection reuse; the server decides bodies; no server CPU');
+  if (cfg.url === undefined && cfg.scenarios.some((s) => s.tls)) {
+    notes.push(
+      'HTTPS: TLS session resumption is off in every client (uvfetch tls.sessionCacheSize 0; undici connect.maxCachedSessions 0; ' +
+        "node:https Agent maxCachedSessions 0; fetch: a dispatcher of Node's bundled undici with maxCachedSessions 0, " +
+        'the global fetch takes no TLS options); the server accepts session tickets and counts resumed handshakes. ' +
+        ((cfg.httpsTrust ?? 'env') === 'env'
+          ? 'Clients trust the test CA through their default trust store (NODE_EXTRA_CA_CERTS), no ca option. '
+          : 'Clients trust the test CA through an explicit ca option (--https-trust ca). ') +
+        'node-http is node:https in HTTPS scenarios.',
+    );
+  }
   for (const n of notes) progress.note(`uvfetch bench: ${n}`);
   const names: string[] = [...clients, ...(wrk !== null ? ['wrk'] : [])];
 
@@ -820,6 +948,9 @@ export async function runBench(cfg: BenchConfig): Promise<BenchReport> {
       clients: names,
       url: cfg.url ?? null,
       withWrk: cfg.withWrk,
+      httpsServer: cfg.httpsServer ?? 'auto',
+      httpsTrust: cfg.httpsTrust ?? 'env',
+      tlsResumption: 'off',
     },
     versions: {
       uvfetch: version,
@@ -838,20 +969,46 @@ export async function runBench(cfg: BenchConfig): Promise<BenchReport> {
   try {
     for (const scenario of cfg.scenarios) {
       const concurrency = cfg.concurrency ?? scenario.concurrency;
-      let server: LoopbackServer | null = null;
+      let server: BenchServer | null = null;
       let url = cfg.url;
-      if (url === undefined) {
-        server = await startLoopbackServer({
+      let tlsTarget: SegmentTarget['tls'] = null;
+      const pinning = cfg.pin !== null ? { pinTo: cfg.pin.server } : { pin: cfg.pinNote !== '--no-pin' };
+      if (url === undefined && scenario.tls) {
+        try {
+          const cert = benchCertificate();
+          tlsTarget = { caPem: cert.caPem, caFile: cert.caFile, trust: cfg.httpsTrust ?? 'env' };
+          const choice = cfg.httpsServer ?? 'auto';
+          server = await startTlsLoopbackServer({
+            bodySize: scenario.bodySize,
+            keepAlive: scenario.keepAlive,
+            cert,
+            workers: cfg.serverWorkers,
+            prefer: choice === 'node' ? 'node-https' : choice,
+            ...pinning,
+          });
+        } catch (e) {
+          // No openssl (or no nginx with --https-server nginx): skip this scenario, say why.
+          const msg = `${scenario.name} skipped: ${e instanceof Error ? e.message : String(e)}`;
+          notes.push(msg);
+          progress.note(`uvfetch bench: ${msg}`);
+          report.ok = false;
+          continue;
+        }
+      } else if (url === undefined) {
+        const plain = await startLoopbackServer({
           bodySize: scenario.bodySize,
           chunked: scenario.chunked,
           keepAlive: scenario.keepAlive,
           workers: cfg.serverWorkers,
-          ...(cfg.pin !== null ? { pinTo: cfg.pin.server } : { pin: cfg.pinNote !== '--no-pin' }),
+          ...pinning,
         });
+        server = { ...plain, kind: 'loopback', label: 'uvfetch loopback', stats: () => plain.stats(), close: () => plain.close() };
+      }
+      if (server !== null) {
         url = `${server.url}/bench`;
         report.pinning.server = server.pinnedTo;
       }
-      const target: SegmentTarget = { url, server, scenario, concurrency };
+      const target: SegmentTarget = { url: url!, server, scenario, concurrency, tls: tlsTarget };
       const segs = new Map<string, Segment[]>(names.map((n) => [n, []]));
       progress.scenarioStart(scenario.name);
       try {
@@ -897,7 +1054,10 @@ export async function runBench(cfg: BenchConfig): Promise<BenchReport> {
             ? `--url target, ${scenario.keepAlive ? 'keep-alive' : 'new connection per request'}, concurrency ${concurrency}`
             : scenario.description.replace(/concurrency \d+/, `concurrency ${concurrency}`),
         concurrency,
-        server: server === null ? null : { url: server.url, workers: server.workers, transport: server.transport, pinnedTo: server.pinnedTo },
+        server:
+          server === null
+            ? null
+            : { kind: server.kind, label: server.label, url: server.url, workers: server.workers, transport: server.transport, pinnedTo: server.pinnedTo },
         clients: full,
       });
     }
@@ -940,7 +1100,7 @@ export function formatReport(r: BenchReport): string {
             : c === 'undici-agent'
               ? 'undici request()+Agent'
               : c === 'node-http'
-                ? 'node:http keep-alive Agent'
+                ? `node:http${r.scenarios.some((s) => s.tls) ? '/node:https' : ''} keep-alive Agent`
                 : c === 'fetch'
                   ? `global fetch (undici ${v.nodeFetchUndici ?? '?'})`
                   : `wrk ${v.wrk} -t1`,
@@ -958,7 +1118,7 @@ export function formatReport(r: BenchReport): string {
     const srv =
       s.server === null
         ? ''
-        : `  [server: ${s.server.workers} process(es), ${s.server.transport}` +
+        : `  [server: ${s.server.kind === 'loopback' ? '' : `${s.server.label}, `}${s.server.workers} process(es), ${s.server.transport}` +
           (s.server.pinnedTo !== null ? `, CPU ${s.server.pinnedTo}` : '') +
           ']';
     out.push(`${s.name}: ${s.description}${srv}`);
@@ -987,6 +1147,15 @@ export function formatReport(r: BenchReport): string {
           'those numbers are bounded by the server, not the client.',
       );
     }
+    const tlsRows = s.clients.filter((c) => c.serverTls !== null);
+    if (tlsRows.length > 0) {
+      out.push(
+        'server-side, measured windows: ' +
+          tlsRows
+            .map((c) => `${c.client} ${fmtInt(c.serverTls!.handshakes)} TLS handshakes (${fmtInt(c.serverTls!.resumed)} resumed) for ${fmtInt(c.serverTls!.requests)} requests`)
+            .join('; '),
+      );
+    }
     const errs = s.clients.filter((c) => c.errors > 0);
     for (const c of errs) {
       out.push(`errors ${c.client}: ${Object.entries(c.errorCodes).map(([k, n]) => `${k} ${n}`).join(', ')}`);
@@ -1007,8 +1176,8 @@ warm-up, then a measured window of closed-loop requests; every body is read full
 >= 2 cores and taskset, clients run on the first core and the server on the last one(s).
 
 options:
-  --scenario NAME     small-c50 (default) | small-c500 | 16k-c50 | close-c50 | chunked-c50 | all
-                      (comma-separated list allowed)
+  --scenario NAME     small-c50 (default) | small-c500 | 16k-c50 | close-c50 | chunked-c50 |
+                      https-c50 | https-close-c50 | all (comma-separated list allowed)
   --clients LIST      subset of ${CLIENTS.join(',')} (default: all);
                       'wrk' in the list = --with-wrk
   --concurrency N     override the scenario's concurrency
@@ -1018,6 +1187,10 @@ options:
   --url URL           benchmark this http:// server instead (GET, must answer 200; loopback only
                       is recommended); scenarios then only set concurrency and connection reuse
   --server-workers N  embedded server processes (default: 1 on <= 3 cores, else cores/2, max 4)
+  --https-server S    HTTPS scenarios' server: auto (default: nginx if installed, else node:tls
+                      workers) | nginx | node. Needs the openssl command for the certificate
+  --https-trust T     how HTTPS clients trust the test CA: env (default: NODE_EXTRA_CA_CERTS, each
+                      client's default trust store) | ca (an explicit ca option in every client)
   --with-wrk          add wrk (if installed) against the same server as the "C ceiling" row
   --no-pin            do not pin client and server to cores
   --json              print one JSON document on stdout (progress stays on stderr)
@@ -1026,7 +1199,8 @@ options:
 Columns: req/s median (min–max over rounds); p50/p99 latency and ELD p99 (event-loop delay during
 the measured window) are medians over rounds; RSS is the peak of the client's process; vs
 undici-pool is the ratio of median req/s; server CPU near 100% per server process means the
-server was the limit. exit status: 0 no request failed, 1 some failed, 2 usage error.`;
+server was the limit. HTTPS scenarios: every client trusts a fresh test CA and runs without TLS
+session resumption; the server's counts of handshakes and resumed handshakes are printed. exit status: 0 no request failed, 1 some failed, 2 usage error.`;
 
 function num(name: string, v: string | undefined, def: number, min: number, max: number, integer: boolean): number {
   if (v === undefined) return def;
@@ -1057,6 +1231,8 @@ export function parseBenchArgs(argv: string[]): ParsedArgs {
       rounds: { type: 'string' },
       url: { type: 'string' },
       'server-workers': { type: 'string' },
+      'https-server': { type: 'string' },
+      'https-trust': { type: 'string' },
       'with-wrk': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -1096,7 +1272,15 @@ export function parseBenchArgs(argv: string[]): ParsedArgs {
     }
     if (u.protocol !== 'http:') throw new BenchUsageError('--url must be an http:// URL');
     if (values['server-workers'] !== undefined) throw new BenchUsageError('--server-workers applies to the embedded server only, not with --url');
+    if (scenarios.some((s) => s.tls)) {
+      if (values.scenario === 'all') scenarios = scenarios.filter((s) => !s.tls);
+      else throw new BenchUsageError('HTTPS scenarios use their own server: not with --url');
+    }
   }
+  const hs = values['https-server'] ?? 'auto';
+  if (hs !== 'auto' && hs !== 'nginx' && hs !== 'node') throw new BenchUsageError(`--https-server must be auto, nginx or node, got '${hs}'`);
+  const ht = values['https-trust'] ?? 'env';
+  if (ht !== 'env' && ht !== 'ca') throw new BenchUsageError(`--https-trust must be env or ca, got '${ht}'`);
   return {
     cfg: {
       scenarios,
@@ -1107,6 +1291,8 @@ export function parseBenchArgs(argv: string[]): ParsedArgs {
       rounds: num('rounds', values.rounds, 3, 1, 100, true),
       url,
       serverWorkers: values['server-workers'] === undefined ? undefined : num('server-workers', values['server-workers'], 1, 1, 64, true),
+      httpsServer: hs,
+      httpsTrust: ht,
       withWrk,
     },
     json: values.json ?? false,
