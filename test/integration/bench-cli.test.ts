@@ -73,16 +73,44 @@ describe('uvfetch bench', () => {
     for (const row of rows.slice(0, CLIENTS.length)) expect(row).toMatch(/\s0\s+[\d.]+x\s/); // errors 0, a ratio
   });
 
+  it('https-c50: a short HTTPS run (nginx if installed, else node:tls workers) is well formed', async () => {
+    const r = await runCli(['bench', '--scenario', 'https-c50', '--duration', '0.3', '--warmup', '0.2', '--rounds', '1', '--clients', CLIENTS.join(',')]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.stdout;
+    expect(out).toMatch(/^note: HTTPS: TLS session resumption is off in every client/m);
+    expect(out).toMatch(/^https-c50: HTTPS, 13 B body, keep-alive, concurrency 50 {2}\[server: (nginx \S+|node:tls v\S+), \d+ process\(es\)/m);
+    const lines = out.split('\n');
+    const h = lines.findIndex((l) => /^client\s+req\/s median/.test(l));
+    expect(h).toBeGreaterThanOrEqual(0);
+    expect(lines[h + 1]).toMatch(/^-+( +-+)+$/);
+    const rows = lines.slice(h + 2, h + 2 + CLIENTS.length);
+    expect(rows.map((l) => l.split(/\s+/)[0])).toEqual(CLIENTS);
+    for (const row of rows) {
+      expect(row).toMatch(/^\S+\s+[\d,]+ \([\d,]+–[\d,]+\)\s/); // req/s median (min–max)
+      expect(row).toMatch(/\s0\s+[\d.]+x\s+\d+%\s+\d+%\*?$/); // errors 0, a ratio, client and server CPU
+    }
+    // The server counted uvfetch's requests, on kept-alive connections (no new handshakes).
+    const m = /^server-side, measured windows: uvfetch ([\d,]+) TLS handshakes \(([\d,]+) resumed\) for ([\d,]+) requests/m.exec(out);
+    expect(m, out).not.toBeNull();
+    expect(Number(m![3]!.replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(Number(m![2]!.replace(/,/g, ''))).toBe(0);
+  });
+
   it('rejects bad arguments with exit code 2; --help exits 0', async () => {
     const bad = await runCli(['bench', '--scenario', 'nope']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown scenario 'nope'/);
     const badClient = await runCli(['bench', '--clients', 'curl']);
     expect(badClient.code).toBe(2);
+    const badServer = await runCli(['bench', '--scenario', 'https-c50', '--https-server', 'apache']);
+    expect(badServer.code).toBe(2);
+    const httpsUrl = await runCli(['bench', '--scenario', 'https-c50', '--url', 'http://127.0.0.1:1/']);
+    expect(httpsUrl.code).toBe(2);
     const help = await runCli(['bench', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--scenario/);
     expect(help.stdout).toMatch(/--with-wrk/);
+    expect(help.stdout).toMatch(/https-close-c50/);
   });
 
   it('parses wrk output', () => {
