@@ -45,6 +45,8 @@ export interface NativeEngineOptions {
   maxHeaderSize: number;
   maxHeaderCount: number;
   maxBodySize: number;
+  decompress: boolean;
+  maxDecompressionRatio: number;
   noDelay: boolean;
   tcpKeepAlive: number;
   localAddress?: string;

@@ -26,9 +26,11 @@ const SESSION_KEYS = new Set([
   'maxHeaderSize',
   'maxHeaderCount',
   'maxBodySize',
+  'decompress',
+  'maxDecompressionRatio',
   'tls',
 ]);
-const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize', 'timings', 'tls']);
+const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize', 'timings', 'tls', 'decompress', 'maxDecompressionRatio']);
 const TIMEOUT_KEYS = new Set(['connect', 'tls', 'headers', 'body', 'total']);
 const STANDARD_METHODS: Record<string, string> = {
   get: 'GET',
@@ -55,6 +57,19 @@ function intOpt(v: unknown, name: string, def: number, min: number, max: number)
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw invalidOption(name, `expected an integer from ${min} to ${max}, got ${String(v)}`);
   }
+  return v;
+}
+
+function boolOpt(v: unknown, name: string, def: boolean): boolean {
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') throw invalidOption(name, 'expected a boolean');
+  return v;
+}
+
+function ratioOpt(v: unknown, def: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidOption('maxDecompressionRatio', 'expected a number ≥ 1, or 0 for no limit');
+  if (v > 0 && v < 1) throw invalidOption('maxDecompressionRatio', 'expected a number ≥ 1, or 0 for no limit');
   return v;
 }
 
@@ -404,6 +419,8 @@ export class Session {
       maxHeaderSize: intOpt(options.maxHeaderSize, 'maxHeaderSize', 64 * 1024, 64, 2 ** 31 - 1),
       maxHeaderCount: intOpt(options.maxHeaderCount, 'maxHeaderCount', 200, 1, 1_000_000),
       maxBodySize: intOpt(options.maxBodySize, 'maxBodySize', 64 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+      decompress: boolOpt(options.decompress, 'decompress', true),
+      maxDecompressionRatio: ratioOpt(options.maxDecompressionRatio, 100),
       noDelay: true,
       tcpKeepAlive: 0,
     };
@@ -484,7 +501,14 @@ export class Session {
       }
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'expected an AbortSignal');
       if (options.tls !== undefined) profile = TlsProfile.from(options.tls);
-      if (options.timeout !== undefined || options.maxHeaderCount !== undefined || options.maxHeaderSize !== undefined || options.maxBodySize !== undefined) {
+      if (
+        options.timeout !== undefined ||
+        options.maxHeaderCount !== undefined ||
+        options.maxHeaderSize !== undefined ||
+        options.maxBodySize !== undefined ||
+        options.decompress !== undefined ||
+        options.maxDecompressionRatio !== undefined
+      ) {
         const t = timeouts(options.timeout, 'timeout', this.#timeouts);
         overrides = new Float64Array([
           t.connect,
@@ -495,6 +519,8 @@ export class Session {
           options.maxHeaderCount === undefined ? NaN : intOpt(options.maxHeaderCount, 'maxHeaderCount', 0, 1, 1_000_000),
           options.maxBodySize === undefined ? NaN : intOpt(options.maxBodySize, 'maxBodySize', 0, 0, Number.MAX_SAFE_INTEGER),
           t.tls,
+          options.decompress === undefined ? NaN : Number(boolOpt(options.decompress, 'decompress', true)),
+          options.maxDecompressionRatio === undefined ? NaN : ratioOpt(options.maxDecompressionRatio, 100),
         ]);
       }
     }

@@ -19,8 +19,13 @@ export interface LimitOptions {
   maxHeaderSize?: number;
   /** Most response header fields. Default 200. */
   maxHeaderCount?: number;
-  /** Largest buffered response body in bytes (request(); stream() is unbounded). Default 64 MiB. */
+  /** Largest buffered response body in bytes, after decoding (request(); stream() is unbounded). Default 64 MiB. */
   maxBodySize?: number;
+  /** Send Accept-Encoding and decode gzip, deflate, br (and zstd where Node has it). Default true. */
+  decompress?: boolean;
+  /** Past the first MiB, decoded bytes may be at most this many times the encoded ones (else
+   * ERR_DECOMPRESSION_BOMB). Default 100; 0 = no ratio limit. */
+  maxDecompressionRatio?: number;
 }
 
 export interface SessionOptions extends LimitOptions {

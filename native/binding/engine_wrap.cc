@@ -118,6 +118,8 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   eo.limits.max_header_size = opt_u32(o, "maxHeaderSize", 64 * 1024);
   eo.limits.max_header_count = opt_u32(o, "maxHeaderCount", 200);
   eo.limits.max_body_size = static_cast<uint64_t>(opt_num(o, "maxBodySize", 64.0 * 1024 * 1024));
+  eo.limits.decompress = !o.Get("decompress").IsBoolean() || o.Get("decompress").As<Napi::Boolean>().Value();
+  eo.limits.max_decompression_ratio = opt_num(o, "maxDecompressionRatio", 100.0);
   eo.no_delay = !o.Get("noDelay").IsBoolean() || o.Get("noDelay").As<Napi::Boolean>().Value();
   eo.tcp_keep_alive_ms = opt_u32(o, "tcpKeepAlive", 0);
   Napi::Value la = o.Get("localAddress");
@@ -265,7 +267,8 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
   spec.timeouts = engine_->options().timeouts;
   spec.limits = engine_->options().limits;
   if (info[10].IsTypedArray()) {
-    // Float64Array [connect, headers, body, total, maxHeaderSize, maxHeaderCount, maxBodySize, tls];
+    // Float64Array [connect, headers, body, total, maxHeaderSize, maxHeaderCount, maxBodySize, tls,
+    //               decompress (0/1), maxDecompressionRatio];
     // NaN = session default.
     Napi::Float64Array o = info[10].As<Napi::Float64Array>();
     auto pick = [&](size_t i, auto& field) {
@@ -279,6 +282,8 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
     pick(5, spec.limits.max_header_count);
     pick(6, spec.limits.max_body_size);
     pick(7, spec.timeouts.tls_ms);
+    pick(8, spec.limits.decompress);
+    pick(9, spec.limits.max_decompression_ratio);
   }
   const char* detail = nullptr;
   Error err = engine_->submit(std::move(spec), &detail);

@@ -33,6 +33,8 @@ namespace uvf {
   X(DnsFailed, "ERR_DNS", "DNS lookup failed")                                               \
   X(FdExhausted, "ERR_FD_EXHAUSTED", "out of file descriptors")                              \
   X(FdLimit, "ERR_FD_LIMIT", "could not change the file descriptor limit")                 \
+  X(Decompression, "ERR_DECOMPRESSION", "response body could not be decoded")               \
+  X(DecompressionBomb, "ERR_DECOMPRESSION_BOMB", "decoded body grew beyond maxDecompressionRatio") \
   X(TlsConfig, "ERR_TLS_CONFIG", "invalid TLS profile")                                     \
   X(TlsHandshake, "ERR_TLS_HANDSHAKE", "TLS handshake failed")                               \
   X(TlsHandshakeTimeout, "ERR_TLS_HANDSHAKE_TIMEOUT", "TLS handshake timed out")             \

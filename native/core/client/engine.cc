@@ -7,6 +7,7 @@
 #include "base/fd_limits.h"
 
 #include "client/http1_connection.h"
+#include "http1/content_decoder.h"
 
 namespace uvf {
 
@@ -108,6 +109,7 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
   h.headers = spec.headers;
   h.header_pairs = spec.header_pairs;
   h.user_agent = opts_.user_agent;
+  if (spec.limits.decompress) h.accept_encoding = http1::default_accept_encoding();
   if (spec.streamed_body) {
     h.body_mode = spec.streamed_length >= 0 ? http1::BodyMode::Length : http1::BodyMode::Chunked;
     h.content_length = spec.streamed_length >= 0 ? static_cast<uint64_t>(spec.streamed_length) : 0;

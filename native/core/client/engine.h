@@ -43,7 +43,9 @@ struct Timeouts {
 struct ResponseLimits {
   uint32_t max_header_size = 64 * 1024;
   uint32_t max_header_count = 200;
-  uint64_t max_body_size = 64ull * 1024 * 1024;  // buffered responses only
+  uint64_t max_body_size = 64ull * 1024 * 1024;  // buffered responses only (decoded bytes)
+  bool decompress = true;                        // send Accept-Encoding, decode gzip/deflate/br(/zstd)
+  double max_decompression_ratio = 100.0;        // decoded/encoded past the first MiB; 0 = unlimited
 };
 
 struct EngineOptions {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <strings.h>
 
 namespace uvf {
 
@@ -231,6 +232,7 @@ void Http1Connection::reset_response_state() {
   framing_ = http1::Framing::None;
   remaining_ = 0;
   chunked_.reset();
+  decoding_ = false;
   raw_head_.clear();
   body_.clear();
   body_bytes_ = 0;
@@ -490,6 +492,8 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
       continue;  // the next head may already be here
     }
     raw_head_.assign(buf, head_.head_len);
+    // Views into the head must outlive the read buffer: point them into our copy.
+    if (head_.content_encoding != nullptr) head_.content_encoding = raw_head_.data() + (head_.content_encoding - buf);
     p += used;
     n -= used;
     hbuf_.clear();
@@ -514,6 +518,10 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
       // Content-Length is a claim, not bytes.
       if (!req_->stream_response) body_.reserve(static_cast<size_t>(std::min<uint64_t>(remaining_, kMaxBodyReserve)));
     }
+    if (framing_ != http1::Framing::None && req_->limits.decompress && head_.content_encoding_count > 0 &&
+        !start_decoding()) {
+      return false;
+    }
     phase_ = Phase::Body;
     if (req_->want_timings) req_->t_head = uv_hrtime();
     if (req_->stream_response) {
@@ -535,7 +543,66 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
   }
 }
 
+// Content-Encoding: the codings listed (over one or several fields) are undone in reverse order.
+// An unknown coding leaves the body as it is (the header tells the user); more than five fail.
+bool Http1Connection::start_decoding() {
+  std::vector<http1::Coding> codings;
+  bool too_many = false, known = true;
+  if (head_.content_encoding_count == 1) {
+    known = http1::parse_content_encoding(std::string_view(head_.content_encoding, head_.content_encoding_len),
+                                          &codings, &too_many);
+  } else {
+    // Several Content-Encoding fields: parse the head again (rare) to visit each in order.
+    std::vector<http1::HeaderField> fields(head_.header_count);
+    http1::ResponseHead again;
+    http1::ParseLimits lim;
+    lim.max_header_size = raw_head_.size();
+    lim.max_header_count = head_.header_count;
+    http1::parse_response_head(raw_head_.data(), raw_head_.size(), 0, lim, &again, fields.data(), fields.size(),
+                               nullptr);
+    for (const auto& f : fields) {
+      if (f.name_len != 16 || strncasecmp(f.name, "content-encoding", 16) != 0) continue;
+      if (!http1::parse_content_encoding(std::string_view(f.value, f.value_len), &codings, &too_many)) known = false;
+      if (too_many || !known) break;
+    }
+  }
+  if (too_many) {
+    fail(Error::Decompression, "more than 5 content codings");
+    return false;
+  }
+  if (!known || codings.empty()) return true;
+  http1::ContentDecoder::Limits lim;
+  lim.max_output = req_->stream_response ? UINT64_MAX : req_->limits.max_body_size;
+  lim.max_ratio = req_->limits.max_decompression_ratio;
+  if (!decoder_.init(codings, lim)) {
+    fail(decoder_.error(), decoder_.detail());
+    return false;
+  }
+  decoding_ = true;
+  return true;
+}
+
+bool Http1Connection::decoded_sink(void* self, const char* p, size_t n) {
+  return static_cast<Http1Connection*>(self)->deliver_decoded(p, n);
+}
+
+bool Http1Connection::finish_decoding() {
+  if (!decoding_) return true;
+  if (decoder_.finish(decoded_sink, this)) return true;
+  if (decoder_.error() != Error::Ok) fail(decoder_.error(), decoder_.detail());
+  return false;
+}
+
 bool Http1Connection::deliver_body(const char* p, size_t n) {
+  if (!decoding_) return deliver_decoded(p, n);
+  if (n == 0) return true;
+  if (decoder_.feed(p, n, decoded_sink, this)) return true;
+  // Either the decoder failed, or delivering failed (and already failed the request).
+  if (decoder_.error() != Error::Ok) fail(decoder_.error(), decoder_.detail());
+  return false;
+}
+
+bool Http1Connection::deliver_decoded(const char* p, size_t n) {
   if (n == 0) return true;
   body_bytes_ += n;
   if (req_->stream_response) {
@@ -599,6 +666,7 @@ bool Http1Connection::consume_body(const char* p, size_t n) {
   if (complete) {
     // Anything after the response on a keep-alive socket was not asked for: do not reuse.
     if (n > 0) keep_alive_ok_ = false;
+    if (!finish_decoding()) return false;
     finish_response();
     return false;
   }
@@ -657,6 +725,7 @@ void Http1Connection::on_read_end(int status) {
   if (state_ != State::Busy || req_ == nullptr) return;
   if (status == UV_EOF && phase_ == Phase::Body && framing_ == http1::Framing::UntilClose) {
     keep_alive_ok_ = false;
+    if (!finish_decoding()) return;
     finish_response();
     return;
   }

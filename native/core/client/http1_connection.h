@@ -15,6 +15,7 @@
 #include "base/errors.h"
 #include "client/engine.h"
 #include "http1/chunked_decoder.h"
+#include "http1/content_decoder.h"
 #include "http1/response_parser.h"
 #include "net/tcp_socket.h"
 #include "tls/tls_channel.h"
@@ -118,6 +119,10 @@ class Http1Connection final : public TcpSocket::Handler {
   bool consume_head(const char*& p, size_t& n);
   bool consume_body(const char* p, size_t n);
   bool deliver_body(const char* p, size_t n);
+  bool deliver_decoded(const char* p, size_t n);
+  static bool decoded_sink(void* self, const char* p, size_t n);
+  bool start_decoding();
+  bool finish_decoding();
   void write_request();
   void reset_response_state();
   // Transport: plaintext in and out, through TLS when the origin is https.
@@ -155,6 +160,8 @@ class Http1Connection final : public TcpSocket::Handler {
   http1::Framing framing_ = http1::Framing::None;
   uint64_t remaining_ = 0;
   http1::ChunkedDecoder chunked_;
+  http1::ContentDecoder decoder_;  // Content-Encoding, when decoding (decoding_)
+  bool decoding_ = false;
   std::string raw_head_;        // the final (non-1xx) response head, handed over on completion
   std::string body_;
   uint64_t body_bytes_ = 0;

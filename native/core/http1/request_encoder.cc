@@ -64,7 +64,7 @@ inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 // ---- managed header names -----------------------------------------------------------------
 
-enum class Managed : uint8_t { Other, Host, ContentLength, TransferEncoding, Connection, Upgrade, UserAgent };
+enum class Managed : uint8_t { Other, Host, ContentLength, TransferEncoding, Connection, Upgrade, UserAgent, AcceptEncoding };
 
 inline Managed classify(std::string_view name) {
   switch (name.size()) {
@@ -80,6 +80,9 @@ inline Managed classify(std::string_view name) {
       break;
     case 14:
       if (iequals(name, "content-length")) return Managed::ContentLength;
+      break;
+    case 15:
+      if (iequals(name, "accept-encoding")) return Managed::AcceptEncoding;
       break;
     case 17:
       if (iequals(name, "transfer-encoding")) return Managed::TransferEncoding;
@@ -135,6 +138,7 @@ inline void append_decimal(uint64_t n, std::string* out) {
 constexpr std::string_view kHttpVersionCrlf = " HTTP/1.1\r\n";
 constexpr std::string_view kHostPrefix = "Host: ";
 constexpr std::string_view kUserAgentPrefix = "user-agent: ";
+constexpr std::string_view kAcceptEncodingPrefix = "accept-encoding: ";
 constexpr std::string_view kContentLengthPrefix = "content-length: ";
 constexpr std::string_view kTeChunked = "transfer-encoding: chunked\r\n";
 constexpr std::string_view kColonSp = ": ";
@@ -195,6 +199,7 @@ Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult
   size_t host_index = SIZE_MAX;
   size_t cl_index = SIZE_MAX;
   bool has_user_agent = false;
+  bool has_accept_encoding = false;
   bool close = false;
   size_t headers_bytes = 0;
 
@@ -246,10 +251,16 @@ Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult
       case Managed::UserAgent:
         has_user_agent = true;
         break;
+      case Managed::AcceptEncoding:
+        has_accept_encoding = true;
+        break;
     }
   }
 
   const bool add_user_agent = !has_user_agent && !req.user_agent.empty();
+  const bool add_accept_encoding = !has_accept_encoding && !req.accept_encoding.empty();
+  if (add_accept_encoding && !is_valid_header_value(req.accept_encoding))
+    return fail(err, Error::InvalidHeader, "invalid character in header value");
   if (add_user_agent && !is_valid_header_value(req.user_agent))
     return fail(err, Error::InvalidHeader, "invalid character in header value");
 
@@ -276,6 +287,7 @@ Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult
   if (host_index == SIZE_MAX) total += kHostPrefix.size() + req.host.size() + kCrlf.size();
   total += headers_bytes;
   if (add_user_agent) total += kUserAgentPrefix.size() + req.user_agent.size() + kCrlf.size();
+  if (add_accept_encoding) total += kAcceptEncodingPrefix.size() + req.accept_encoding.size() + kCrlf.size();
   if (framing == Framing::Length) total += kContentLengthPrefix.size() + kMaxDecimalU64 + kCrlf.size();
   if (framing == Framing::Chunked) total += kTeChunked.size();
   total += kCrlf.size();
@@ -308,6 +320,11 @@ Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult
   if (add_user_agent) {
     out->append(kUserAgentPrefix);
     out->append(req.user_agent);
+    out->append(kCrlf);
+  }
+  if (add_accept_encoding) {
+    out->append(kAcceptEncodingPrefix);
+    out->append(req.accept_encoding);
     out->append(kCrlf);
   }
 

@@ -7,6 +7,7 @@
 //   Host: <host> CRLF                   (or the user's own host header, moved first)
 //   <user headers, in order, names as given> CRLF...
 //   user-agent: <default> CRLF          (only when the user gave none and the default is non-empty)
+//   accept-encoding: <default> CRLF     (likewise)
 //   content-length: N CRLF | transfer-encoding: chunked CRLF   (framing, see BodyMode)
 //   CRLF
 //
@@ -37,6 +38,7 @@ struct RequestHead {
   BodyMode body_mode = BodyMode::None;
   uint64_t content_length = 0;               // when body_mode == Length
   std::string_view user_agent;               // default user-agent; empty = none
+  std::string_view accept_encoding;          // default accept-encoding (unless the user gave one); empty = none
 };
 
 struct EncodeError {

@@ -210,7 +210,7 @@ ParseStatus parse_complete_head(const char* buf, size_t end, const ParseLimits& 
   if (buf[k - 1] != '\r') return fail(err, Error::BadResponse, "bare LF", k);
   size_t le = k - 1;  // index of the CR ending the status line
 
-  ResponseHead h;
+  ResponseHead h{};
   h.version_minor = buf[7] - '0';
   // status-code = 3DIGIT, followed by SP reason-phrase; a missing SP (no reason at all) is tolerated.
   if (le < 12 || !is_digit(buf[9]) || !is_digit(buf[10]) || !is_digit(buf[11]) || (le > 12 && buf[12] != ' ')) {
@@ -298,6 +298,14 @@ ParseStatus parse_complete_head(const char* buf, size_t end, const ParseLimits& 
           }
           if (const char* r = handle_content_length(value, value_len, &st)) {
             return fail(err, Error::BadResponse, r, vs);
+          }
+        }
+        break;
+      case 16:
+        if (ieq(name, name_len, "content-encoding")) {
+          if (h.content_encoding_count++ == 0) {
+            h.content_encoding = value;
+            h.content_encoding_len = value_len;
           }
         }
         break;

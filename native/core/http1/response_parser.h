@@ -49,6 +49,9 @@ struct ResponseHead {
   bool connection_close;       // "Connection: close" token, or HTTP/1.0 without "keep-alive"
   bool connection_keep_alive;  // explicit keep-alive token
   int keep_alive_timeout_s;    // from "Keep-Alive: timeout=N", -1 if absent/unparseable
+  const char* content_encoding;  // value of the first Content-Encoding field (nullptr if none)
+  size_t content_encoding_len;
+  int content_encoding_count;    // Content-Encoding fields seen (their values form one list)
 };
 
 // Parses one response head from buf[0..len). `prev_len` is the length passed on the previous call for
