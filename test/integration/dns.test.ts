@@ -62,11 +62,11 @@ describe('coalescing', () => {
 describe('TTL', () => {
   it('an answer is cached for dns.ttl, then looked up again', async () => {
     const { calls, lookup } = counting(() => LOCAL);
-    const s = session({ dns: { lookup, ttl: 150 } });
+    const s = session({ dns: { lookup, ttl: 300 } });
     await s.dns.lookup('ttl.test');
     await s.dns.lookup('ttl.test');
     expect(calls.length).toBe(1);
-    await sleep(200);
+    await sleep(350);
     await s.dns.lookup('ttl.test');
     expect(calls.length).toBe(2);
     expect(s.stats().dns).toMatchObject({ hits: 1, misses: 2, lookups: 2 });
@@ -74,19 +74,19 @@ describe('TTL', () => {
 
   it("a resolver's own TTL wins over dns.ttl and is clamped by minTtl / maxTtl", async () => {
     const { calls, lookup } = counting((host) => [{ address: '127.0.0.1', ttl: host === 'short.test' ? 50 : 60_000 }]);
-    const s = session({ dns: { lookup, ttl: 60_000, minTtl: 150, maxTtl: 300 } });
-    await s.dns.lookup('short.test'); // ttl 50 → clamped up to 150
-    await s.dns.lookup('long.test'); // ttl 60 s → clamped down to 300
-    await sleep(100);
+    const s = session({ dns: { lookup, ttl: 60_000, minTtl: 300, maxTtl: 600 } });
+    await s.dns.lookup('short.test'); // ttl 50 → clamped up to 300
+    await s.dns.lookup('long.test'); // ttl 60 s → clamped down to 600
+    await sleep(150);
     await s.dns.lookup('short.test');
     await s.dns.lookup('long.test');
-    expect(calls.length).toBe(2); // both still fresh at 100 ms
-    await sleep(120);
-    await s.dns.lookup('short.test'); // 220 ms: past 150
-    await s.dns.lookup('long.test'); // still under 300
+    expect(calls.length).toBe(2); // both still fresh at 150 ms
+    await sleep(250);
+    await s.dns.lookup('short.test'); // 400 ms: past 300
+    await s.dns.lookup('long.test'); // still under 600
     expect(calls.map((c) => c.host)).toEqual(['short.test', 'long.test', 'short.test']);
-    await sleep(150);
-    await s.dns.lookup('long.test'); // 370 ms: past 300
+    await sleep(300);
+    await s.dns.lookup('long.test'); // 700 ms: past 600
     expect(calls.length).toBe(4);
   });
 
@@ -110,7 +110,7 @@ describe('negative caching', () => {
     const { calls, lookup } = counting(() => {
       throw Object.assign(new Error('nope'), { code: 'ENOTFOUND' });
     });
-    const s = session({ dns: { lookup, negativeTtl: 200 } });
+    const s = session({ dns: { lookup, negativeTtl: 500 } });
     const e1 = await rejection(s.request('http://missing.test/'));
     expect(e1.code).toBe('ERR_DNS_NOT_FOUND');
     const e2 = await rejection(s.request('http://missing.test/'));
@@ -118,7 +118,7 @@ describe('negative caching', () => {
     expect((await rejection(s.dns.lookup('missing.test'))).code).toBe('ERR_DNS_NOT_FOUND');
     expect(calls.length).toBe(1);
     expect(s.stats().dns).toMatchObject({ negativeHits: 2, errors: 1, lookups: 1 });
-    await sleep(250);
+    await sleep(550);
     expect((await rejection(s.request('http://missing.test/'))).code).toBe('ERR_DNS_NOT_FOUND');
     expect(calls.length).toBe(2);
   });
@@ -174,7 +174,7 @@ describe('bounds', () => {
     let maxOut = 0;
     const lookup: DnsLookupFunction = async () => {
       maxOut = Math.max(maxOut, ++out);
-      await sleep(20);
+      await sleep(150);
       out--;
       return LOCAL;
     };
@@ -190,7 +190,8 @@ describe('bounds', () => {
 
 describe('stale-while-revalidate', () => {
   it('serves an expired answer at once within staleTtl while one refresh runs', async () => {
-    const { calls, lookup } = counting((_h, n) => [{ address: n === 1 ? '127.0.0.1' : '127.0.0.2' }], 0);
+    // The refreshed answer carries a long TTL of its own, so it is fresh when checked.
+    const { calls, lookup } = counting((_h, n) => [n === 1 ? { address: '127.0.0.1' } : { address: '127.0.0.2', ttl: 60_000 }], 0);
     let slow = false;
     const s = session({
       dns: {
