@@ -377,8 +377,8 @@ export interface ResolvedAddress {
 export interface SessionDns {
   /**
    * Resolves `hostname` through the session's cache (hits, coalescing, negative entries,
-   * overrides, IP literals: exactly as a new connection would), in the order the next connection
-   * would start from. Rejects with ERR_DNS_NOT_FOUND / ERR_DNS_TEMPORARY / ERR_DNS.
+   * overrides, IP literals: exactly as a new connection would), rotated like the answers
+   * connections get. Rejects with ERR_DNS_NOT_FOUND / ERR_DNS_TEMPORARY / ERR_DNS.
    */
   lookup(hostname: string, family?: 0 | 4 | 6): Promise<ResolvedAddress[]>;
   /** Forgets cached answers (and failures) of one host, or of every host. Overrides stay. */
