@@ -6,6 +6,8 @@
         "native/core/base/errors.cc",
         "native/core/base/fd_limits.cc",
         "native/core/net/tcp_socket.cc",
+        "native/core/dns/dns_cache.cc",
+        "native/core/dns/resolver_uv.cc",
         "native/core/http1/response_parser.cc",
         "native/core/http1/chunked_decoder.cc",
         "native/core/http1/request_encoder.cc",

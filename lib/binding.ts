@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import type { DnsStats } from './types.js';
 
 const require = createRequire(import.meta.url);
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,6 +21,8 @@ export const enum Ev {
   TlsInfo = 9,
   TlsForget = 10,
   TlsRef = 11,
+  DnsLookup = 12,
+  DnsResult = 13,
 }
 
 /** Submit flags (native/binding/engine_wrap.cc). */
@@ -28,9 +31,6 @@ export const enum SubmitFlag {
   StreamedBody = 2,
   HasBody = 4,
   Timings = 8,
-  TlsInfo = 9,
-  TlsForget = 10,
-  TlsRef = 11,
 }
 
 export interface NativeEngineOptions {
@@ -51,6 +51,23 @@ export interface NativeEngineOptions {
   tcpKeepAlive: number;
   localAddress?: string;
   userAgent?: string;
+  dns?: NativeDnsOptions;
+}
+
+/** Validated DNS options (lib/dns.ts); absent fields take the core's defaults. */
+export interface NativeDnsOptions {
+  ttl?: number;
+  minTtl?: number;
+  maxTtl?: number;
+  negativeTtl?: number;
+  staleTtl?: number;
+  maxEntries?: number;
+  maxInFlight?: number;
+  family?: number;
+  happyEyeballsDelay?: number;
+  /** Lookups are delivered as DnsLookup events and answered with dnsAnswer(). */
+  external?: boolean;
+  overrides?: Array<[string, string[]]>;
 }
 
 export interface NativeStats {
@@ -71,6 +88,7 @@ export interface NativeStats {
   tlsHandshakes: number;
   tlsResumed: number;
   tlsFailures: number;
+  dns: DnsStats;
 }
 
 /** A parsed set of trust anchors (native/binding/tls_wrap.cc). */
@@ -129,6 +147,11 @@ export interface NativeEngine {
   stats(): NativeStats;
   originStats(): Array<{ origin: string; open: number; idle: number; queued: number }>;
   lastError(): string;
+  /** The answer to a DnsLookup event: addresses, or null with a DNS error index. ttlMs -1: none. */
+  dnsAnswer(lookupId: number, addresses: string[] | null, ttlMs: number, errorIndex: number): void;
+  /** Resolves through the cache; answered by a DnsResult event. False once closed. */
+  dnsQuery(queryId: number, host: string, family: number): boolean;
+  dnsClear(host?: string): void;
 }
 
 export interface NativeBinding {

@@ -102,6 +102,11 @@ export function nativeError(index: number, detail: string, errno: number, url?: 
   return new UvfetchError(code, msg, { reason: detail || undefined, syscode: sysName(errno), url, method });
 }
 
+/** The native index of a code (for answers sent back to the engine). */
+export function indexOf(code: ErrorCode): number {
+  return codes.indexOf(code);
+}
+
 export function codeOf(index: number): ErrorCode {
   return codes[index] ?? 'ERR_INTERNAL';
 }

@@ -1,4 +1,4 @@
-export { Session, VERSION } from './session.js';
+export { Session, VERSION, type SessionDns, type ResolvedAddress } from './session.js';
 export { Response, StreamResponse, type ResponseInfo } from './response.js';
 export { ResponseHeaders } from './headers.js';
 export { UvfetchError, type ErrorCode } from './errors.js';
@@ -14,4 +14,8 @@ export type {
   HeadersInit,
   BodyInit,
   SessionStats,
+  DnsOptions,
+  DnsAddress,
+  DnsLookupFunction,
+  DnsStats,
 } from './types.js';

@@ -1,15 +1,25 @@
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
+import { domainToASCII } from 'node:url';
 import { binding, Ev, SubmitFlag, type NativeEngine, type NativeEngineOptions } from './binding.js';
 import { invalidOption, nativeError, UvfetchError, codeOf } from './errors.js';
 import { autoConnections, limits } from './limits.js';
+import { dnsOptions, runLookup } from './dns.js';
 import { VERSION } from './version.js';
 import { acquireLoopDelay, RateWindow, releaseLoopDelay } from './metrics.js';
 import { channels, decodeTimings, tracingActive, type Timings } from './tracing.js';
 import { fetchMany, type FetchManyOptions, type FetchManyRequest, type FetchManyResult } from './fetch-many.js';
 import { Response, StreamResponse, type ResponseInfo } from './response.js';
 import { decodeTlsInfo, TlsProfile, type TlsInfo } from './tls.js';
-import type { BodyInit, HeadersInit, RequestOptions, SessionOptions, SessionStats, TimeoutOptions } from './types.js';
+import type {
+  BodyInit,
+  DnsLookupFunction,
+  HeadersInit,
+  RequestOptions,
+  SessionOptions,
+  SessionStats,
+  TimeoutOptions,
+} from './types.js';
 
 export { VERSION };
 
@@ -29,6 +39,7 @@ const SESSION_KEYS = new Set([
   'decompress',
   'maxDecompressionRatio',
   'tls',
+  'dns',
 ]);
 const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize', 'timings', 'tls', 'decompress', 'maxDecompressionRatio']);
 const TIMEOUT_KEYS = new Set(['connect', 'tls', 'headers', 'body', 'total']);
@@ -121,6 +132,11 @@ class Dispatcher {
   readonly tlsInfo = new Map<number, TlsInfo>();
   refId = 0;
   refTls: TlsInfo | undefined = undefined;
+  /** dns.lookup / dns.resolver 'records': the engine asks here once per real lookup. */
+  lookup: DnsLookupFunction | undefined;
+  lookupTimeout = 0;
+  readonly dnsQueries = new Map<number, { host: string; resolve: (a: ResolvedAddress[]) => void; reject: (e: unknown) => void }>();
+  nextQuery = 1;
 
   onEvents(batch: Buffer, bigs: Buffer[] | undefined): void {
     const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
@@ -172,6 +188,25 @@ class Dispatcher {
         this.refId = id;
         this.refTls = this.tlsInfo.get(a);
         return;
+    }
+    if (type === Ev.DnsLookup) {
+      const host = batch.toString('latin1', p1, p1 + n1);
+      if (this.lookup !== undefined && this.engine !== undefined) {
+        runLookup(this.engine, this.lookup, a * 2 ** 32 + id, host, b as 0 | 4 | 6, this.lookupTimeout);
+      }
+      return;
+    }
+    if (type === Ev.DnsResult) {
+      const q = this.dnsQueries.get(id);
+      if (q === undefined) return;
+      this.dnsQueries.delete(id);
+      if (a !== 0) {
+        q.reject(nativeError(a, q.host, 0));
+        return;
+      }
+      const list = n1 === 0 ? [] : batch.toString('latin1', p1, p1 + n1).split(',');
+      q.resolve(list.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+      return;
     }
     const p = this.pending.get(id);
     if (p === undefined) return; // aborted meanwhile
@@ -361,6 +396,12 @@ function flattenHeaders(h: HeadersInit, out: string[]): void {
   }
 }
 
+/** IP literals (brackets dropped) as given; names in their ASCII (punycode) form, '' if invalid. */
+function normalizeHost(h: string): string {
+  const s = h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
+  return isIP(s) !== 0 ? s : domainToASCII(s);
+}
+
 function hasHeader(flat: string[], lower: string): string | undefined {
   for (let i = 0; i < flat.length; i += 2) if (flat[i]!.toLowerCase() === lower) return flat[i + 1];
   return undefined;
@@ -376,6 +417,24 @@ function isIterableBody(b: unknown): b is AsyncIterable<unknown> | Iterable<unkn
 }
 
 let nextId = 1;
+
+/** An address from session.dns.lookup(). */
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+/** `session.dns`: the session's DNS cache. */
+export interface SessionDns {
+  /**
+   * Resolves `hostname` through the session's cache (hits, coalescing, negative entries,
+   * overrides, IP literals: exactly as a new connection would), rotated like the answers
+   * connections get. Rejects with ERR_DNS_NOT_FOUND / ERR_DNS_TEMPORARY / ERR_DNS.
+   */
+  lookup(hostname: string, family?: 0 | 4 | 6): Promise<ResolvedAddress[]>;
+  /** Forgets cached answers (and failures) of one host, or of every host. Overrides stay. */
+  clear(hostname?: string): void;
+}
 
 /**
  * A long-lived client: one native engine with its keyed keep-alive pool. Create one per process
@@ -393,6 +452,8 @@ export class Session {
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #loopDelay: ReturnType<typeof acquireLoopDelay> | undefined;
+  /** The session's DNS cache: lookup(host) through it, clear(host?). */
+  readonly dns: SessionDns;
 
   constructor(options: SessionOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidOption('options', 'expected an object');
@@ -442,11 +503,40 @@ export class Session {
       throw invalidOption('userAgent', 'expected a string of visible Latin-1 characters');
     }
     if (ua !== '') o.userAgent = ua;
+    const dns = dnsOptions(options.dns);
+    o.dns = dns.native;
     const d = new Dispatcher();
+    d.lookup = dns.lookup;
+    d.lookupTimeout = t.connect;
     this.#dispatcher = d;
     this.#onEvents = (batch, bigs) => d.onEvents(batch, bigs);
     this.#engine = new binding.NativeEngine(o, this.#onEvents);
     d.engine = this.#engine;
+    this.dns = {
+      lookup: (hostname, family = 0) => this.#dnsLookup(hostname, family),
+      clear: (hostname) => {
+        if (hostname !== undefined && typeof hostname !== 'string') throw invalidOption('hostname', 'expected a string');
+        this.#engine.dnsClear(hostname === undefined ? undefined : normalizeHost(hostname));
+      },
+    };
+  }
+
+  #dnsLookup(hostname: string, family: 0 | 4 | 6): Promise<ResolvedAddress[]> {
+    if (typeof hostname !== 'string') return Promise.reject(invalidOption('hostname', 'expected a string'));
+    if (family !== 0 && family !== 4 && family !== 6) return Promise.reject(invalidOption('family', 'expected 0, 4 or 6'));
+    const host = normalizeHost(hostname);
+    if (host === '') return Promise.reject(new UvfetchError('ERR_INVALID_URL', `invalid host name: ${hostname}`));
+    if (this.#closed) return Promise.reject(new UvfetchError('ERR_SESSION_CLOSED', 'session is closed'));
+    const d = this.#dispatcher;
+    const id = d.nextQuery;
+    d.nextQuery = id >= 0xffffffff ? 1 : id + 1;
+    return new Promise<ResolvedAddress[]>((resolve, reject) => {
+      d.dnsQueries.set(id, { host, resolve, reject });
+      if (!this.#engine.dnsQuery(id, host, family)) {
+        d.dnsQueries.delete(id);
+        reject(new UvfetchError('ERR_SESSION_CLOSED', 'session is closed'));
+      }
+    });
   }
 
   /** Sends a request and buffers the whole response body (bounded by maxBodySize). */
@@ -662,6 +752,7 @@ export class Session {
       bytes: { in: s.bytesIn, out: s.bytesOut },
       fd: { limit: limits.getFdLimit().soft, open: limits.openFds(), exhaustedWaits: s.fdExhaustedWaits },
       tls: { handshakes: s.tlsHandshakes, resumed: s.tlsResumed, failures: s.tlsFailures },
+      dns: s.dns,
     };
   }
 

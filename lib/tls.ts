@@ -321,7 +321,7 @@ export class TlsProfile {
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const port = (server.address() as net.AddressInfo).port;
-    const session = new Session({ connections: 1, timeout: { connect: timeout } });
+    const session = new Session({ connections: 1, timeout: { connect: timeout }, dns: { overrides: { [host]: ['127.0.0.1'] } } });
     const timer = setTimeout(() => done(new UvfetchError('ERR_TLS_HANDSHAKE_TIMEOUT', 'no ClientHello arrived')), timeout);
     try {
       session.request(`https://${host}:${port}/`, { tls: this }).then(

@@ -51,6 +51,85 @@ export interface SessionOptions extends LimitOptions {
   userAgent?: string;
   /** TLS profile for https requests (a TlsProfile, or its options). Default: `new TlsProfile()`. */
   tls?: TlsProfile | TlsOptions;
+  /** Name resolution: the session's DNS cache, resolver and address selection. */
+  dns?: DnsOptions;
+}
+
+/** One address a resolver found. */
+export interface DnsAddress {
+  /** An IPv4 or IPv6 address (no brackets). */
+  address: string;
+  /** 4 or 6 (the address itself decides; a wrong family is ignored). */
+  family?: 4 | 6;
+  /** How long this answer may be cached, in **milliseconds** (clamped by minTtl/maxTtl). Default: `dns.ttl`. */
+  ttl?: number;
+}
+
+/**
+ * A resolver of your own: called once per real lookup (the cache coalesces concurrent requests
+ * and serves hits natively). Throw (or reject) to fail; an error whose `code` is `ENOTFOUND`,
+ * `ENODATA` or `ERR_DNS_NOT_FOUND` becomes ERR_DNS_NOT_FOUND, `EAI_AGAIN`, `ETIMEOUT`,
+ * `ESERVFAIL`, `ECONNREFUSED` or `ERR_DNS_TEMPORARY` becomes ERR_DNS_TEMPORARY, anything else ERR_DNS.
+ */
+export type DnsLookupFunction = (hostname: string, family: 0 | 4 | 6) => Promise<readonly DnsAddress[]> | readonly DnsAddress[];
+
+export interface DnsOptions {
+  /** How long an answer is cached when the resolver gives no TTL (ms). Default 10 000. */
+  ttl?: number;
+  /** Lower bound of every positive TTL (ms). Default 0. */
+  minTtl?: number;
+  /** Upper bound of every positive TTL (ms). Default: none. */
+  maxTtl?: number;
+  /** How long a failed lookup is cached, with its error code (ms). Default 1 000; 0 = not cached. */
+  negativeTtl?: number;
+  /** Serve an expired answer this long after its TTL while one background lookup refreshes it (ms). Default 0 (off). */
+  staleTtl?: number;
+  /** Most cached names (LRU beyond). Default 1 000. */
+  maxEntries?: number;
+  /** Most resolver lookups in flight at once; the rest wait in order. Default 256; 0 = no limit. */
+  maxInFlight?: number;
+  /** Addresses used: 4 (IPv4 only), 6 (IPv6 only) or 0 (both; default). */
+  family?: 0 | 4 | 6;
+  /** Happy Eyeballs: start a connection to the other address family after this long (ms). Default 250; 0 = one address at a time. */
+  happyEyeballsDelay?: number;
+  /** `'system'` (default): getaddrinfo (hosts file, nsswitch). `'records'`: DNS A/AAAA queries with their TTLs (node:dns Resolver). */
+  resolver?: 'system' | 'records';
+  /** With `resolver: 'records'`: the DNS servers (`'1.2.3.4'`, `'1.2.3.4:5353'`, `'[::1]:53'`). Default: the system's. */
+  servers?: readonly string[];
+  /** Your own resolver (instead of `resolver`). */
+  lookup?: DnsLookupFunction;
+  /** Static answers, like curl's --resolve: `{ 'example.com': ['127.0.0.1'], 'example.com:8443': '::1' }`. A `host:port` key wins over a `host` one. */
+  overrides?: Readonly<Record<string, string | readonly string[]>>;
+}
+
+/** `session.stats().dns`. Every name lookup is one of hits, staleHits, negativeHits, misses or static. */
+export interface DnsStats {
+  /** Names looked up through the cache (by new connections and dns.lookup()). */
+  queries: number;
+  /** Answered by a fresh cached entry. */
+  hits: number;
+  /** Answered by an expired entry within staleTtl (a refresh was started). */
+  staleHits: number;
+  /** Answered by a cached failure. */
+  negativeHits: number;
+  /** Had to wait for the resolver. */
+  misses: number;
+  /** Misses that joined a lookup already in flight for the same name. */
+  coalesced: number;
+  /** IP literals and overrides (the resolver is never asked). */
+  static: number;
+  /** Real resolver lookups (misses that started one, plus background refreshes). */
+  lookups: number;
+  /** Resolver lookups that failed. */
+  errors: number;
+  /** Entries dropped by the maxEntries bound. */
+  evictions: number;
+  /** Resolver lookups in flight now. */
+  inFlight: number;
+  /** Lookups waiting for a maxInFlight slot. */
+  queued: number;
+  /** Cached names (answers and failures). */
+  entries: number;
 }
 
 export type HeadersInit =
@@ -125,4 +204,5 @@ export interface SessionStats {
     /** Handshakes that failed (verification, alerts, timeouts, closed by the server). */
     failures: number;
   };
+  dns: DnsStats;
 }

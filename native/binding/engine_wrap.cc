@@ -21,6 +21,8 @@ enum : uint32_t {
   kEvTlsInfo = 9,    // id = TLS info id; payload = NUL-separated fields (lib/native.ts)
   kEvTlsForget = 10, // id = TLS info id: its connection closed
   kEvTlsRef = 11,    // id = request id, a = TLS info id; precedes that request's Complete/Head
+  kEvDnsLookup = 12,  // id/a = lookup id (low/high 32 bits), b = family, p1 = host
+  kEvDnsResult = 13, // id = query id, a = error index, p1 = addresses, comma-separated
 };
 
 // Payloads above this size get their own external Buffer (no copy); smaller ones ride in the batch.
@@ -95,6 +97,9 @@ Napi::Function EngineWrap::Init(Napi::Env env) {
                          InstanceMethod<&EngineWrap::Stats>("stats"),
                          InstanceMethod<&EngineWrap::OriginStats>("originStats"),
                          InstanceMethod<&EngineWrap::LastError>("lastError"),
+                         InstanceMethod<&EngineWrap::DnsAnswer>("dnsAnswer"),
+                         InstanceMethod<&EngineWrap::DnsQuery>("dnsQuery"),
+                         InstanceMethod<&EngineWrap::DnsClear>("dnsClear"),
                      });
 }
 
@@ -130,6 +135,46 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     e.Set("code", Napi::String::New(env, error_code(Error::InvalidOption)));
     e.ThrowAsJavaScriptException();
     return;
+  }
+
+  Napi::Value dv = o.Get("dns");
+  if (dv.IsObject()) {
+    // Validated in JS (lib/dns.ts); durations in ms, absent = the core's default.
+    Napi::Object d = dv.As<Napi::Object>();
+    dns::Options& c = eo.dns.cache;
+    auto ms = [&](const char* name, uint64_t def) {
+      double v = opt_num(d, name, -1);
+      return v >= 0 ? static_cast<uint64_t>(v) : def;
+    };
+    c.ttl_ms = ms("ttl", c.ttl_ms);
+    c.min_ttl_ms = ms("minTtl", c.min_ttl_ms);
+    c.max_ttl_ms = ms("maxTtl", c.max_ttl_ms);
+    c.negative_ttl_ms = ms("negativeTtl", c.negative_ttl_ms);
+    c.stale_ttl_ms = ms("staleTtl", c.stale_ttl_ms);
+    c.max_entries = static_cast<size_t>(ms("maxEntries", c.max_entries));
+    c.max_in_flight = static_cast<size_t>(ms("maxInFlight", c.max_in_flight));
+    eo.dns.family = static_cast<int>(opt_u32(d, "family", 0));
+    eo.dns.happy_eyeballs_delay_ms = opt_u32(d, "happyEyeballsDelay", eo.dns.happy_eyeballs_delay_ms);
+    eo.dns.external = d.Get("external").IsBoolean() && d.Get("external").As<Napi::Boolean>().Value();
+    Napi::Value ov = d.Get("overrides");
+    if (ov.IsArray()) {
+      // [[key, [address, ...]], ...]
+      Napi::Array arr = ov.As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length(); ++i) {
+        Napi::Value ev = arr.Get(i);
+        if (!ev.IsArray()) continue;
+        Napi::Array pair = ev.As<Napi::Array>();
+        Napi::Value k = pair.Get(0u), v = pair.Get(1u);
+        if (!k.IsString() || !v.IsArray()) continue;
+        std::vector<std::string> addrs;
+        Napi::Array va = v.As<Napi::Array>();
+        for (uint32_t j = 0; j < va.Length(); ++j) {
+          Napi::Value a = va.Get(j);
+          if (a.IsString()) addrs.push_back(a.As<Napi::String>().Utf8Value());
+        }
+        eo.dns.overrides.emplace_back(k.As<Napi::String>().Utf8Value(), std::move(addrs));
+      }
+    }
   }
 
   uv_loop_t* loop = nullptr;
@@ -346,6 +391,52 @@ Napi::Value EngineWrap::Destroy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dnsAnswer(lookupId, addresses: string[] | null, ttlMs (-1: none), errorIndex): the answer to a
+// DNS lookup event. Unparsable addresses are skipped; no address left is ERR_DNS_NOT_FOUND.
+Napi::Value EngineWrap::DnsAnswer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (engine_ == nullptr || info.Length() < 4 || !info[0].IsNumber()) return env.Undefined();
+  double idv = info[0].As<Napi::Number>().DoubleValue();
+  if (!(idv >= 1)) return env.Undefined();
+  dns::Answer a;
+  uint32_t ei = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  Error e = ei < static_cast<uint32_t>(Error::Count_) ? static_cast<Error>(ei) : Error::DnsFailed;
+  if (e != Error::Ok && e != Error::DnsNotFound && e != Error::DnsTemporary) e = Error::DnsFailed;
+  a.error = e;
+  if (e == Error::Ok && info[1].IsArray()) {
+    Napi::Array arr = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      dns::Address addr;
+      if (v.IsString() && dns::parse_ip_literal(v.As<Napi::String>().Utf8Value(), &addr)) a.addrs.push_back(addr);
+    }
+  }
+  double ttl = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+  a.ttl_ms = ttl >= 0 ? static_cast<int64_t>(ttl) : -1;
+  engine_->dns_answer(static_cast<uint64_t>(idv), a);
+  return env.Undefined();
+}
+
+// dnsQuery(queryId, host, family): resolves through the cache; answered by a DNS result event.
+Napi::Value EngineWrap::DnsQuery(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (engine_ == nullptr) return Napi::Boolean::New(env, false);
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  std::string host = info[1].As<Napi::String>().Utf8Value();
+  int family = static_cast<int>(info[2].As<Napi::Number>().Uint32Value());
+  request_started();  // the answer event settles it
+  engine_->dns_query(id, host, family);
+  return Napi::Boolean::New(env, true);
+}
+
+// dnsClear(host?): drops cached answers of one host (every family) or of all.
+Napi::Value EngineWrap::DnsClear(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) {
+    engine_->dns().clear(info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string());
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value EngineWrap::LastError(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), last_error_);
 }
@@ -387,6 +478,21 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("tlsHandshakes", static_cast<double>(s.tls_handshakes));
   o.Set("tlsResumed", static_cast<double>(s.tls_resumed));
   o.Set("tlsFailures", static_cast<double>(s.tls_failures));
+  Napi::Object d = Napi::Object::New(env);
+  d.Set("queries", static_cast<double>(s.dns.lookups));
+  d.Set("hits", static_cast<double>(s.dns.hits));
+  d.Set("staleHits", static_cast<double>(s.dns.stale_served));
+  d.Set("negativeHits", static_cast<double>(s.dns.negative_hits));
+  d.Set("misses", static_cast<double>(s.dns.misses));
+  d.Set("coalesced", static_cast<double>(s.dns.coalesced));
+  d.Set("static", static_cast<double>(s.dns.static_answers));
+  d.Set("lookups", static_cast<double>(s.dns.resolves));
+  d.Set("errors", static_cast<double>(s.dns.errors));
+  d.Set("evictions", static_cast<double>(s.dns.evictions));
+  d.Set("inFlight", static_cast<double>(s.dns.in_flight));
+  d.Set("queued", static_cast<double>(s.dns.queued));
+  d.Set("entries", static_cast<double>(s.dns.entries));
+  o.Set("dns", d);
   return o;
 }
 
@@ -494,6 +600,22 @@ void EngineWrap::on_tls_info(uint32_t id, const tls::SessionInfo& i) {
 }
 
 void EngineWrap::on_tls_forget(uint32_t id) { push_record(kEvTlsForget, id, 0, 0, nullptr, 0, nullptr, 0); }
+void EngineWrap::on_dns_lookup(uint64_t lookup_id, const std::string& host, int family) {
+  push_record(kEvDnsLookup, static_cast<uint32_t>(lookup_id), static_cast<uint32_t>(lookup_id >> 32),
+              static_cast<uint32_t>(family), host.data(), host.size(), nullptr, 0);
+}
+
+void EngineWrap::on_dns_result(uint32_t query_id, Error e, const std::vector<dns::Address>& addrs,
+                               size_t rotate_from) {
+  request_settled();
+  std::string list;
+  const size_t n = addrs.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) list.push_back(',');
+    list.append(dns::address_to_string(addrs[(rotate_from + i) % n]));
+  }
+  push_record(kEvDnsResult, query_id, static_cast<uint32_t>(e), 0, list.data(), list.size(), nullptr, 0);
+}
 
 void EngineWrap::on_closed() {
   closed_ = true;

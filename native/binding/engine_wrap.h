@@ -29,6 +29,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   void on_timings(RequestId id, const RequestTimings& t) override;
   void on_tls_info(uint32_t id, const tls::SessionInfo& info) override;
   void on_tls_forget(uint32_t id) override;
+  void on_dns_lookup(uint64_t lookup_id, const std::string& host, int family) override;
+  void on_dns_result(uint32_t query_id, Error e, const std::vector<dns::Address>& addrs,
+                     size_t rotate_from) override;
   void on_closed() override;
   void flush() override;
 
@@ -44,6 +47,9 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value OriginStats(const Napi::CallbackInfo& info);
   Napi::Value LastError(const Napi::CallbackInfo& info);
+  Napi::Value DnsAnswer(const Napi::CallbackInfo& info);
+  Napi::Value DnsQuery(const Napi::CallbackInfo& info);
+  Napi::Value DnsClear(const Napi::CallbackInfo& info);
 
   void push_record(uint32_t type, uint32_t id, uint32_t a, uint32_t b, const char* p1, size_t n1,
                    const char* p2, size_t n2);

@@ -704,3 +704,32 @@ TEST(dns_stats_counters_exact) {
   CHECK_EQ(s.evictions, 0u);
   CHECK_EQ(w.n(), 8u);
 }
+
+TEST(dns_append_for_happy_eyeballs_matches_ordering_and_sets_port) {
+  std::vector<Address> mixed{ip("192.0.2.1"), ip("192.0.2.2"), ip("2001:db8::1"),
+                             ip("192.0.2.3"), ip("2001:db8::2")};
+  for (size_t rot = 0; rot < 7; ++rot) {
+    std::vector<sockaddr_storage> out;
+    append_for_happy_eyeballs(mixed, rot, 8080, &out);
+    std::vector<Address> as;
+    for (const auto& ss : out) {
+      Address a;
+      a.addr = ss;
+      as.push_back(a);
+      uint16_t port = ss.ss_family == AF_INET
+                          ? ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port)
+                          : ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
+      CHECK_EQ(port, 8080);
+    }
+    CHECK_EQ(join(as), join(ordered_for_happy_eyeballs(mixed, rot)));
+  }
+  std::vector<sockaddr_storage> out;
+  append_for_happy_eyeballs({}, 3, 80, &out);
+  CHECK(out.empty());
+  std::vector<Address> v4{ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3")};
+  append_for_happy_eyeballs(v4, 2, 80, &out);  // appends: rotation kept, one family
+  CHECK_EQ(out.size(), 3u);
+  Address first;
+  first.addr = out[0];
+  CHECK_EQ(address_to_string(first), "192.0.2.3");
+}

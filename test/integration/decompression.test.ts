@@ -30,7 +30,7 @@ function encodingServer() {
     const size = Number(u.searchParams.get('size') ?? 0);
     const body = size > 0 ? Buffer.alloc(size) : TEXT;
     const chain = enc.split(',').filter(Boolean);
-    let out = body;
+    let out: Buffer = body;
     for (const c of chain) out = (c === 'rawdeflate' ? zlib.deflateRawSync : encoders[c]!)(out);
     const ce = chain.map((c) => (c === 'rawdeflate' ? 'deflate' : c)).join(', ');
     res.writeHead(200, { ...(ce ? { 'content-encoding': ce } : {}), 'x-seen-ae': String(req.headers['accept-encoding'] ?? '') });

@@ -25,11 +25,41 @@ class NullSink final : public EngineSink {
   void on_error(RequestId, Error, const char*, int) override {}
   void on_drain(RequestId) override {}
   void on_timings(RequestId, const RequestTimings&) override {}
+  void on_dns_lookup(uint64_t, const std::string&, int) override {}
+  void on_dns_result(uint32_t, Error, const std::vector<dns::Address>&, size_t) override {}
   void on_closed() override {}
   void flush() override {}
 };
 NullSink g_null_sink;  // stateless: safe to share between engines and threads
 }  // namespace
+
+// The cache's resolver side: getaddrinfo requests counted as engine lookups (the engine does not
+// finish closing while one is on the thread pool), or lookups handed to the sink (external).
+class Engine::DnsBridge final : public dns::UvResolver::Listener, public dns::Resolver {
+ public:
+  explicit DnsBridge(Engine* e) : engine_(e) {}
+  void on_request_started() override { engine_->lookup_started(); }
+  void on_request_done() override { engine_->lookup_finished(); }
+  void on_answer(uint64_t lookup_id, const dns::Answer& a) override { engine_->dns_answer(lookup_id, a); }
+  // External resolution: one event per real lookup, delivered with the turn's batch.
+  void resolve(const std::string& host, int family, uint64_t lookup_id) override {
+    engine_->sink_->on_dns_lookup(lookup_id, host, family);
+    engine_->note_event();
+  }
+
+ private:
+  Engine* engine_;
+};
+
+// A session.dns.lookup(): waits on the cache like a connection does.
+struct Engine::DnsQuery final : dns::Waiter {
+  Engine* engine = nullptr;
+  uint32_t id = 0;
+  uint64_t ticket = 0;
+  void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) override {
+    engine->dns_query_answered(this, e, addrs, rotate_from);
+  }
+};
 
 std::unique_ptr<Engine> Engine::create(uv_loop_t* loop, EngineSink* sink, const EngineOptions& opts,
                                        Error* err, const char** detail) {
@@ -55,6 +85,43 @@ std::unique_ptr<Engine> Engine::create(uv_loop_t* loop, EngineSink* sink, const 
       return nullptr;
     }
     e->has_local_addr_ = true;
+  }
+  const DnsEngineOptions& d = opts.dns;
+  if (d.family != 0 && d.family != 4 && d.family != 6) {
+    *err = Error::InvalidOption;
+    *detail = "dns.family must be 0, 4 or 6";
+    return nullptr;
+  }
+  if (d.cache.min_ttl_ms > d.cache.max_ttl_ms) {
+    *err = Error::InvalidOption;
+    *detail = "dns.minTtl must not exceed dns.maxTtl";
+    return nullptr;
+  }
+  e->dns_bridge_ = std::make_unique<DnsBridge>(e.get());
+  dns::Resolver* resolver = e->dns_bridge_.get();
+  if (!d.external) {
+    e->uv_resolver_ = std::make_unique<dns::UvResolver>(loop, e->dns_bridge_.get());
+    resolver = e->uv_resolver_.get();
+  }
+  e->dns_ = std::make_unique<dns::DnsCache>(d.cache, resolver);
+  for (const auto& o : d.overrides) {
+    std::vector<dns::Address> addrs;
+    for (const std::string& s : o.second) {
+      dns::Address a;
+      std::string lit = s.size() > 2 && s.front() == '[' && s.back() == ']' ? s.substr(1, s.size() - 2) : s;
+      if (!dns::parse_ip_literal(lit, &a)) {
+        *err = Error::InvalidOption;
+        *detail = "dns.overrides values must be IP addresses";
+        return nullptr;
+      }
+      addrs.push_back(a);
+    }
+    if (o.first.empty() || addrs.empty()) {
+      *err = Error::InvalidOption;
+      *detail = "dns.overrides entries need a host and at least one address";
+      return nullptr;
+    }
+    e->dns_->set_override(o.first, std::move(addrs));
   }
   int r = e->init_handles();
   if (r != 0) {
@@ -422,6 +489,11 @@ void Engine::sweep_deadlines() {
       c->on_deadline();
       if (c->state() == Http1Connection::State::Closing) continue;
     }
+    if (c->race_at() != 0) {
+      if (c->race_at() <= n) c->on_race_deadline();
+      if (c->state() == Http1Connection::State::Closing) continue;
+      if (c->race_at() != 0) next = std::min(next, c->race_at());
+    }
     if (c->deadline() != 0) next = std::min(next, c->deadline());
     if (r != nullptr && r->conn == c && r->total_deadline != 0) next = std::min(next, r->total_deadline);
   }
@@ -526,6 +598,7 @@ void Engine::run_turn_end() {
 }
 
 void Engine::free_deferred() {
+  dns_queries_done_.clear();
   if (dead_.empty()) return;
   std::vector<Http1Connection*> dead;
   dead.swap(dead_);
@@ -569,6 +642,7 @@ void Engine::release(std::function<void()> on_released) {
 
 void Engine::maybe_finish_close() {
   if (!closing_ || !requests_.empty()) return;
+  if (!dns_queries_.empty()) fail_dns_queries(Error::SessionClosed);
   if (!conns_.empty()) {
     std::vector<Http1Connection*> snapshot(conns_);
     for (Http1Connection* c : snapshot) {
@@ -577,9 +651,12 @@ void Engine::maybe_finish_close() {
     }
     return;  // connection_closed() brings us back here once they are gone
   }
-  // A cancelled lookup may still be running in the threadpool; its callback needs the engine
-  // (and libuv refuses to close a loop with requests outstanding).
-  if (pending_lookups_ > 0) return;
+  // A lookup may still be running in the threadpool; its callback needs the engine (and libuv
+  // refuses to close a loop with requests outstanding). Queued ones are cancelled.
+  if (pending_lookups_ > 0) {
+    if (uv_resolver_ != nullptr) uv_resolver_->cancel_all();
+    return;
+  }
   if (handles_closing_) return;
   handles_closing_ = true;
   free_deferred();
@@ -618,8 +695,52 @@ std::vector<Engine::OriginStat> Engine::origin_stats() {
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// DNS
+
+void Engine::dns_answer(uint64_t lookup_id, const dns::Answer& a) { dns_->complete(lookup_id, a, now()); }
+
+void Engine::dns_query(uint32_t query_id, const std::string& host, int family) {
+  if (closing_) {
+    static const std::vector<dns::Address> none;
+    sink_->on_dns_result(query_id, Error::SessionClosed, none, 0);
+    note_event();
+    return;
+  }
+  if (dns_queries_.count(query_id) != 0) return;  // ids are unique per engine (the caller's job)
+  auto q = std::make_unique<DnsQuery>();
+  q->engine = this;
+  q->id = query_id;
+  DnsQuery* p = q.get();
+  dns_queries_.emplace(query_id, std::move(q));
+  uint64_t ticket = dns_->lookup(host, 0, family, now(), p);
+  auto it = dns_queries_.find(query_id);
+  if (it != dns_queries_.end() && it->second.get() == p) p->ticket = ticket;  // else answered already
+}
+
+void Engine::dns_query_answered(DnsQuery* q, Error e, const std::vector<dns::Address>& addrs,
+                                size_t rotate_from) {
+  sink_->on_dns_result(q->id, e, addrs, rotate_from);
+  note_event();
+  auto it = dns_queries_.find(q->id);
+  if (it == dns_queries_.end()) return;
+  dns_queries_done_.push_back(std::move(it->second));  // never freed inside its own callback
+  dns_queries_.erase(it);
+}
+
+void Engine::fail_dns_queries(Error e) {
+  std::vector<DnsQuery*> pending;
+  for (auto& kv : dns_queries_) pending.push_back(kv.second.get());
+  static const std::vector<dns::Address> none;
+  for (DnsQuery* q : pending) {
+    dns_->cancel(q->ticket);
+    dns_query_answered(q, e, none, 0);
+  }
+}
+
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
+  s.dns = dns_->stats();
   s.queued = pool_.total_waiting();
   s.in_flight = requests_.size() - s.queued;
   s.open = pool_.total_open();

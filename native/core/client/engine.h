@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "base/errors.h"
+#include "dns/dns_cache.h"
+#include "dns/resolver_uv.h"
 #include "http1/request_encoder.h"
 #include "net/tcp_socket.h"
 #include "pool/connection_pool.h"
@@ -48,6 +50,15 @@ struct ResponseLimits {
   double max_decompression_ratio = 100.0;        // decoded/encoded past the first MiB; 0 = unlimited
 };
 
+struct DnsEngineOptions {
+  dns::Options cache;
+  int family = 0;                          // addresses used: 0 (any), 4 or 6
+  uint32_t happy_eyeballs_delay_ms = 250;  // race the other family after this long; 0: no race
+  bool external = false;                   // lookups go to the sink (on_dns_lookup), not getaddrinfo
+  // Static answers ("host" or "host:port" → IP literals), like curl --resolve.
+  std::vector<std::pair<std::string, std::vector<std::string>>> overrides;
+};
+
 struct EngineOptions {
   PoolLimits pool;
   uint32_t keep_alive_timeout_ms = 15'000;
@@ -57,6 +68,7 @@ struct EngineOptions {
   unsigned tcp_keep_alive_ms = 0;
   std::string local_address;  // optional IP to bind outgoing sockets to
   std::string user_agent;     // default User-Agent (empty: none)
+  DnsEngineOptions dns;
 };
 
 // Per-request settings decided by the caller.
@@ -111,6 +123,12 @@ class EngineSink {
   // connection closed). Responses carry the id in ResponseMeta::tls_info.
   virtual void on_tls_info(uint32_t id, const tls::SessionInfo& info) { (void)id, (void)info; }
   virtual void on_tls_forget(uint32_t id) { (void)id; }
+  // External resolution (EngineOptions::dns.external): resolve `host` and answer with
+  // Engine::dns_answer(lookup_id, ..). One call per real lookup (the cache coalesces).
+  virtual void on_dns_lookup(uint64_t lookup_id, const std::string& host, int family) = 0;
+  // The answer to Engine::dns_query (addrs empty on error; start at rotate_from, wrapping).
+  virtual void on_dns_result(uint32_t query_id, Error e, const std::vector<dns::Address>& addrs,
+                             size_t rotate_from) = 0;
   virtual void on_closed() = 0;              // close()/destroy() finished: every handle closed
   virtual void flush() = 0;                  // end of a loop turn with events raised: deliver them
 };
@@ -122,6 +140,7 @@ struct EngineStats {
   uint64_t bytes_in = 0, bytes_out = 0;
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   size_t in_flight = 0, queued = 0, open = 0, idle = 0, connecting = 0;
+  dns::Stats dns;
 };
 
 class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
@@ -157,6 +176,14 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   bool closing() const { return closing_; }
 
   EngineStats stats() const;
+
+  // DNS: one cache per engine, shared by every connection (and by dns_query).
+  dns::DnsCache& dns() { return *dns_; }
+  // The answer to an on_dns_lookup (external resolution). Unknown ids are ignored.
+  void dns_answer(uint64_t lookup_id, const dns::Answer& a);
+  // Resolves `host` through the cache and reports on_dns_result(query_id, ..) (maybe synchronously).
+  // Pending queries fail with SessionClosed once the engine has nothing else left to close.
+  void dns_query(uint32_t query_id, const std::string& host, int family);
   struct OriginStat {
     std::string origin;  // the pool key
     size_t open, idle, queued;
@@ -226,6 +253,10 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void out_of_fds(Key& k);
   void maybe_finish_close();
   void free_deferred();
+  class DnsBridge;
+  struct DnsQuery;
+  void dns_query_answered(DnsQuery* q, Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
+  void fail_dns_queries(Error e);
   void run_turn_end();
 
   uv_loop_t* loop_;
@@ -260,6 +291,12 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   bool closed_reported_ = false;
   bool handles_closing_ = false;
   EngineStats stats_;
+  // Declared in this order so the cache goes first: it holds the resolver, the bridge is both.
+  std::unique_ptr<DnsBridge> dns_bridge_;
+  std::unique_ptr<dns::UvResolver> uv_resolver_;   // null with external resolution
+  std::unique_ptr<dns::DnsCache> dns_;
+  std::unordered_map<uint32_t, std::unique_ptr<DnsQuery>> dns_queries_;
+  std::vector<std::unique_ptr<DnsQuery>> dns_queries_done_;  // answered; freed after the turn
 };
 
 }  // namespace uvf

@@ -27,83 +27,136 @@ void Http1Connection::start(uint32_t connect_timeout_ms, const sockaddr* local) 
   local_ = local;
   set_deadline(Deadline::Connect, connect_timeout_ms);
   const PoolKeyInfo& o = key_->info;
-  sockaddr_storage ss{};
-  if (uv_ip4_addr(o.host.c_str(), o.port, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
-      uv_ip6_addr(o.host.c_str(), o.port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
-    addrs_.push_back(ss);  // IP literals never touch the resolver
-    connect_next();
-    return;
-  }
   state_ = State::Resolving;
-  gai_ = new Lookup{};
-  gai_->engine = engine_;
-  gai_->conn = this;
-  engine_->lookup_started();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  int r = uv_getaddrinfo(engine_->loop(), &gai_->req, on_resolved, o.host.c_str(), nullptr, &hints);
-  if (r != 0) {
-    delete gai_;
-    gai_ = nullptr;
-    engine_->lookup_finished();
-    engine_->connection_connect_failed(this, error_from_uv(r), r);
-  }
+  dns_waiter_.conn = this;
+  // IP literals, overrides and cache hits answer synchronously (ticket 0); a miss answers later.
+  dns_ticket_ = engine_->dns().lookup(o.host, o.port, engine_->options().dns.family, engine_->now(), &dns_waiter_);
 }
 
-void Http1Connection::on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
-  auto* lookup = reinterpret_cast<Lookup*>(req);  // req is the first member
-  Http1Connection* self = lookup->conn;          // null once the connection gave up on it
-  Engine* engine = lookup->engine;
-  delete lookup;
-  engine->lookup_finished();  // the engine does not finish closing while lookups are out
-  if (self == nullptr) {
-    uv_freeaddrinfo(res);
+void Http1Connection::on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) {
+  bool waited = dns_ticket_ != 0;  // answered from the cache (or a literal) at once: no DNS time
+  dns_ticket_ = 0;
+  if (state_ != State::Resolving) return;
+  if (waited) t_resolved_ = uv_hrtime();
+  if (e != Error::Ok) {
+    engine_->connection_connect_failed(this, e, 0);
     return;
   }
-  self->gai_ = nullptr;
-  self->t_resolved_ = uv_hrtime();
-  if (status != 0) {
-    uv_freeaddrinfo(res);
-    self->engine_->connection_connect_failed(self, error_from_uv(status), status);
+  addrs_.clear();
+  addrs_.reserve(addrs.size());
+  dns::append_for_happy_eyeballs(addrs, rotate_from, key_->info.port, &addrs_);
+  if (addrs_.empty()) {
+    engine_->connection_connect_failed(this, Error::DnsNotFound, 0);
     return;
   }
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-    sockaddr_storage ss{};
-    std::memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-    if (ai->ai_family == AF_INET) {
-      reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(self->key_->info.port);
-    } else {
-      reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(self->key_->info.port);
-    }
-    self->addrs_.push_back(ss);
-  }
-  uv_freeaddrinfo(res);
-  if (self->addrs_.empty()) {
-    self->engine_->connection_connect_failed(self, Error::DnsNotFound, UV_EAI_NONAME);
-    return;
-  }
-  self->connect_next();
+  connect_next();
 }
 
-void Http1Connection::connect_next() {
-  state_ = State::Connecting;
+SocketOptions Http1Connection::socket_options() const {
   SocketOptions so;
   so.no_delay = engine_->options().no_delay;
   so.keep_alive_ms = engine_->options().tcp_keep_alive_ms;
   so.local = local_;
-  int r = sock_->connect(reinterpret_cast<const sockaddr*>(&addrs_[addr_index_]), so);
-  if (r != 0) on_connect(r);
+  return so;
+}
+
+void Http1Connection::connect_next() {
+  state_ = State::Connecting;
+  next_addr_ = std::max(next_addr_, addr_index_ + 1);
+  int r = sock_->connect(reinterpret_cast<const sockaddr*>(&addrs_[addr_index_]), socket_options());
+  if (r != 0) {
+    on_connect(r);
+    return;
+  }
+  arm_race();
+}
+
+// RFC 8305: while the first attempt is still connecting, start one to the other address family
+// after happy_eyeballs_delay_ms. Only across families (a dual-stack answer).
+void Http1Connection::arm_race() {
+  uint32_t delay = engine_->options().dns.happy_eyeballs_delay_ms;
+  if (delay == 0 || race_at_ != 0 || state_ != State::Connecting || next_addr_ >= addrs_.size()) return;
+  if (racer_ != nullptr && (racer_->connecting || racer_->closing)) return;  // re-armed once closed
+  if (addrs_[next_addr_].ss_family == addrs_[addr_index_].ss_family) return;
+  race_at_ = engine_->now() + delay;
+  engine_->arm_deadline(race_at_);
+}
+
+void Http1Connection::on_race_deadline() {
+  race_at_ = 0;
+  if (state_ != State::Connecting || retry_next_address_ || next_addr_ >= addrs_.size()) return;
+  if (racer_ != nullptr && (racer_->connecting || racer_->closing)) return;
+  if (racer_ == nullptr) {
+    racer_ = std::make_unique<Racer>();
+    racer_->conn = this;
+  }
+  racer_->sock = std::make_unique<TcpSocket>(engine_->loop(), racer_.get(), engine_->read_buffer());
+  racer_->index = next_addr_++;
+  racer_->connecting = true;
+  int r = racer_->sock->connect(reinterpret_cast<const sockaddr*>(&addrs_[racer_->index]), socket_options());
+  if (r != 0) on_racer_connect(r);
+}
+
+void Http1Connection::on_racer_connect(int status) {
+  Racer& rc = *racer_;
+  if (!rc.connecting) return;
+  rc.connecting = false;
+  if (status != 0) {
+    // The first attempt carries on; once this socket has closed, a later address may race.
+    last_connect_error_ = status;
+    rc.closing = true;
+    rc.sock->close(false);
+    return;
+  }
+  // The racer won: its socket becomes the connection's, the first attempt is closed (RST).
+  std::swap(sock_, rc.sock);
+  sock_->set_handler(this);
+  rc.sock->set_handler(&rc);
+  addr_index_ = rc.index;
+  retry_next_address_ = false;  // the first attempt may have been between two addresses
+  race_at_ = 0;
+  rc.closing = true;
+  rc.sock->close(true);
+  on_connect(0);
+}
+
+void Http1Connection::on_racer_closed() {
+  racer_->closing = false;
+  if (closed_pending_) {
+    closed_pending_ = false;
+    engine_->connection_closed(this);
+    return;
+  }
+  if (state_ == State::Connecting && !retry_next_address_) arm_race();
+}
+
+void Http1Connection::close_racer(bool abortive) {
+  race_at_ = 0;
+  if (racer_ == nullptr || !racer_->connecting) return;
+  racer_->connecting = false;
+  racer_->closing = true;
+  racer_->sock->close(abortive);
 }
 
 void Http1Connection::on_connect(int status) {
   if (state_ != State::Connecting) return;
   if (status != 0) {
     last_connect_error_ = status;
-    if (addr_index_ + 1 < addrs_.size() && status != UV_EMFILE && status != UV_ENFILE) {
+    if (racer_ != nullptr && racer_->connecting) {
+      // A racing attempt is still out: it becomes the connection's only attempt.
+      std::swap(sock_, racer_->sock);
+      sock_->set_handler(this);
+      racer_->sock->set_handler(racer_.get());
+      addr_index_ = racer_->index;
+      racer_->connecting = false;
+      racer_->closing = true;
+      racer_->sock->close(false);
+      return;
+    }
+    if (next_addr_ < addrs_.size() && status != UV_EMFILE && status != UV_ENFILE) {
       // Try the host's next address once this socket has closed.
-      ++addr_index_;
+      addr_index_ = next_addr_;
+      race_at_ = 0;
       retry_next_address_ = true;
       sock_->close(false);
       return;
@@ -111,6 +164,7 @@ void Http1Connection::on_connect(int status) {
     engine_->connection_connect_failed(this, error_from_uv(status), status);
     return;
   }
+  close_racer(true);  // this attempt won
   int r = sock_->read_start();
   if (r != 0) {
     engine_->connection_connect_failed(this, error_from_uv(r), r);
@@ -823,11 +877,10 @@ void Http1Connection::close(bool abortive) {
   retry_next_address_ = false;
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
-  if (gai_ != nullptr) {
-    // The lookup may outlive this connection: its callback frees it and tells the engine.
-    gai_->conn = nullptr;
-    uv_cancel(reinterpret_cast<uv_req_t*>(&gai_->req));
-    gai_ = nullptr;
+  if (dns_ticket_ != 0) {
+    // The lookup goes on for the cache (and its other waiters); this connection is not told.
+    engine_->dns().cancel(dns_ticket_);
+    dns_ticket_ = 0;
   }
   (void)was_connecting;
   if (tls_info_ != 0) {
@@ -839,6 +892,7 @@ void Http1Connection::close(bool abortive) {
     tls_->close_notify();  // a clean TLS end before the FIN
     flush_tls();
   }
+  close_racer(abortive);
   sock_->close(abortive);
 }
 
@@ -847,6 +901,10 @@ void Http1Connection::on_closed() {
     retry_next_address_ = false;
     sock_->reset();
     connect_next();
+    return;
+  }
+  if (racer_ != nullptr && racer_->closing) {
+    closed_pending_ = true;  // on_racer_closed reports it: the engine frees both sockets with us
     return;
   }
   engine_->connection_closed(this);

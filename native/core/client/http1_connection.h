@@ -14,6 +14,7 @@
 
 #include "base/errors.h"
 #include "client/engine.h"
+#include "dns/dns_cache.h"
 #include "http1/chunked_decoder.h"
 #include "http1/content_decoder.h"
 #include "http1/response_parser.h"
@@ -87,6 +88,9 @@ class Http1Connection final : public TcpSocket::Handler {
   void fail_request(Error e, const char* detail) { fail(e, detail, 0, /*allow_retry=*/false); }
   // The deadline passed (the engine checks it): fail or close according to `deadline_kind`.
   void on_deadline();
+  // Happy Eyeballs: when to start a connection attempt racing the first one (0: none planned).
+  uint64_t race_at() const { return race_at_; }
+  void on_race_deadline();
 
   State state() const { return state_; }
   Engine::Key* key() const { return key_; }
@@ -110,7 +114,34 @@ class Http1Connection final : public TcpSocket::Handler {
 
  private:
   enum class Phase { Head, Body, Done };
-  static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
+  // The engine's DnsCache answers here (synchronously from start() on a hit, literal or override).
+  struct DnsWaiter final : dns::Waiter {
+    Http1Connection* conn = nullptr;
+    void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) override {
+      conn->on_dns(e, addrs, rotate_from);
+    }
+  };
+  // Happy Eyeballs (RFC 8305): a second attempt, to the next address (the other family), racing
+  // sock_. The winner's socket ends up in sock_ (pointers swapped, handlers switched); a loser
+  // closes under this handler, and the connection is not reported closed before it has.
+  struct Racer final : TcpSocket::Handler {
+    Http1Connection* conn = nullptr;
+    std::unique_ptr<TcpSocket> sock;
+    size_t index = 0;         // the address it connects to
+    bool connecting = false;
+    bool closing = false;     // sock is closing (a failed attempt or the loser of a race)
+    void on_connect(int status) override { conn->on_racer_connect(status); }
+    void on_data(const char*, size_t) override {}
+    void on_read_end(int) override {}
+    void on_write_drained(int) override {}
+    void on_closed() override { conn->on_racer_closed(); }
+  };
+  void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
+  SocketOptions socket_options() const;
+  void arm_race();
+  void on_racer_connect(int status);
+  void on_racer_closed();
+  void close_racer(bool abortive);
   void connect_next();
   void set_deadline(Deadline kind, uint32_t ms);
   void fail(Error e, const char* detail, int sys = 0, bool allow_retry = true);
@@ -139,14 +170,14 @@ class Http1Connection final : public TcpSocket::Handler {
   std::unique_ptr<TcpSocket> sock_;  // a pointer so a Happy Eyeballs race can hand over its winner
   State state_ = State::Resolving;
   Request* req_ = nullptr;
-  struct Lookup {
-    uv_getaddrinfo_t req;  // first member: the callback casts back
-    Engine* engine;
-    Http1Connection* conn;
-  };
-  Lookup* gai_ = nullptr;  // lookup in flight; freed by its callback, which may outlive us
+  DnsWaiter dns_waiter_;
+  uint64_t dns_ticket_ = 0;  // lookup pending in the engine's cache (cancelled by close())
   std::vector<sockaddr_storage> addrs_;
-  size_t addr_index_ = 0;
+  size_t addr_index_ = 0;    // the address sock_ connects to
+  size_t next_addr_ = 0;     // the first address not tried yet
+  std::unique_ptr<Racer> racer_;
+  uint64_t race_at_ = 0;
+  bool closed_pending_ = false;  // sock_ closed while the racer's socket was still closing
   int last_connect_error_ = 0;
   uint32_t connect_timeout_ms_ = 0;
   const sockaddr* local_ = nullptr;

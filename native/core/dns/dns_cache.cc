@@ -125,6 +125,46 @@ std::vector<Address> ordered_for_happy_eyeballs(const std::vector<Address>& addr
   return out;
 }
 
+void append_for_happy_eyeballs(const std::vector<Address>& addrs, size_t rotate_from, uint16_t port,
+                               std::vector<sockaddr_storage>* out) {
+  const size_t n = addrs.size();
+  if (n == 0) return;
+  const size_t r = rotate_from % n;
+  auto at = [&](size_t k) -> const Address& { return addrs[(r + k) % n]; };
+  auto put = [&](const Address& a) {
+    out->push_back(a.addr);
+    sockaddr_storage& ss = out->back();
+    if (ss.ss_family == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);
+    } else if (ss.ss_family == AF_INET6) {
+      reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(port);
+    }
+  };
+  // Two cursors over the rotated list, one per family: each only moves forward.
+  size_t k6 = 0, k4 = 0;
+  auto next_of = [&](size_t k, int family) {
+    while (k < n && address_family(at(k)) != family) ++k;
+    return k;
+  };
+  k6 = next_of(k6, AF_INET6);
+  k4 = next_of(k4, AF_INET);
+  bool turn6 = true;
+  while (k6 < n || k4 < n) {
+    if ((turn6 && k6 < n) || k4 >= n) {
+      put(at(k6));
+      k6 = next_of(k6 + 1, AF_INET6);
+    } else {
+      put(at(k4));
+      k4 = next_of(k4 + 1, AF_INET);
+    }
+    turn6 = !turn6;
+  }
+  for (size_t k = 0; k < n; ++k) {
+    int f = address_family(at(k));
+    if (f != AF_INET && f != AF_INET6) put(at(k));
+  }
+}
+
 DnsCache::DnsCache(Options opts, Resolver* resolver) : opts_(opts), resolver_(resolver) {}
 
 void DnsCache::set_override(const std::string& host_or_host_port, std::vector<Address> addrs) {

@@ -59,6 +59,10 @@ bool parse_ip_literal(const std::string& host, Address* out);
 // families go last.
 std::vector<Address> ordered_for_happy_eyeballs(const std::vector<Address>& addrs,
                                                 size_t rotate_from);
+// The same order, appended to *out as socket addresses with `port` set (AF_INET/AF_INET6), with
+// no temporary allocations: what a connection does on every cache hit.
+void append_for_happy_eyeballs(const std::vector<Address>& addrs, size_t rotate_from, uint16_t port,
+                               std::vector<sockaddr_storage>* out);
 
 struct Answer {
   Error error = Error::Ok;       // Ok with no addrs is treated as DnsNotFound

@@ -62,6 +62,8 @@ class TcpSocket {
   bool opened() const { return initialized_; }
   // After on_closed, makes the object usable for a new connect() (next address of a host).
   void reset();
+  // Routes later callbacks to h (a connection race hands its winning socket over).
+  void set_handler(Handler* h) { handler_ = h; }
   int fd() const;
 
  private:
