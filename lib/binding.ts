@@ -136,6 +136,7 @@ export interface NativeEngine {
     flags: number,
     streamedLength: number,
     overrides: Float64Array | null,
+    proxy?: [number, string, number, string, string] | null,
   ): number;
   abort(id: number): boolean;
   pause(id: number): void;

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'ERR_FD_LIMIT'
   | 'ERR_DECOMPRESSION'
   | 'ERR_DECOMPRESSION_BOMB'
+  | 'ERR_PROXY'
   | 'ERR_TLS_CONFIG'
   | 'ERR_TLS_HANDSHAKE'
   | 'ERR_TLS_HANDSHAKE_TIMEOUT'
@@ -48,6 +49,8 @@ export interface UvfetchErrorOptions {
   reason?: string;
   /** errno-style name of the system error behind it, e.g. "ECONNREFUSED". */
   syscode?: string;
+  /** ERR_PROXY: the proxy's answer — HTTP status of a refused CONNECT (e.g. 407), or the SOCKS5 reply code. */
+  proxyStatus?: number;
   url?: string;
   method?: string;
 }
@@ -57,6 +60,7 @@ export class UvfetchError extends Error {
   readonly code: ErrorCode;
   readonly reason?: string;
   readonly syscode?: string;
+  readonly proxyStatus?: number;
   readonly url?: string;
   readonly method?: string;
 
@@ -66,6 +70,7 @@ export class UvfetchError extends Error {
     this.code = code;
     if (opts.reason !== undefined) this.reason = opts.reason;
     if (opts.syscode !== undefined) this.syscode = opts.syscode;
+    if (opts.proxyStatus !== undefined) this.proxyStatus = opts.proxyStatus;
     if (opts.url !== undefined) this.url = opts.url;
     if (opts.method !== undefined) this.method = opts.method;
   }
@@ -99,6 +104,10 @@ export function nativeError(index: number, detail: string, errno: number, url?: 
   const code = codes[index] ?? 'ERR_INTERNAL';
   const base = messages[index] ?? 'internal error';
   const msg = detail && detail !== base ? `${base}: ${detail}` : base;
+  if (code === 'ERR_PROXY') {
+    // The engine passes the proxy's status (not an errno) for proxy refusals.
+    return new UvfetchError(code, msg, { reason: detail || undefined, proxyStatus: errno > 0 ? errno : undefined, url, method });
+  }
   return new UvfetchError(code, msg, { reason: detail || undefined, syscode: sysName(errno), url, method });
 }
 

@@ -11,6 +11,7 @@ import { channels, decodeTimings, tracingActive, type Timings } from './tracing.
 import { fetchMany, type FetchManyOptions, type FetchManyRequest, type FetchManyResult } from './fetch-many.js';
 import { Response, StreamResponse, type ResponseInfo } from './response.js';
 import { decodeTlsInfo, TlsProfile, type TlsInfo } from './tls.js';
+import { basicAuth, proxyConfig, proxyFor, type NativeProxy, type ProxyConfig } from './proxy.js';
 import type {
   BodyInit,
   DnsLookupFunction,
@@ -40,8 +41,9 @@ const SESSION_KEYS = new Set([
   'maxDecompressionRatio',
   'tls',
   'dns',
+  'proxy',
 ]);
-const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize', 'timings', 'tls', 'decompress', 'maxDecompressionRatio']);
+const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize', 'timings', 'tls', 'decompress', 'maxDecompressionRatio', 'proxy']);
 const TIMEOUT_KEYS = new Set(['connect', 'tls', 'headers', 'body', 'total']);
 const STANDARD_METHODS: Record<string, string> = {
   get: 'GET',
@@ -449,6 +451,7 @@ export class Session {
   readonly #timeouts: Required<TimeoutOptions>;
   readonly #tlsOption: TlsProfile | undefined;
   #tlsDefault: TlsProfile | undefined;
+  readonly #proxy: ProxyConfig | null;
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #loopDelay: ReturnType<typeof acquireLoopDelay> | undefined;
@@ -461,6 +464,7 @@ export class Session {
     const t = timeouts(options.timeout, 'timeout', { connect: 10_000, tls: 10_000, headers: 30_000, body: 30_000, total: 0 });
     // Compiled now, so a bad profile fails here rather than at the first https request.
     this.#tlsOption = options.tls === undefined ? undefined : TlsProfile.from(options.tls);
+    this.#proxy = proxyConfig(options.proxy, 'proxy') ?? null;
     if (options.fdReserve !== undefined && options.connections !== 'auto') {
       throw invalidOption('fdReserve', "only meaningful with connections: 'auto'");
     }
@@ -566,6 +570,7 @@ export class Session {
       });
     }
     let profile: TlsProfile | undefined;
+    let proxyCfg = this.#proxy;
     let method = 'GET';
     let headers: string[] | null = null;
     let body: BodyInit | null | undefined;
@@ -591,6 +596,7 @@ export class Session {
       }
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'expected an AbortSignal');
       if (options.tls !== undefined) profile = TlsProfile.from(options.tls);
+      if (options.proxy !== undefined) proxyCfg = proxyConfig(options.proxy, 'proxy') ?? null;
       if (
         options.timeout !== undefined ||
         options.maxHeaderCount !== undefined ||
@@ -657,11 +663,23 @@ export class Session {
     const host = url.hostname.charCodeAt(0) === 91 /* [ */ ? url.hostname.slice(1, -1) : url.hostname;
     const port = url.port === '' ? (https ? 443 : 80) : Number(url.port);
     if (https) profile ??= this.#tlsOption ?? (this.#tlsDefault ??= new TlsProfile());
-    const target = url.pathname + url.search;
+    let target = url.pathname + url.search;
+    let px: NativeProxy | null = null;
+    if (proxyCfg !== null) {
+      px = proxyFor(proxyCfg, url, https);
+      if (px !== null && px[0] === 1 && !https) {
+        // Plain http through an HTTP proxy: absolute-form target, credentials for the proxy.
+        target = `http://${url.host}${target}`;
+        if (px[3] !== '' || px[4] !== '') {
+          headers ??= [];
+          if (hasHeader(headers, 'proxy-authorization') === undefined) headers.push('proxy-authorization', basicAuth(px[3], px[4]));
+        }
+      }
+    }
     if (signal?.aborted) {
       return Promise.reject(new UvfetchError('ERR_ABORTED', 'request aborted', { cause: signal.reason, url: href, method }));
     }
-    const rc = this.#engine.submit(id, host, port, https ? profile!.native : false, method, target, headers, payload, flags, streamedLength, overrides);
+    const rc = this.#engine.submit(id, host, port, https ? profile!.native : false, method, target, headers, payload, flags, streamedLength, overrides, px);
     if (rc !== 0) {
       const code = codeOf(rc);
       const err = nativeError(rc, this.#engine.lastError(), 0, href, method);

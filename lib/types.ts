@@ -51,6 +51,9 @@ export interface SessionOptions extends LimitOptions {
   userAgent?: string;
   /** TLS profile for https requests (a TlsProfile, or its options). Default: `new TlsProfile()`. */
   tls?: TlsProfile | TlsOptions;
+  /** Proxy for every request: 'http://[user:pass@]host:port', 'socks5://[user:pass@]host:port',
+   * 'env' (HTTP_PROXY / HTTPS_PROXY / NO_PROXY, read at construction) or null (direct; default). */
+  proxy?: string | URL | 'env' | null;
   /** Name resolution: the session's DNS cache, resolver and address selection. */
   dns?: DnsOptions;
 }
@@ -157,6 +160,8 @@ export interface RequestOptions extends LimitOptions {
   /** TLS profile for this request (overrides the session's). Pass the same TlsProfile (or options
    * object) to share connections: the pool key includes the profile. */
   tls?: TlsProfile | TlsOptions;
+  /** Proxy for this request (overrides the session's; null = direct). Connections are pooled per proxy. */
+  proxy?: string | URL | 'env' | null;
 }
 
 export interface SessionStats {

@@ -229,7 +229,7 @@ void EngineWrap::on_env_teardown(napi_async_cleanup_hook_handle handle, void* ar
 // JS → native
 
 // submit(id, host, port, tls, method, target, headers|null, body|null, flags, streamedLength,
-//        overrides|null) → 0, or an error code index (details via lastError()).
+//        overrides|null, proxy|null) → 0, or an error code index (details via lastError()).
 Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (engine_ == nullptr) return Napi::Number::New(env, static_cast<double>(Error::SessionClosed));
@@ -329,6 +329,20 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
     pick(7, spec.timeouts.tls_ms);
     pick(8, spec.limits.decompress);
     pick(9, spec.limits.max_decompression_ratio);
+  }
+  if (info.Length() > 11 && info[11].IsArray()) {
+    // [kind (1 HTTP, 2 SOCKS5), host, port, user, pass], validated in JS.
+    Napi::Array px = info[11].As<Napi::Array>();
+    auto& p = spec.origin.proxy;
+    p.kind = static_cast<proxy::Kind>(px.Get(0u).As<Napi::Number>().Uint32Value());
+    p.host = px.Get(1u).As<Napi::String>().Utf8Value();
+    p.port = static_cast<uint16_t>(px.Get(2u).As<Napi::Number>().Uint32Value());
+    p.user = px.Get(3u).As<Napi::String>().Utf8Value();
+    p.pass = px.Get(4u).As<Napi::String>().Utf8Value();
+    if (p.kind != proxy::Kind::Http && p.kind != proxy::Kind::Socks5) {
+      last_error_ = "unknown proxy kind";
+      return Napi::Number::New(env, static_cast<double>(Error::InvalidOption));
+    }
   }
   const char* detail = nullptr;
   Error err = engine_->submit(std::move(spec), &detail);

@@ -35,6 +35,7 @@ namespace uvf {
   X(FdLimit, "ERR_FD_LIMIT", "could not change the file descriptor limit")                 \
   X(Decompression, "ERR_DECOMPRESSION", "response body could not be decoded")               \
   X(DecompressionBomb, "ERR_DECOMPRESSION_BOMB", "decoded body grew beyond maxDecompressionRatio") \
+  X(Proxy, "ERR_PROXY", "the proxy refused or failed the tunnel")                          \
   X(TlsConfig, "ERR_TLS_CONFIG", "invalid TLS profile")                                     \
   X(TlsHandshake, "ERR_TLS_HANDSHAKE", "TLS handshake failed")                               \
   X(TlsHandshakeTimeout, "ERR_TLS_HANDSHAKE_TIMEOUT", "TLS handshake timed out")             \

@@ -749,7 +749,7 @@ EngineStats Engine::stats() const {
   for (auto* c : conns_) {
     auto st = c->state();
     if (st == Http1Connection::State::Resolving || st == Http1Connection::State::Connecting ||
-        st == Http1Connection::State::Handshaking) {
+        st == Http1Connection::State::Tunneling || st == Http1Connection::State::Handshaking) {
       ++s.connecting;
     }
   }

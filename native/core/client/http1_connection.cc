@@ -30,7 +30,11 @@ void Http1Connection::start(uint32_t connect_timeout_ms, const sockaddr* local) 
   state_ = State::Resolving;
   dns_waiter_.conn = this;
   // IP literals, overrides and cache hits answer synchronously (ticket 0); a miss answers later.
-  dns_ticket_ = engine_->dns().lookup(o.host, o.port, engine_->options().dns.family, engine_->now(), &dns_waiter_);
+  // Through a proxy, the proxy's address is what we resolve and connect to (SOCKS5 and CONNECT
+  // hand the origin's name to the proxy).
+  bool via = o.proxy.kind != proxy::Kind::None;
+  dns_ticket_ = engine_->dns().lookup(via ? o.proxy.host : o.host, via ? o.proxy.port : o.port,
+                                      engine_->options().dns.family, engine_->now(), &dns_waiter_);
 }
 
 void Http1Connection::on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) {
@@ -44,7 +48,9 @@ void Http1Connection::on_dns(Error e, const std::vector<dns::Address>& addrs, si
   }
   addrs_.clear();
   addrs_.reserve(addrs.size());
-  dns::append_for_happy_eyeballs(addrs, rotate_from, key_->info.port, &addrs_);
+  const PoolKeyInfo& o = key_->info;
+  dns::append_for_happy_eyeballs(addrs, rotate_from, o.proxy.kind != proxy::Kind::None ? o.proxy.port : o.port,
+                                 &addrs_);
   if (addrs_.empty()) {
     engine_->connection_connect_failed(this, Error::DnsNotFound, 0);
     return;
@@ -170,6 +176,15 @@ void Http1Connection::on_connect(int status) {
     engine_->connection_connect_failed(this, error_from_uv(r), r);
     return;
   }
+  const PoolKeyInfo& o = key_->info;
+  if (o.proxy.kind == proxy::Kind::Socks5 || (o.proxy.kind == proxy::Kind::Http && o.tls)) {
+    start_tunnel();
+    return;
+  }
+  transport_ready();
+}
+
+void Http1Connection::transport_ready() {
   t_connected_ = uv_hrtime();
   if (key_->info.tls) {
     start_tls();
@@ -179,6 +194,43 @@ void Http1Connection::on_connect(int status) {
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
   engine_->connection_connected(this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proxy tunnels (the connect timeout keeps running until the tunnel is open)
+
+void Http1Connection::start_tunnel() {
+  state_ = State::Tunneling;
+  tunnel_ = std::make_unique<proxy::Tunnel>(key_->info.proxy, key_->info.host, key_->info.port);
+  std::string out;
+  tunnel_->start(&out);
+  int w = sock_->write(out.data(), out.size());
+  if (w != 0) fail(error_from_uv(w), uv_strerror(w), w, false);
+}
+
+void Http1Connection::on_tunnel_data(const char* p, size_t n) {
+  std::string out;
+  size_t used = 0;
+  proxy::Tunnel::Status st = tunnel_->feed(p, n, &out, &used);
+  if (!out.empty()) {
+    int w = sock_->write(out.data(), out.size());
+    if (w != 0) {
+      fail(error_from_uv(w), uv_strerror(w), w, false);
+      return;
+    }
+  }
+  if (st == proxy::Tunnel::Status::NeedMore) return;
+  if (st == proxy::Tunnel::Status::Failed) {
+    fail(tunnel_->error(), tunnel_->detail().c_str(), tunnel_->proxy_status(), false);
+    return;
+  }
+  if (used < n) {
+    // The origin cannot have spoken yet (we have not sent it anything).
+    fail(Error::Proxy, "unexpected bytes after the proxy's answer", 0, false);
+    return;
+  }
+  tunnel_.reset();
+  transport_ready();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,6 +516,10 @@ void Http1Connection::resume_reading() {
 // Reading the response
 
 void Http1Connection::on_data(const char* p, size_t n) {
+  if (state_ == State::Tunneling) {
+    on_tunnel_data(p, n);
+    return;
+  }
   if (tls_ == nullptr) {
     on_plain(p, n);
     return;
@@ -766,6 +822,12 @@ void Http1Connection::finish_response() {
 }
 
 void Http1Connection::on_read_end(int status) {
+  if (state_ == State::Tunneling) {
+    fail(Error::Proxy,
+         status == UV_EOF ? "the proxy closed the connection before the tunnel was open" : uv_strerror(status),
+         0, false);
+    return;
+  }
   if (state_ == State::Handshaking) {
     fail(Error::TlsHandshake,
          status == UV_EOF ? "the server closed the connection during the TLS handshake" : uv_strerror(status),
@@ -810,6 +872,9 @@ void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retr
       engine_->tls_finished(false, false);
       engine_->connection_connect_failed(this, e, sys, detail);
       return;
+    case State::Tunneling:
+      engine_->connection_connect_failed(this, e, sys, detail);
+      return;
     case State::Idle:
       engine_->discard(*key_, this);
       return;
@@ -851,7 +916,7 @@ void Http1Connection::on_deadline() {
   deadline_kind_ = Deadline::None;
   switch (kind) {
     case Deadline::Connect:
-      fail(Error::ConnectTimeout, "connect timed out", 0, false);
+      fail(Error::ConnectTimeout, state_ == State::Tunneling ? "the proxy tunnel was not open within the connect timeout" : "connect timed out", 0, false);
       break;
     case Deadline::Tls:
       fail(Error::TlsHandshakeTimeout, "no TLS handshake within the tls timeout", 0, false);

@@ -19,6 +19,7 @@
 #include "http1/content_decoder.h"
 #include "http1/response_parser.h"
 #include "net/tcp_socket.h"
+#include "proxy/tunnel.h"
 #include "tls/tls_channel.h"
 
 namespace uvf {
@@ -60,7 +61,7 @@ struct Request {
 
 class Http1Connection final : public TcpSocket::Handler {
  public:
-  enum class State { Resolving, Connecting, Handshaking, Idle, Busy, Closing };
+  enum class State { Resolving, Connecting, Tunneling, Handshaking, Idle, Busy, Closing };
   enum class Deadline { None, Connect, Tls, Headers, Body, Idle };
 
   Http1Connection(Engine* engine, Engine::Key* key);
@@ -160,6 +161,9 @@ class Http1Connection final : public TcpSocket::Handler {
   int send(const char* a, size_t alen, const char* b = nullptr, size_t blen = 0);
   int flush_tls();
   void start_tls();
+  void start_tunnel();
+  void on_tunnel_data(const char* p, size_t n);
+  void transport_ready();  // TCP (and tunnel) up: TLS handshake or straight to Idle
   void continue_handshake();
   void handshake_finished();
   void on_plain(const char* p, size_t n);
@@ -212,6 +216,7 @@ class Http1Connection final : public TcpSocket::Handler {
   size_t index_ = 0;
   uint64_t t_start_ = 0, t_resolved_ = 0, t_connected_ = 0, t_tls_ = 0;  // uv_hrtime marks of this connection
   std::unique_ptr<tls::Channel> tls_;  // https only
+  std::unique_ptr<proxy::Tunnel> tunnel_;  // while Tunneling (CONNECT or SOCKS5)
   uint32_t tls_timeout_ms_ = 10'000;
   uint32_t tls_info_ = 0;              // id of the TLS session info reported to the sink (0 = none)
 };

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/tunnel.h"
+
 namespace uvf {
 
 struct PoolLimits {
@@ -27,12 +29,16 @@ namespace tls {
 class Context;
 }
 
+
 struct PoolKeyInfo {
   bool tls = false;
   // https: the TLS profile every connection of this key uses. Its identity is part of key():
   // two profiles never share a socket.
   std::shared_ptr<tls::Context> tls_ctx;
   uint64_t tls_profile = 0;
+  // Through a proxy (kind 0 = direct). Part of key(): the credentials too, so two users of
+  // one proxy never share a socket.
+  proxy::ProxyInfo proxy;
   std::string host;       // name or IP literal (no brackets)
   uint16_t port = 0;
   std::string authority;  // Host header value: host (bracketed if IPv6) plus ":port" unless default
@@ -59,6 +65,19 @@ struct PoolKeyInfo {
     if (tls) {
       k.append("|p");
       k.append(std::to_string(tls_profile));
+    }
+    if (proxy.kind != proxy::Kind::None) {
+      k.append("|x");
+      k.push_back(static_cast<char>('0' + static_cast<int>(proxy.kind)));
+      k.push_back('|');
+      k.append(proxy.host);
+      k.push_back('|');
+      k.append(std::to_string(proxy.port));
+      k.push_back('|');
+      k.append(std::to_string(proxy.user.size()));
+      k.push_back(':');
+      k.append(proxy.user);
+      k.append(proxy.pass);
     }
     return k;
   }
