@@ -7,21 +7,14 @@
 #   npm run test:asan [-- --reporter=json --outputFile=x.json]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+addon="$("$root/scripts/build-asan-addon.sh")"
 out="$root/build-asan"
-rm -rf "$out"
-mkdir -p "$out"
-cp -r "$root/binding.gyp" "$root/native" "$out/"
-ln -s "$root/node_modules" "$out/node_modules"
-sed -i 's/"cflags_cc": \["-std=c++17", "-O2",/"cflags_cc": ["-std=c++17", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all",/' "$out/binding.gyp"
-sed -i 's/"xcode_settings"/"ldflags": ["-fsanitize=address,undefined"],\n      "xcode_settings"/' "$out/binding.gyp"
-grep -q fsanitize "$out/binding.gyp" || { echo "could not instrument binding.gyp" >&2; exit 1; }
-(cd "$out" && node-gyp rebuild >/dev/null)
 
 asan="$(gcc -print-file-name=libasan.so)"
 ubsan="$(gcc -print-file-name=libubsan.so)"
 log="$out/vitest.log"
 set +e
-UVFETCH_ADDON="$out/build/Release/uvfetch.node" \
+UVFETCH_ADDON="$addon" \
 LD_PRELOAD="$asan $ubsan" \
 ASAN_OPTIONS=detect_leaks=0,verify_asan_link_order=0,abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1,halt_on_error=1 \

@@ -55,6 +55,22 @@ Napi::Value OpenFds(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(uvf::count_open_fds()));
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+extern "C" int __lsan_do_recoverable_leak_check();
+// Sanitizer builds only (scripts/leak-check.mjs): runs LeakSanitizer now, while the process is
+// alive (Node's own exit path skips LSan's atexit check). Returns 1 if leaks were reported.
+// leakCheck(true) first leaks one allocation on purpose: the self-test that proves the check
+// (and the script's filter for our frames) can fail.
+volatile void* g_planted = nullptr;
+Napi::Value LeakCheck(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].ToBoolean().Value()) {
+    g_planted = new std::string(1000, 'x');
+    g_planted = nullptr;
+  }
+  return Napi::Number::New(info.Env(), __lsan_do_recoverable_leak_check());
+}
+#endif
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeEngine", uvf::EngineWrap::Init(env));
   exports.Set("NativeCaStore", uvf::CaStoreWrap::Init(env));
@@ -73,6 +89,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getFdLimit", Napi::Function::New(env, GetFdLimit, "getFdLimit"));
   exports.Set("setFdSoftLimit", Napi::Function::New(env, SetFdSoftLimit, "setFdSoftLimit"));
   exports.Set("openFds", Napi::Function::New(env, OpenFds, "openFds"));
+#if defined(__SANITIZE_ADDRESS__)
+  exports.Set("leakCheck", Napi::Function::New(env, LeakCheck, "leakCheck"));
+#endif
   return exports;
 }
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# LeakSanitizer over a request-heavy run through the addon: builds the ASan+UBSan addon, runs
+# scripts/leak-check.mjs with the sanitizer runtimes preloaded, and fails on any leak whose
+# allocation stack passes through uvfetch.node (Node's own allocations that live until exit are
+# reported by LSan too, and are not ours to judge). Prints "leaks: N passed, N failed".
+#   npm run test:leaks
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# UVFETCH_ASAN_ADDON: reuse an instrumented addon already built (CI builds one for test:asan).
+if [ -n "${UVFETCH_ASAN_ADDON:-}" ] && [ -f "$UVFETCH_ASAN_ADDON" ]; then
+  addon="$UVFETCH_ASAN_ADDON"
+else
+  addon="$("$root/scripts/build-asan-addon.sh")" || { echo "leaks: 0 passed, 1 failed"; exit 1; }
+fi
+mkdir -p "$root/build-asan"
+log="$root/build-asan/leaks.log"
+run() {
+  UVFETCH_ADDON="$addon" UVF_LEAK_SELFTEST="$1" \
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+  ASAN_OPTIONS=detect_leaks=1,verify_asan_link_order=0,abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1,halt_on_error=1 \
+    node --expose-gc "$root/scripts/leak-check.mjs" >"$2" 2>&1
+}
+# Leak records whose allocation stack has a frame of ours (symbolized source path or module).
+ours_in() {
+  awk '/^(Direct|Indirect) leak/{blk=$0; next} blk!="" && /uvfetch\.node|\/native\/(core|binding)\/|uvf::/{print blk; blk=""} /^$/{blk=""}' "$1" | wc -l
+}
+# Self-test: one allocation leaked on purpose inside the addon must be caught.
+(run 1 "$log.selftest") 2>/dev/null
+if [ "$(ours_in "$log.selftest")" -lt 1 ]; then
+  echo "leak check self-test: the planted leak was not detected (see $log.selftest)"
+  echo "leaks: 0 passed, 1 failed"
+  exit 1
+fi
+echo "leak check self-test: the planted leak was detected"
+run 0 "$log"
+rc=$?
+grep -v "^    #" "$log" | grep -v "^$" | grep -v "leak of" | head -20
+ours=$(ours_in "$log")
+total=$(grep -cE "^(Direct|Indirect) leak" "$log")
+echo "LeakSanitizer: $total leak record(s) in all, $ours with uvfetch.node on the allocation stack"
+if [ "$rc" -ne 0 ] || [ "$ours" -ne 0 ] || grep -qE "ERROR: AddressSanitizer|runtime error:" "$log" || ! grep -q "^leak-check: done" "$log"; then
+  echo "leaks: 0 passed, 1 failed (see $log)"
+  exit 1
+fi
+echo "leaks: 1 passed, 0 failed"
