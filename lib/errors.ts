@@ -41,7 +41,11 @@ export type ErrorCode =
   | 'ERR_TLS_ALPN'
   | 'ERR_TLS'
   | 'ERR_SOCKET'
-  | 'ERR_INTERNAL';
+  | 'ERR_INTERNAL'
+  // Raised in JS only (the redirect policy), never by the engine: no native index.
+  | 'ERR_REDIRECT'
+  | 'ERR_TOO_MANY_REDIRECTS'
+  | 'ERR_REDIRECT_BODY';
 
 export interface UvfetchErrorOptions {
   cause?: unknown;

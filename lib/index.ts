@@ -2,6 +2,10 @@ export { Session, VERSION, type SessionDns, type ResolvedAddress } from './sessi
 export { Response, StreamResponse, type ResponseInfo } from './response.js';
 export { ResponseHeaders } from './headers.js';
 export { UvfetchError, type ErrorCode } from './errors.js';
+export type { RedirectHop } from './redirect.js';
+export type { RetryOptions, RetryBackoffOptions } from './retry.js';
+export type { RateLimitOptions, RateLimitBucketOptions, RateLimitStats } from './rate-limit.js';
+export type { CookieJar } from './cookies.js';
 export { limits, type FdLimit } from './limits.js';
 export type { FetchManyOptions, FetchManyRequest, FetchManyResult } from './fetch-many.js';
 export { channels, type Timings, type TlsHandshakeMessage } from './tracing.js';
@@ -9,6 +13,7 @@ export { TlsProfile, type TlsOptions, type TlsVerifyOptions, type TlsInfo, type 
 export type {
   SessionOptions,
   RequestOptions,
+  PolicyOptions,
   TimeoutOptions,
   LimitOptions,
   HeadersInit,

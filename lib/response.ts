@@ -3,6 +3,9 @@ import { ResponseHeaders, statusTextOf } from './headers.js';
 import { UvfetchError } from './errors.js';
 import type { Timings } from './tracing.js';
 import type { TlsInfo } from './tls.js';
+import type { RedirectHop } from './redirect.js';
+
+const NO_REDIRECTS: readonly RedirectHop[] = Object.freeze([]);
 
 /** Facts about how a response was obtained. */
 export interface ResponseInfo {
@@ -10,7 +13,8 @@ export interface ResponseInfo {
   httpVersionMinor: number;
   /** Served on a kept-alive connection. */
   reused: boolean;
-  /** 2 when the request was retried once after a stale keep-alive socket failed before any byte. */
+  /** 2 when the engine retried once, transparently, after a stale keep-alive socket failed before
+   * any byte (this connection-level retry is separate from the `retry` option: see `res.attempts`). */
   attempts: number;
 }
 
@@ -22,6 +26,11 @@ abstract class BaseResponse {
   timings: Timings | undefined;
   /** https: what the connection's handshake negotiated, its peer certificate and JA3/JA4. */
   tls: TlsInfo | undefined;
+  /** The redirects followed to get here, in order (empty when none). */
+  redirects: readonly RedirectHop[];
+  /** Requests the `retry` option made for this URL (1 = no retry; each may itself include the
+   * engine's stale-socket retry, counted in `info.attempts`). */
+  attempts: number;
   readonly #rawHead: string;
   #headers: ResponseHeaders | undefined;
 
@@ -32,6 +41,8 @@ abstract class BaseResponse {
     this.info = info;
     this.timings = undefined;
     this.tls = undefined;
+    this.redirects = NO_REDIRECTS;
+    this.attempts = 1;
   }
 
   get ok(): boolean {

@@ -12,6 +12,8 @@ import { fetchMany, type FetchManyOptions, type FetchManyRequest, type FetchMany
 import { Response, StreamResponse, type ResponseInfo } from './response.js';
 import { decodeTlsInfo, TlsProfile, type TlsInfo } from './tls.js';
 import { basicAuth, proxyConfig, proxyFor, type NativeProxy, type ProxyConfig } from './proxy.js';
+import { prepare, REQUEST_POLICY_KEYS, run, runFrom, SESSION_POLICY_KEYS, sessionPolicies, type PolicyContext } from './policies.js';
+import { hasRedirectOptions, redirectPolicy, type RedirectPolicy } from './redirect.js';
 import type {
   BodyInit,
   DnsLookupFunction,
@@ -44,6 +46,9 @@ const SESSION_KEYS = new Set([
   'proxy',
 ]);
 const REQUEST_KEYS = new Set(['method', 'headers', 'body', 'signal', 'timeout', 'maxHeaderSize', 'maxHeaderCount', 'maxBodySize', 'timings', 'tls', 'decompress', 'maxDecompressionRatio', 'proxy']);
+// Redirects, retries, rate limits, cookies: policies.ts.
+for (const k of SESSION_POLICY_KEYS) SESSION_KEYS.add(k);
+for (const k of REQUEST_POLICY_KEYS) REQUEST_KEYS.add(k);
 const TIMEOUT_KEYS = new Set(['connect', 'tls', 'headers', 'body', 'total']);
 const STANDARD_METHODS: Record<string, string> = {
   get: 'GET',
@@ -104,7 +109,7 @@ interface Pending {
   url: string;
   method: string;
   stream: boolean;
-  resolve: (r: Response | StreamResponse) => void;
+  resolve: (r: Response | StreamResponse | PromiseLike<Response | StreamResponse>) => void;
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
@@ -116,6 +121,11 @@ interface Pending {
   traced: boolean; // publish on the diagnostics channels
   timings: Timings | undefined;
   status: number;
+  // Redirects on the plain path: a 3xx to follow hands these to policies.runFrom().
+  input: URL;
+  options: RequestOptions | undefined;
+  redirect: RedirectPolicy | undefined; // undefined: hand every 3xx back as is
+  start: number; // performance.now() at submit when a total timeout applies, else 0
 }
 
 /**
@@ -137,6 +147,8 @@ class Dispatcher {
   /** dns.lookup / dns.resolver 'records': the engine asks here once per real lookup. */
   lookup: DnsLookupFunction | undefined;
   lookupTimeout = 0;
+  /** Continues a request whose 3xx is to be followed (undefined: the session is gone). */
+  onRedirect: ((p: Pending, res: Response | StreamResponse) => Promise<Response | StreamResponse> | undefined) | undefined;
   readonly dnsQueries = new Map<number, { host: string; resolve: (a: ResolvedAddress[]) => void; reject: (e: unknown) => void }>();
   nextQuery = 1;
 
@@ -225,7 +237,7 @@ class Dispatcher {
         if (this.refId === id) res.tls = this.#takeTls();
         this.#count(res.status);
         if (p.traced) publishHead(p, res.status, res.info.reused, true);
-        p.resolve(res);
+        p.resolve(p.redirect !== undefined && isRedirect(res.status) ? (this.onRedirect?.(p, res) ?? res) : res);
         return;
       }
       case Ev.Head: {
@@ -253,7 +265,7 @@ class Dispatcher {
         p.status = res.status;
         this.#count(res.status);
         if (p.traced) publishHead(p, res.status, res.info.reused, false);
-        p.resolve(res);
+        p.resolve(p.redirect !== undefined && isRedirect(res.status) ? (this.onRedirect?.(p, res) ?? res) : res);
         // The resolvers keep the settled promise, and through it the response, reachable: drop
         // them so an unread body can be collected (errors from here on go to the body).
         p.resolve = noop;
@@ -367,6 +379,10 @@ function publishHead(p: Pending, status: number, reused: boolean, complete: bool
   }
 }
 
+function isRedirect(status: number): boolean {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
 function infoOf(a: number): ResponseInfo {
   return { httpVersionMinor: (a >>> 16) & 0xff, reused: ((a >>> 24) & 1) === 1, attempts: a >>> 25 };
 }
@@ -452,6 +468,11 @@ export class Session {
   readonly #tlsOption: TlsProfile | undefined;
   #tlsDefault: TlsProfile | undefined;
   readonly #proxy: ProxyConfig | null;
+  // Redirects, retries, rate limits, cookies (policies.ts). #slow: every request needs the JS
+  // loop; #redirect: the session's redirect policy, undefined for 'manual'.
+  readonly #policy: PolicyContext;
+  readonly #slow: boolean;
+  readonly #redirect: RedirectPolicy | undefined;
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #loopDelay: ReturnType<typeof acquireLoopDelay> | undefined;
@@ -516,6 +537,15 @@ export class Session {
     this.#onEvents = (batch, bigs) => d.onEvents(batch, bigs);
     this.#engine = new binding.NativeEngine(o, this.#onEvents);
     d.engine = this.#engine;
+    const policies = sessionPolicies(options);
+    this.#policy = { policies, totalTimeout: t.total, send: (u, opts, s) => this.#submit(u, opts, s, false) };
+    this.#slow = policies.slow;
+    this.#redirect = policies.redirect.mode === 'manual' ? undefined : policies.redirect;
+    const self = new WeakRef(this); // the Dispatcher must not keep the Session alive
+    d.onRedirect = (p, res) => {
+      const session = self.deref();
+      return session === undefined ? undefined : session.#follow(p, res);
+    };
     this.dns = {
       lookup: (hostname, family = 0) => this.#dnsLookup(hostname, family),
       clear: (hostname) => {
@@ -545,15 +575,47 @@ export class Session {
 
   /** Sends a request and buffers the whole response body (bounded by maxBodySize). */
   request(url: string | URL, options?: RequestOptions): Promise<Response> {
-    return this.#submit(url, options, false) as Promise<Response>;
+    if (this.#slow || (options != null && options.retry !== undefined)) return this.#run(url, options, false) as Promise<Response>;
+    return this.#submit(url, options, false, true) as Promise<Response>;
   }
 
   /** Like request(), but resolves at the response head; `body` is a Readable with backpressure. */
   stream(url: string | URL, options?: RequestOptions): Promise<StreamResponse> {
-    return this.#submit(url, options, true) as Promise<StreamResponse>;
+    if (this.#slow || (options != null && options.retry !== undefined)) return this.#run(url, options, true) as Promise<StreamResponse>;
+    return this.#submit(url, options, true, true) as Promise<StreamResponse>;
   }
 
-  #submit(input: string | URL, options: RequestOptions | undefined, stream: boolean): Promise<Response | StreamResponse> {
+  /** A request through the policy loop (retry, rate limit, cookies); input errors still throw. */
+  #run(input: string | URL, options: RequestOptions | undefined, stream: boolean): Promise<Response | StreamResponse> {
+    if (this.#closed) return Promise.reject(new UvfetchError('ERR_SESSION_CLOSED', 'session is closed'));
+    let url: URL;
+    try {
+      url = input instanceof URL ? input : new URL(String(input));
+    } catch (cause) {
+      throw new UvfetchError('ERR_INVALID_URL', `invalid URL: ${String(input)}`, { cause });
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new UvfetchError('ERR_UNSUPPORTED_PROTOCOL', `unsupported URL scheme ${url.protocol} (http: and https: only)`, { url: url.href });
+    }
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw invalidOption('options', 'expected an object');
+      checkKeys(options, REQUEST_KEYS, '');
+      if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'expected an AbortSignal');
+    }
+    return run(this.#policy, prepare(this.#policy, url, options), stream);
+  }
+
+  /** A plain-path request got a 3xx to follow: the policy loop takes over from that response. */
+  #follow(p: Pending, res: Response | StreamResponse): Promise<Response | StreamResponse> {
+    try {
+      return runFrom(this.#policy, prepare(this.#policy, p.input, p.options, p.redirect), p.stream, res, p.start);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** One native submit; `follow`: a 3xx may be followed (false inside the policy loop). */
+  #submit(input: string | URL, options: RequestOptions | undefined, stream: boolean, follow: boolean): Promise<Response | StreamResponse> {
     if (this.#closed) {
       return Promise.reject(new UvfetchError('ERR_SESSION_CLOSED', 'session is closed'));
     }
@@ -577,6 +639,7 @@ export class Session {
     let signal: AbortSignal | undefined;
     let overrides: Float64Array | null = null;
     let wantTimings = false;
+    let redirect = follow ? this.#redirect : undefined;
     if (options !== undefined) {
       if (options === null || typeof options !== 'object') throw invalidOption('options', 'expected an object');
       checkKeys(options, REQUEST_KEYS, '');
@@ -597,6 +660,10 @@ export class Session {
       if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'expected an AbortSignal');
       if (options.tls !== undefined) profile = TlsProfile.from(options.tls);
       if (options.proxy !== undefined) proxyCfg = proxyConfig(options.proxy, 'proxy') ?? null;
+      if (follow && hasRedirectOptions(options)) {
+        const r = redirectPolicy(options, this.#policy.policies.redirect);
+        redirect = r.mode === 'manual' ? undefined : r;
+      }
       if (
         options.timeout !== undefined ||
         options.maxHeaderCount !== undefined ||
@@ -703,6 +770,10 @@ export class Session {
         traced,
         timings: undefined,
         status: 0,
+        input: url,
+        options,
+        redirect,
+        start: redirect !== undefined && (overrides !== null ? overrides[3]! : this.#timeouts.total) > 0 ? performance.now() : 0,
       };
       d.pending.set(id, p);
       if (traced && channels.requestStart.hasSubscribers) channels.requestStart.publish({ id, method, url: href });
@@ -771,6 +842,7 @@ export class Session {
       fd: { limit: limits.getFdLimit().soft, open: limits.openFds(), exhaustedWaits: s.fdExhaustedWaits },
       tls: { handshakes: s.tlsHandshakes, resumed: s.tlsResumed, failures: s.tlsFailures },
       dns: s.dns,
+      ...(this.#policy.policies.limiter !== undefined ? { rateLimit: this.#policy.policies.limiter.stats() } : {}),
     };
   }
 
@@ -785,6 +857,7 @@ export class Session {
   close(): Promise<void> {
     if (this.#closePromise !== undefined) return this.#closePromise;
     this.#closed = true;
+    this.#policy.policies.limiter?.clear(() => new UvfetchError('ERR_SESSION_CLOSED', 'session is closed'));
     if (this.#loopDelay !== undefined) {
       this.#loopDelay = undefined;
       releaseLoopDelay();

@@ -1,4 +1,7 @@
 import type { TlsOptions, TlsProfile } from './tls.js';
+import type { CookieJar } from './cookies.js';
+import type { RateLimitOptions, RateLimitStats } from './rate-limit.js';
+import type { RetryOptions } from './retry.js';
 
 /** Durations are milliseconds. A timeout of 0 disables that timeout. */
 export interface TimeoutOptions {
@@ -28,7 +31,27 @@ export interface LimitOptions {
   maxDecompressionRatio?: number;
 }
 
-export interface SessionOptions extends LimitOptions {
+/** Redirects and retries: per session, and per request (a request's fields override the session's). */
+export interface PolicyOptions {
+  /** 'follow' (default): follow 301/302/303/307/308; 'manual': return the 3xx; 'error': reject with ERR_REDIRECT. */
+  redirect?: 'follow' | 'manual' | 'error';
+  /** Redirects followed before ERR_TOO_MANY_REDIRECTS. Default 10. */
+  maxRedirects?: number;
+  /** Headers removed on a cross-origin hop, besides Authorization, Cookie, Proxy-Authorization
+   * and Host (a request's list adds to the session's). */
+  redirectStripHeaders?: readonly string[];
+  /** Follow https → http redirects. Default false (ERR_REDIRECT). */
+  allowDowngrade?: boolean;
+  /** Retry failed attempts (see RetryOptions); `true` = the defaults, `false` = off. Default: off. */
+  retry?: RetryOptions | boolean;
+}
+
+export interface SessionOptions extends LimitOptions, PolicyOptions {
+  /** Token-bucket rate limits per origin and/or overall; requests wait before they are submitted. */
+  rateLimit?: RateLimitOptions;
+  /** A cookie jar for this session: `true` (a new in-memory tough-cookie CookieJar) or your own
+   * CookieJar. Default: none (cookies are neither stored nor sent). */
+  cookies?: boolean | CookieJar;
   /**
    * Connections across all origins (connecting, busy and idle). Default 256. `'auto'` derives it
    * from the file-descriptor soft limit less `fdReserve`.
@@ -146,7 +169,7 @@ export type BodyInit =
   | AsyncIterable<Uint8Array | string>
   | Iterable<Uint8Array | string>;
 
-export interface RequestOptions extends LimitOptions {
+export interface RequestOptions extends LimitOptions, PolicyOptions {
   /** Default 'GET'. Standard methods are upper-cased (as fetch does); others are sent as given. */
   method?: string;
   headers?: HeadersInit;
@@ -210,4 +233,6 @@ export interface SessionStats {
     failures: number;
   };
   dns: DnsStats;
+  /** With `rateLimit`: waiting requests and the current rate of each origin. */
+  rateLimit?: RateLimitStats;
 }
