@@ -19,6 +19,7 @@ TcpSocket::TcpSocket(uv_loop_t* loop, Handler* handler, ReadBuffer* rbuf)
     : loop_(loop), handler_(handler), rbuf_(rbuf) {
   std::memset(&tcp_, 0, sizeof(tcp_));
   std::memset(&connect_req_, 0, sizeof(connect_req_));
+  std::memset(&shutdown_req_, 0, sizeof(shutdown_req_));
 }
 
 TcpSocket::~TcpSocket() = default;
@@ -31,6 +32,7 @@ void TcpSocket::reset() {
   initialized_ = false;
   reading_ = false;
   closing_ = false;
+  shut_down_ = false;
 }
 
 int TcpSocket::connect(const sockaddr* addr, const SocketOptions& opts) {
@@ -55,7 +57,7 @@ void TcpSocket::on_connect_cb(uv_connect_t* req, int status) {
 }
 
 int TcpSocket::write(const char* a, size_t alen, const char* b, size_t blen) {
-  if (closing_) return UV_EPIPE;
+  if (closing_ || shut_down_) return UV_EPIPE;
   uv_buf_t bufs[2];
   unsigned n = 0;
   if (alen) bufs[n++] = uv_buf_init(const_cast<char*>(a), static_cast<unsigned>(alen));
@@ -106,6 +108,21 @@ void TcpSocket::on_write_cb(uv_write_t* req, int status) {
   std::free(wr);
   if (self->closing_) return;
   if (status != 0 || self->pending_writes_ == 0) self->handler_->on_write_drained(status);
+}
+
+int TcpSocket::shutdown() {
+  if (closing_ || !initialized_) return UV_ENOTCONN;
+  if (shut_down_) return 0;
+  shutdown_req_.data = this;
+  int r = uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown_cb);
+  if (r == 0) shut_down_ = true;
+  return r;
+}
+
+void TcpSocket::on_shutdown_cb(uv_shutdown_t* req, int status) {
+  auto* self = static_cast<TcpSocket*>(req->data);
+  if (status == UV_ECANCELED || self->closing_) return;  // closed before the FIN went out
+  self->handler_->on_shutdown(status);
 }
 
 int TcpSocket::read_start() {

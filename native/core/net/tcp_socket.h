@@ -35,6 +35,8 @@ class TcpSocket {
     virtual void on_read_end(int status) = 0;            // UV_EOF or a negative uv error
     virtual void on_write_drained(int status) = 0;       // queued writes all done (or failed)
     virtual void on_closed() = 0;                        // handle closed; delete is now allowed
+    // shutdown() finished: queued writes went out, then the FIN (0 or a negative uv error).
+    virtual void on_shutdown(int status) { (void)status; }
   };
 
   TcpSocket(uv_loop_t* loop, Handler* handler, ReadBuffer* rbuf);
@@ -48,6 +50,9 @@ class TcpSocket {
   // the kernel does not take it all at once, so callers may free their buffers after the call.
   int write(const char* a, size_t alen, const char* b = nullptr, size_t blen = 0);
   size_t queued_bytes() const { return queued_bytes_; }
+  // Half-close: after the queued writes, sends a FIN (reading goes on); on_shutdown reports it.
+  // Returns 0 or a negative uv error. Writes after it fail.
+  int shutdown();
   int read_start();
   void read_stop();
   bool reading() const { return reading_; }
@@ -73,17 +78,20 @@ class TcpSocket {
   static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void on_write_cb(uv_write_t* req, int status);
   static void on_close_cb(uv_handle_t* h);
+  static void on_shutdown_cb(uv_shutdown_t* req, int status);
 
   uv_loop_t* loop_;
   Handler* handler_;
   ReadBuffer* rbuf_;
   uv_tcp_t tcp_;
   uv_connect_t connect_req_;
+  uv_shutdown_t shutdown_req_;
   size_t queued_bytes_ = 0;
   unsigned pending_writes_ = 0;
   bool initialized_ = false;
   bool reading_ = false;
   bool closing_ = false;
+  bool shut_down_ = false;
 };
 
 }  // namespace uvf
