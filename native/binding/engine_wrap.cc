@@ -23,6 +23,13 @@ enum : uint32_t {
   kEvTlsRef = 11,    // id = request id, a = TLS info id; precedes that request's Complete/Head
   kEvDnsLookup = 12,  // id/a = lookup id (low/high 32 bits), b = family, p1 = host
   kEvDnsResult = 13, // id = query id, a = error index, p1 = addresses, comma-separated
+  // Raw sockets (id = raw socket id):
+  kEvRawOpen = 20,    // a = remote port | local port << 16, b = TLS info id, p1 = "remote\0local"
+  kEvRawData = 21,    // b = big payload index (1-based) or 0 with the bytes in p2
+  kEvRawEnd = 22,     // the peer's FIN / close_notify
+  kEvRawError = 23,   // a = error index, b = system error, p1 = detail
+  kEvRawDrain = 24,   // the native write queue is empty again
+  kEvRawClosed = 25,  // the socket is closed; the id may be reused
 };
 
 // Payloads above this size get their own external Buffer (no copy); smaller ones ride in the batch.
@@ -100,6 +107,12 @@ Napi::Function EngineWrap::Init(Napi::Env env) {
                          InstanceMethod<&EngineWrap::DnsAnswer>("dnsAnswer"),
                          InstanceMethod<&EngineWrap::DnsQuery>("dnsQuery"),
                          InstanceMethod<&EngineWrap::DnsClear>("dnsClear"),
+                         InstanceMethod<&EngineWrap::RawConnect>("rawConnect"),
+                         InstanceMethod<&EngineWrap::RawWrite>("rawWrite"),
+                         InstanceMethod<&EngineWrap::RawEnd>("rawEnd"),
+                         InstanceMethod<&EngineWrap::RawDestroy>("rawDestroy"),
+                         InstanceMethod<&EngineWrap::RawPause>("rawPause"),
+                         InstanceMethod<&EngineWrap::RawResume>("rawResume"),
                      });
 }
 
@@ -451,6 +464,83 @@ Napi::Value EngineWrap::DnsClear(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// rawConnect(id, host, port, tls: NativeTlsContext|null, options) → 0, or an error code index
+// (details via lastError()). options: { servername, localAddress, connectTimeout, tlsTimeout,
+// noDelay, keepAlive }, validated in JS (lib/raw-socket.ts). Outcome: open or error, then closed.
+Napi::Value EngineWrap::RawConnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (engine_ == nullptr) return Napi::Number::New(env, static_cast<double>(Error::SessionClosed));
+  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsObject()) {
+    last_error_ = "rawConnect(id, host, port, tls, options)";
+    return Napi::Number::New(env, static_cast<double>(Error::Internal));
+  }
+  RawId id = info[0].As<Napi::Number>().Uint32Value();
+  RawOptions ro;
+  ro.host = info[1].As<Napi::String>().Utf8Value();
+  uint32_t port = info[2].As<Napi::Number>().Uint32Value();
+  ro.port = port <= 65535 ? static_cast<uint16_t>(port) : 0;
+  if (info[3].IsObject()) {
+    TlsContextWrap* tw = TlsContextWrap::From(env, info[3]);
+    if (tw == nullptr || !tw->context()) {
+      last_error_ = "tls must be a NativeTlsContext";
+      return Napi::Number::New(env, static_cast<double>(Error::InvalidOption));
+    }
+    ro.tls_ctx = tw->context();
+  }
+  Napi::Object o = info[4].As<Napi::Object>();
+  Napi::Value sn = o.Get("servername");
+  if (sn.IsString()) ro.servername = sn.As<Napi::String>().Utf8Value();
+  Napi::Value la = o.Get("localAddress");
+  if (la.IsString()) ro.local_address = la.As<Napi::String>().Utf8Value();
+  ro.connect_timeout_ms = opt_u32(o, "connectTimeout", ro.connect_timeout_ms);
+  ro.tls_timeout_ms = opt_u32(o, "tlsTimeout", ro.tls_timeout_ms);
+  ro.no_delay = !o.Get("noDelay").IsBoolean() || o.Get("noDelay").As<Napi::Boolean>().Value();
+  ro.keep_alive_ms = opt_u32(o, "keepAlive", 0);
+  const char* detail = nullptr;
+  Error err = engine_->raw_open(id, std::move(ro), &detail);
+  if (err != Error::Ok) {
+    last_error_ = detail != nullptr ? detail : error_message(err);
+    return Napi::Number::New(env, static_cast<double>(err));
+  }
+  request_started();  // settled by the closed event
+  return Napi::Number::New(env, 0);
+}
+
+// rawWrite(id, Uint8Array) → bytes queued natively after this write (0: all in the kernel), or -1.
+Napi::Value EngineWrap::RawWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (engine_ == nullptr || info.Length() < 2 || !info[1].IsTypedArray()) return Napi::Number::New(env, -1);
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  Napi::ArrayBuffer ab = ta.ArrayBuffer();
+  int64_t q = engine_->raw_write(info[0].As<Napi::Number>().Uint32Value(),
+                                 static_cast<const char*>(ab.Data()) + ta.ByteOffset(), ta.ByteLength());
+  return Napi::Number::New(env, static_cast<double>(q));
+}
+
+Napi::Value EngineWrap::RawEnd(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) engine_->raw_end(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+// rawDestroy(id, abortive): closes now (abortive: RST); only the closed event follows.
+Napi::Value EngineWrap::RawDestroy(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) {
+    bool abortive = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+    engine_->raw_destroy(info[0].As<Napi::Number>().Uint32Value(), abortive);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::RawPause(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) engine_->raw_pause(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::RawResume(const Napi::CallbackInfo& info) {
+  if (engine_ != nullptr) engine_->raw_resume(info[0].As<Napi::Number>().Uint32Value());
+  return info.Env().Undefined();
+}
+
 Napi::Value EngineWrap::LastError(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), last_error_);
 }
@@ -492,6 +582,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("tlsHandshakes", static_cast<double>(s.tls_handshakes));
   o.Set("tlsResumed", static_cast<double>(s.tls_resumed));
   o.Set("tlsFailures", static_cast<double>(s.tls_failures));
+  o.Set("rawSockets", static_cast<double>(s.raw_sockets));
   Napi::Object d = Napi::Object::New(env);
   d.Set("queries", static_cast<double>(s.dns.lookups));
   d.Set("hits", static_cast<double>(s.dns.hits));
@@ -629,6 +720,37 @@ void EngineWrap::on_dns_result(uint32_t query_id, Error e, const std::vector<dns
     list.append(dns::address_to_string(addrs[(rotate_from + i) % n]));
   }
   push_record(kEvDnsResult, query_id, static_cast<uint32_t>(e), 0, list.data(), list.size(), nullptr, 0);
+}
+
+void EngineWrap::on_raw_open(RawId id, const RawOpenInfo& i) {
+  std::string addrs = i.remote_address;
+  addrs.push_back('\0');
+  addrs.append(i.local_address);
+  push_record(kEvRawOpen, id, static_cast<uint32_t>(i.remote_port) | (static_cast<uint32_t>(i.local_port) << 16),
+              i.tls_info, addrs.data(), addrs.size(), nullptr, 0);
+}
+
+void EngineWrap::on_raw_data(RawId id, const char* p, size_t n) {
+  if (n > kBigPayload) {
+    uint32_t big = push_big(std::string(p, n));
+    push_record(kEvRawData, id, 0, big, nullptr, 0, nullptr, 0);
+  } else {
+    push_record(kEvRawData, id, 0, 0, nullptr, 0, p, n);
+  }
+}
+
+void EngineWrap::on_raw_end(RawId id) { push_record(kEvRawEnd, id, 0, 0, nullptr, 0, nullptr, 0); }
+
+void EngineWrap::on_raw_error(RawId id, Error e, const char* detail, int sys_error) {
+  size_t dl = detail != nullptr ? std::strlen(detail) : 0;
+  push_record(kEvRawError, id, static_cast<uint32_t>(e), static_cast<uint32_t>(sys_error), detail, dl, nullptr, 0);
+}
+
+void EngineWrap::on_raw_drain(RawId id) { push_record(kEvRawDrain, id, 0, 0, nullptr, 0, nullptr, 0); }
+
+void EngineWrap::on_raw_closed(RawId id) {
+  request_settled();
+  push_record(kEvRawClosed, id, 0, 0, nullptr, 0, nullptr, 0);
 }
 
 void EngineWrap::on_closed() {

@@ -32,6 +32,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   void on_dns_lookup(uint64_t lookup_id, const std::string& host, int family) override;
   void on_dns_result(uint32_t query_id, Error e, const std::vector<dns::Address>& addrs,
                      size_t rotate_from) override;
+  void on_raw_open(RawId id, const RawOpenInfo& info) override;
+  void on_raw_data(RawId id, const char* p, size_t n) override;
+  void on_raw_end(RawId id) override;
+  void on_raw_error(RawId id, Error e, const char* detail, int sys_error) override;
+  void on_raw_drain(RawId id) override;
+  void on_raw_closed(RawId id) override;
   void on_closed() override;
   void flush() override;
 
@@ -50,6 +56,12 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   Napi::Value DnsAnswer(const Napi::CallbackInfo& info);
   Napi::Value DnsQuery(const Napi::CallbackInfo& info);
   Napi::Value DnsClear(const Napi::CallbackInfo& info);
+  Napi::Value RawConnect(const Napi::CallbackInfo& info);
+  Napi::Value RawWrite(const Napi::CallbackInfo& info);
+  Napi::Value RawEnd(const Napi::CallbackInfo& info);
+  Napi::Value RawDestroy(const Napi::CallbackInfo& info);
+  Napi::Value RawPause(const Napi::CallbackInfo& info);
+  Napi::Value RawResume(const Napi::CallbackInfo& info);
 
   void push_record(uint32_t type, uint32_t id, uint32_t a, uint32_t b, const char* p1, size_t n1,
                    const char* p2, size_t n2);

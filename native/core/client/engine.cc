@@ -139,6 +139,7 @@ Engine::~Engine() {
   // Only destroyed once every handle is closed (after on_closed), so nothing is left to free
   // but memory.
   for (auto* c : dead_) delete c;
+  for (auto* c : raw_dead_) delete c;
   for (auto& kv : requests_) delete kv.second;
 }
 
@@ -420,6 +421,17 @@ void Engine::out_of_fds(Key& k) {
   });
 }
 
+// A raw connect hit EMFILE (or found the engine out of descriptors): same backpressure.
+void Engine::raw_out_of_fds() {
+  if (!fd_exhausted_) {
+    fd_exhausted_ = true;
+    fd_retry_at_ = now() + kFdRetryMs;
+    arm_deadline(fd_retry_at_);
+  }
+  raw_fd_blocked_ = true;
+  ++stats_.fd_exhausted_waits;
+}
+
 void Engine::connection_idle(Http1Connection* c) {
   Key& k = *c->key();
   pool_.park_idle(k, c);
@@ -535,6 +547,7 @@ void Engine::sweep_deadlines() {
                          ", requests waiting: " + std::to_string(pool_.total_waiting()) + ")";
     for (Request* r : fd_expired) fail_queued(r, Error::FdExhausted, detail.c_str());
   }
+  raw_sweep(n, &next);
   if (next != UINT64_MAX) arm_deadline(next);
 }
 
@@ -595,10 +608,13 @@ void Engine::run_turn_end() {
       if (it != requests_.end() && it->second->conn != nullptr) it->second->conn->unthrottle();
     }
   }
+  raw_turn_end();
 }
 
 void Engine::free_deferred() {
   dns_queries_done_.clear();
+  for (auto* c : raw_dead_) delete c;
+  raw_dead_.clear();
   if (dead_.empty()) return;
   std::vector<Http1Connection*> dead;
   dead.swap(dead_);
@@ -642,6 +658,7 @@ void Engine::release(std::function<void()> on_released) {
 
 void Engine::maybe_finish_close() {
   if (!closing_ || !requests_.empty()) return;
+  if (!raw_close_all()) return;  // raw_closed() brings us back here (at the end of the turn)
   if (!dns_queries_.empty()) fail_dns_queries(Error::SessionClosed);
   if (!conns_.empty()) {
     std::vector<Http1Connection*> snapshot(conns_);
@@ -746,6 +763,7 @@ EngineStats Engine::stats() const {
   s.open = pool_.total_open();
   s.idle = pool_.total_idle();
   s.connecting = 0;
+  s.raw_sockets = raws_.size();
   for (auto* c : conns_) {
     auto st = c->state();
     if (st == Http1Connection::State::Resolving || st == Http1Connection::State::Connecting ||

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/errors.h"
+#include "client/raw_connection.h"
 #include "dns/dns_cache.h"
 #include "dns/resolver_uv.h"
 #include "http1/request_encoder.h"
@@ -129,6 +130,17 @@ class EngineSink {
   // The answer to Engine::dns_query (addrs empty on error; start at rotate_from, wrapping).
   virtual void on_dns_result(uint32_t query_id, Error e, const std::vector<dns::Address>& addrs,
                              size_t rotate_from) = 0;
+  // Raw sockets (Engine::raw_open): open (after TLS, if any), bytes, the peer's end, an error
+  // (then the socket closes), the write queue flushed after a write queued bytes, and closed
+  // (the id is free again). Errors before open mean the connect failed.
+  virtual void on_raw_open(RawId id, const RawOpenInfo& info) { (void)id, (void)info; }
+  virtual void on_raw_data(RawId id, const char* p, size_t n) { (void)id, (void)p, (void)n; }
+  virtual void on_raw_end(RawId id) { (void)id; }
+  virtual void on_raw_error(RawId id, Error e, const char* detail, int sys_error) {
+    (void)id, (void)e, (void)detail, (void)sys_error;
+  }
+  virtual void on_raw_drain(RawId id) { (void)id; }
+  virtual void on_raw_closed(RawId id) { (void)id; }
   virtual void on_closed() = 0;              // close()/destroy() finished: every handle closed
   virtual void flush() = 0;                  // end of a loop turn with events raised: deliver them
 };
@@ -140,6 +152,7 @@ struct EngineStats {
   uint64_t bytes_in = 0, bytes_out = 0;
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   size_t in_flight = 0, queued = 0, open = 0, idle = 0, connecting = 0;
+  size_t raw_sockets = 0;  // raw connections not yet closed
   dns::Stats dns;
 };
 
@@ -190,6 +203,25 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   };
   std::vector<OriginStat> origin_stats();
   uv_loop_t* loop() const { return loop_; }
+
+  // Raw sockets for users' own protocols (client/raw_connection.h), ids chosen by the caller.
+  // raw_open validates and starts connecting (failures after that are events); the others
+  // ignore unknown ids. raw_write returns the bytes queued natively, or -1 (not writable).
+  // close() waits for requests, then fails every raw socket with SessionClosed.
+  Error raw_open(RawId id, RawOptions&& opts, const char** detail);
+  int64_t raw_write(RawId id, const char* p, size_t n);
+  void raw_end(RawId id);
+  void raw_destroy(RawId id, bool abortive);
+  void raw_pause(RawId id);
+  void raw_resume(RawId id);
+  // --- for RawConnection ---
+  static bool parse_local_address(const std::string& ip, sockaddr_storage* out);
+  const sockaddr* local_address() const {
+    return has_local_addr_ ? reinterpret_cast<const sockaddr*>(&local_addr_) : nullptr;
+  }
+  void raw_throttle(RawId id);
+  void raw_out_of_fds();
+  void raw_closed(RawConnection* c);
 
   // --- for Http1Connection ---
   uint64_t now() const { return uv_now(loop_); }
@@ -258,6 +290,10 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void dns_query_answered(DnsQuery* q, Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
   void fail_dns_queries(Error e);
   void run_turn_end();
+  RawConnection* raw_find(RawId id);
+  void raw_turn_end();
+  void raw_sweep(uint64_t now, uint64_t* next);
+  bool raw_close_all();  // true when none is left
 
   uv_loop_t* loop_;
   EngineSink* sink_;
@@ -297,6 +333,10 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   std::unique_ptr<dns::DnsCache> dns_;
   std::unordered_map<uint32_t, std::unique_ptr<DnsQuery>> dns_queries_;
   std::vector<std::unique_ptr<DnsQuery>> dns_queries_done_;  // answered; freed after the turn
+  std::unordered_map<RawId, RawConnection*> raws_;  // raw connections not yet closed
+  std::vector<RawConnection*> raw_dead_;            // closed; freed after the loop turn
+  std::vector<RawId> raw_throttled_;                // reading restarts at the end of the turn
+  bool raw_fd_blocked_ = false;                     // some raw connect waits for a descriptor
 };
 
 }  // namespace uvf
