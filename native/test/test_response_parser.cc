@@ -574,3 +574,25 @@ TEST(rp_value_bytes_every_position) {
     }
   }
 }
+
+// Found by the fuzzer (native/fuzz/crashes/response_parser-max-header-size-below-9.bin): a size
+// limit below the 9-byte "HTTP/1.x " prefix made the outcome depend on the split.
+TEST(response_head_tiny_limit_is_split_independent) {
+  const std::string input = "HTTP/1.0E 1\r\n\r\n";
+  for (size_t limit : {size_t(1), size_t(5), size_t(8), size_t(9)}) {
+    ParseLimits lim;
+    lim.max_header_size = limit;
+    ResponseHead h{};
+    ParseError whole, piecewise;
+    auto st_whole = parse_response_head(input.data(), input.size(), 0, lim, &h, nullptr, 0, &whole);
+    ParseStatus st = ParseStatus::NeedMore;
+    size_t prev = 0;
+    for (size_t n = 1; n <= input.size() && st == ParseStatus::NeedMore; ++n) {
+      st = parse_response_head(input.data(), n, prev, lim, &h, nullptr, 0, &piecewise);
+      prev = n;
+    }
+    CHECK(st_whole == st);
+    CHECK(whole.code == piecewise.code);
+    CHECK_EQ(whole.offset, piecewise.offset);
+  }
+}

@@ -362,7 +362,10 @@ ParseStatus parse_response_head(const char* buf, size_t len, size_t prev_len, co
   // first LF that completes CR LF CR LF. Only bytes from prev_len on are new: the final LF of the
   // terminator cannot lie before prev_len, or the previous call would have returned Done. The
   // search never goes past max_header_size, so an oversized buffer costs nothing extra.
-  size_t limit = len < limits.max_header_size ? len : limits.max_header_size;
+  // A limit below the 9-byte "HTTP/1.x " prefix acts as 9, so the outcome never depends on how
+  // the bytes were split (phase 0 must see the prefix before the size limit can fire).
+  const size_t max_size = limits.max_header_size < 9 ? 9 : limits.max_header_size;
+  size_t limit = len < max_size ? len : max_size;
   size_t i = prev_len <= len ? prev_len : 0;
   size_t end = 0;
   while (i < limit) {
@@ -379,9 +382,7 @@ ParseStatus parse_response_head(const char* buf, size_t len, size_t prev_len, co
   if (end == 0) {
     // No terminator in the first min(len, max) bytes: if we already hold max bytes, the head is
     // necessarily longer than the limit.
-    if (len >= limits.max_header_size) {
-      return fail(err, Error::HeadersTooLarge, "header block too large", limits.max_header_size);
-    }
+    if (len >= max_size) return fail(err, Error::HeadersTooLarge, "header block too large", max_size);
     return ParseStatus::NeedMore;
   }
 

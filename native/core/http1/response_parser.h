@@ -23,7 +23,7 @@ struct HeaderField {
 };
 
 struct ParseLimits {
-  size_t max_header_size = 64 * 1024;  // whole head, status line and final CRLF CRLF included
+  size_t max_header_size = 64 * 1024;  // whole head, status line and final CRLF CRLF included (min 9)
   size_t max_header_count = 200;
 };
 
