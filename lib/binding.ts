@@ -23,6 +23,13 @@ export const enum Ev {
   TlsRef = 11,
   DnsLookup = 12,
   DnsResult = 13,
+  // Raw sockets (lib/raw-socket.ts); id = raw socket id.
+  RawOpen = 20,
+  RawData = 21,
+  RawEnd = 22,
+  RawError = 23,
+  RawDrain = 24,
+  RawClosed = 25,
 }
 
 /** Submit flags (native/binding/engine_wrap.cc). */
@@ -88,7 +95,18 @@ export interface NativeStats {
   tlsHandshakes: number;
   tlsResumed: number;
   tlsFailures: number;
+  rawSockets: number;
   dns: DnsStats;
+}
+
+/** rawConnect() options (validated in lib/raw-socket.ts). */
+export interface NativeRawOptions {
+  servername?: string;
+  localAddress?: string;
+  connectTimeout: number;
+  tlsTimeout: number;
+  noDelay: boolean;
+  keepAlive: number;
 }
 
 /** A parsed set of trust anchors (native/binding/tls_wrap.cc). */
@@ -153,6 +171,14 @@ export interface NativeEngine {
   /** Resolves through the cache; answered by a DnsResult event. False once closed. */
   dnsQuery(queryId: number, host: string, family: number): boolean;
   dnsClear(host?: string): void;
+  /** Starts a raw socket: 0, or an error index (lastError()); then RawOpen or RawError, RawClosed. */
+  rawConnect(id: number, host: string, port: number, tls: NativeTlsContext | null, options: NativeRawOptions): number;
+  /** Bytes queued natively after this write (0: all in the kernel), or -1 (not writable). */
+  rawWrite(id: number, chunk: Uint8Array): number;
+  rawEnd(id: number): void;
+  rawDestroy(id: number, abortive: boolean): void;
+  rawPause(id: number): void;
+  rawResume(id: number): void;
 }
 
 export interface NativeBinding {

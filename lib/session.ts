@@ -149,6 +149,8 @@ class Dispatcher {
   lookupTimeout = 0;
   /** Continues a request whose 3xx is to be followed (undefined: the session is gone). */
   onRedirect: ((p: Pending, res: Response | StreamResponse) => Promise<Response | StreamResponse> | undefined) | undefined;
+  /** Raw-socket events (types 20 and up), routed by lib/raw-socket.ts; set on first use. */
+  raw: ((type: number, id: number, a: number, b: number, batch: Buffer, p1: number, n1: number, p2: number, n2: number, bigs: Buffer[] | undefined) => void) | undefined;
   readonly dnsQueries = new Map<number, { host: string; resolve: (a: ResolvedAddress[]) => void; reject: (e: unknown) => void }>();
   nextQuery = 1;
 
@@ -178,6 +180,10 @@ class Dispatcher {
   }
 
   #one(type: number, id: number, a: number, b: number, batch: Buffer, p1: number, n1: number, p2: number, n2: number, bigs: Buffer[] | undefined): void {
+    if (type >= Ev.RawOpen) {
+      this.raw?.(type, id, a, b, batch, p1, n1, p2, n2, bigs);
+      return;
+    }
     switch (type) {
       case Ev.Closed: {
         const r = this.closeResolve;
@@ -437,6 +443,27 @@ function isIterableBody(b: unknown): b is AsyncIterable<unknown> | Iterable<unkn
 let nextId = 1;
 
 /** An address from session.dns.lookup(). */
+/** @internal Raw sockets (lib/raw-socket.ts) reach a session's engine and event routing here. */
+export const kRawAccess = Symbol('uvfetch.rawAccess');
+
+/** @internal Where raw-socket events go (the Dispatcher), and the TLS infos they refer to. */
+export interface RawEvents {
+  raw: ((type: number, id: number, a: number, b: number, batch: Buffer, p1: number, n1: number, p2: number, n2: number, bigs: Buffer[] | undefined) => void) | undefined;
+  readonly tlsInfo: Map<number, TlsInfo>;
+}
+
+/** @internal What kRawAccess hands out: the engine, the event route, the session's defaults. */
+export interface RawAccess {
+  readonly engine: NativeEngine;
+  /** The Dispatcher's hooks (it holds no Session, so neither does a raw socket). */
+  readonly events: RawEvents;
+  closed(): boolean;
+  /** The session's TLS profile (its `tls` option, else a default profile). */
+  tls(): TlsProfile;
+  readonly connectTimeout: number;
+  readonly tlsTimeout: number;
+}
+
 export interface ResolvedAddress {
   address: string;
   family: 4 | 6;
@@ -552,6 +579,18 @@ export class Session {
         if (hostname !== undefined && typeof hostname !== 'string') throw invalidOption('hostname', 'expected a string');
         this.#engine.dnsClear(hostname === undefined ? undefined : normalizeHost(hostname));
       },
+    };
+  }
+
+  /** @internal For lib/raw-socket.ts: raw sockets share this session's engine (DNS cache, fds). */
+  [kRawAccess](): RawAccess {
+    return {
+      engine: this.#engine,
+      events: this.#dispatcher,
+      closed: () => this.#closed,
+      tls: () => this.#tlsOption ?? (this.#tlsDefault ??= new TlsProfile()),
+      connectTimeout: this.#timeouts.connect,
+      tlsTimeout: this.#timeouts.tls,
     };
   }
 
