@@ -181,7 +181,8 @@ class ZlibStage final : public ContentDecoder::Stage {
       if (done_) {
         // More bytes after a complete stream: another gzip member (RFC 1952 §2.2), or padding
         // some servers append (ignored, as browsers do).
-        if (!gzip_ || zs_.next_in[0] != 0x1f) {
+        if (ignore_rest_ || !gzip_ || zs_.next_in[0] != 0x1f) {
+          ignore_rest_ = true;  // decided by the first byte after the stream, whatever the split
           zs_.avail_in = 0;
           break;
         }
@@ -219,6 +220,7 @@ class ZlibStage final : public ContentDecoder::Stage {
   bool gzip_;
   bool inited_ = false;
   bool done_ = false;
+  bool ignore_rest_ = false;  // padding after the last member: everything else is ignored
   char head_[2];
   size_t head_len_ = 0;
 };
