@@ -12,7 +12,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 fuzz_dir="$root/native/fuzz"
-all_targets=(response_parser chunked_decoder request_encoder client_hello dns_cache)
+all_targets=(response_parser chunked_decoder request_encoder client_hello dns_cache content_decoder)
 
 seconds=60
 targets=()
