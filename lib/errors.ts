@@ -45,7 +45,9 @@ export type ErrorCode =
   // Raised in JS only (the redirect policy), never by the engine: no native index.
   | 'ERR_REDIRECT'
   | 'ERR_TOO_MANY_REDIRECTS'
-  | 'ERR_REDIRECT_BODY';
+  | 'ERR_REDIRECT_BODY'
+  // Raised by SocketPool (lib/socket-pool.ts) only.
+  | 'ERR_POOL_CLOSED';
 
 export interface UvfetchErrorOptions {
   cause?: unknown;

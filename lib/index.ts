@@ -7,6 +7,8 @@ export type { RetryOptions, RetryBackoffOptions } from './retry.js';
 export type { RateLimitOptions, RateLimitBucketOptions, RateLimitStats } from './rate-limit.js';
 export type { CookieJar } from './cookies.js';
 export { limits, type FdLimit } from './limits.js';
+export { connect, RawSocket, type ConnectOptions } from './raw-socket.js';
+export { SocketPool, type SocketPoolOptions, type SocketPoolStats, type PoolKey } from './socket-pool.js';
 export type { FetchManyOptions, FetchManyRequest, FetchManyResult } from './fetch-many.js';
 export { channels, type Timings, type TlsHandshakeMessage } from './tracing.js';
 export { TlsProfile, type TlsOptions, type TlsVerifyOptions, type TlsInfo, type TlsFingerprint, type TlsVersion, type PeerCertificateSummary } from './tls.js';

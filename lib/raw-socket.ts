@@ -141,6 +141,8 @@ export class RawSocket extends Duplex {
   localPort = 0;
   /** What the TLS handshake negotiated (protocol, cipher, alpn, ja3, ja4, ...); undefined on plain TCP. */
   tls: TlsInfo | undefined;
+  /** The peer sent its FIN (or TLS close_notify): nothing more will be read. */
+  peerEnded = false;
   /** Plaintext bytes received / handed to the engine. */
   bytesRead = 0;
   bytesWritten = 0;
@@ -239,7 +241,9 @@ export class RawSocket extends Duplex {
 
   /** @internal */
   [kOnEnd](): void {
+    this.peerEnded = true;
     this.push(null);
+    this.emit('peerend');
   }
 
   /** @internal */
