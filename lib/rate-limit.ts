@@ -118,7 +118,9 @@ export class RateLimiter {
     const h = this.#host(origin, now);
     const g = this.#global;
     if (g !== undefined) fill(g, now);
-    if (h.queue.length === 0 && (h.bucket.tokens >= 1 - EPS) && (g === undefined || g.tokens >= 1 - EPS)) {
+    // At once only when nobody waits before it: its origin's queue, and (sharing the global
+    // bucket) any origin's.
+    if (h.queue.length === 0 && h.bucket.tokens >= 1 - EPS && (g === undefined || (g.tokens >= 1 - EPS && this.#waiting.size === 0))) {
       h.bucket.tokens -= 1;
       if (g !== undefined) g.tokens -= 1;
       return undefined;
