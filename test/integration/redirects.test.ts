@@ -322,6 +322,23 @@ describe('stream()', () => {
     expect(srv.connections).toBe(2);
     await waitFor(() => s.stats().requests.inFlight === 0, 2_000, 'no request in flight');
   });
+
+  it('destroys an intermediate body that never ends (after at most 1 s) and follows', async () => {
+    const srv = await startHttpServer((req, res) => {
+      if (req.url === '/hang') {
+        res.writeHead(302, { location: '/after' });
+        res.write('never ends'); // chunked, no terminating chunk
+      } else {
+        res.end('after');
+      }
+    });
+    const s = session();
+    const t0 = Date.now();
+    const res = await s.stream(srv.url('/hang'));
+    expect(await res.text()).toBe('after');
+    expect(Date.now() - t0).toBeLessThan(2_500);
+    await waitFor(() => srv.isSocketClosed(1), 5_000, 'the 3xx socket to close');
+  });
 });
 
 describe('abort and total timeout across hops', () => {
