@@ -133,6 +133,7 @@ void RawConnection::start_tls() {
     fail(tls_->error(), tls_->detail().c_str());
     return;
   }
+  tls_->accept_any_alpn();  // the user's protocol, whatever the server picked
   continue_handshake();
 }
 

@@ -199,7 +199,7 @@ Channel::Status Channel::handshake() {
     const unsigned char* sel = nullptr;
     unsigned sel_len = 0;
     SSL_get0_alpn_selected(ssl_, &sel, &sel_len);
-    if (sel_len > 0 && !(sel_len == 8 && std::memcmp(sel, "http/1.1", 8) == 0)) {
+    if (sel_len > 0 && !any_alpn_ && !(sel_len == 8 && std::memcmp(sel, "http/1.1", 8) == 0)) {
       error_ = Error::TlsAlpn;
       detail_ = "the server selected \"" + std::string(reinterpret_cast<const char*>(sel), sel_len) +
                 "\"; this version speaks only http/1.1 over TLS";

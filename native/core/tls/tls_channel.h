@@ -50,6 +50,9 @@ class Channel {
   // feed more peer bytes; Failed = see error()/detail(). Records to send are left in output().
   Status handshake();
   bool handshake_done() const { return done_; }
+  // The caller speaks whatever protocol the server selects via ALPN (raw sockets): without this,
+  // a selection other than http/1.1 fails the handshake with TlsAlpn. Call before handshake().
+  void accept_any_alpn() { any_alpn_ = true; }
 
   // Ciphertext received from the peer.
   bool feed(const char* p, size_t n);
@@ -88,6 +91,7 @@ class Channel {
   std::string hello_;    // the first ClientHello handshake message we sent
   std::string sni_;
   bool done_ = false;
+  bool any_alpn_ = false;
   uint64_t plain_in_ = 0;
   Error error_ = Error::Ok;
   std::string detail_;
