@@ -175,9 +175,13 @@ export class SocketPool {
 
   /**
    * Graceful: waiters reject with ERR_POOL_CLOSED, idle sockets close, sockets in use close when
-   * released (or destroyed). Resolves once every socket of the pool has closed.
+   * released (or destroyed) — or at once with `force: true`. Resolves once every socket of the
+   * pool has closed.
    */
-  close(): Promise<void> {
+  close(options: { force?: boolean } = {}): Promise<void> {
+    if (options.force === true) {
+      for (const s of [...this.#owned.keys()]) this.destroy(s);
+    }
     if (this.#closePromise !== undefined) return this.#closePromise;
     this.#closed = true;
     for (const w of this.#waiters.splice(0)) {
