@@ -122,7 +122,7 @@ interface Pending {
   timings: Timings | undefined;
   status: number;
   // Redirects on the plain path: a 3xx to follow hands these to policies.runFrom().
-  input: URL;
+  input: URL | undefined; // only when it has credentials (p.url has them removed); else p.url is parsed again
   options: RequestOptions | undefined;
   redirect: RedirectPolicy | undefined; // undefined: hand every 3xx back as is
   start: number; // performance.now() at submit when a total timeout applies, else 0
@@ -647,7 +647,7 @@ export class Session {
   /** A plain-path request got a 3xx to follow: the policy loop takes over from that response. */
   #follow(p: Pending, res: Response | StreamResponse): Promise<Response | StreamResponse> {
     try {
-      return runFrom(this.#policy, prepare(this.#policy, p.input, p.options, p.redirect), p.stream, res, p.start);
+      return runFrom(this.#policy, prepare(this.#policy, p.input ?? new URL(p.url), p.options, p.redirect), p.stream, res, p.start);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -809,7 +809,8 @@ export class Session {
         traced,
         timings: undefined,
         status: 0,
-        input: url,
+        // Not the URL object itself: kept until the response, it would outlive the young generation.
+        input: href === url.href ? undefined : url,
         options,
         redirect,
         start: redirect !== undefined && (overrides !== null ? overrides[3]! : this.#timeouts.total) > 0 ? performance.now() : 0,
