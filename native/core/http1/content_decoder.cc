@@ -189,31 +189,33 @@ class ZlibStage final : public ContentDecoder::Stage {
         inflateReset(&zs_);
         done_ = false;
       }
-      zs_.next_out = reinterpret_cast<Bytef*>(buf_.get());
-      zs_.avail_out = static_cast<uInt>(kChunk);
-      int r = inflate(&zs_, Z_NO_FLUSH);
-      size_t produced = kChunk - zs_.avail_out;
-      if (r == Z_STREAM_END) done_ = true;
-      if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
-        return fail(gzip_ ? "invalid gzip data" : "invalid deflate data");
-      }
-      if (!out(buf_.get(), produced)) return false;
+      size_t produced = 0;
+      int r = step(&produced);
+      if (r < 0) return false;
       if (r == Z_BUF_ERROR && produced == 0) break;  // needs more input
     }
     // Output may still be pending with all input consumed (the window flushes in pieces).
     while (!done_ && zs_.avail_out == 0) {
-      zs_.next_out = reinterpret_cast<Bytef*>(buf_.get());
-      zs_.avail_out = static_cast<uInt>(kChunk);
-      int r = inflate(&zs_, Z_NO_FLUSH);
-      size_t produced = kChunk - zs_.avail_out;
-      if (r == Z_STREAM_END) done_ = true;
-      if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
-        return fail(gzip_ ? "invalid gzip data" : "invalid deflate data");
-      }
-      if (!out(buf_.get(), produced)) return false;
+      size_t produced = 0;
+      if (step(&produced) < 0) return false;
       if (produced == 0) break;
     }
     return true;
+  }
+
+  // One inflate() call into the output buffer, handing over what it produced. Returns zlib's
+  // status, or -1 when decoding (or the consumer) failed.
+  int step(size_t* produced) {
+    zs_.next_out = reinterpret_cast<Bytef*>(buf_.get());
+    zs_.avail_out = static_cast<uInt>(kChunk);
+    int r = inflate(&zs_, Z_NO_FLUSH);
+    *produced = kChunk - zs_.avail_out;
+    if (r == Z_STREAM_END) done_ = true;
+    if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
+      fail(gzip_ ? "invalid gzip data" : "invalid deflate data");
+      return -1;
+    }
+    return out(buf_.get(), *produced) ? r : -1;
   }
 
   z_stream zs_{};
