@@ -65,7 +65,7 @@ srv.listen(0, '127.0.0.1', () => process.stdout.write(srv.address().port + '\\n'
 `;
 
 /** Starts the echo server; resolves with { port, kind, stop }. */
-async function startServer(kind) {
+async function startServer(kind, pin) {
   let cmd, argv;
   if (kind === 'native') {
     const bin = path.join(root, 'build', 'echo-server');
@@ -85,7 +85,7 @@ async function startServer(kind) {
     cmd = process.execPath;
     argv = ['-e', NODE_ECHO];
   }
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = pin.length > 0 ? spawn(pin[0], [...pin.slice(1), cmd, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -95,7 +95,8 @@ async function startServer(kind) {
     });
     child.on('exit', (code) => reject(new Error(`echo server exited (${code})`)));
   });
-  return { port, kind: kind === 'native' ? 'C epoll echo server (bench/echo-server.c), own process' : 'node:net echo server, child process', stop: () => child.kill() };
+  const where = pin.length > 0 ? `, pinned to CPU ${pin[2]} (client on CPU 0)` : '';
+  return { port, kind: (kind === 'native' ? 'C epoll echo server (bench/echo-server.c), own process' : 'node:net echo server, child process') + where, stop: () => child.kill() };
 }
 
 // --- the two clients, behind one small interface ---------------------------------------------
@@ -200,7 +201,27 @@ const median = (xs) => {
 };
 
 const o = args(process.argv.slice(2));
-const server = await startServer(o.server);
+// On Linux with taskset and two or more cores: this client on the first core, the server on the
+// last (re-exec once under taskset), so the two never compete for one core.
+const cores = (await import('node:os')).availableParallelism();
+let pin = [];
+if (process.platform === 'linux' && cores >= 2) {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    pin = ['taskset', '-c', String(cores - 1)];
+  } catch {
+    pin = [];
+  }
+}
+if (pin.length > 0 && process.env.UVF_RAW_BENCH_PINNED !== '1') {
+  const child = spawn('taskset', ['-c', '0', process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, UVF_RAW_BENCH_PINNED: '1' },
+  });
+  child.on('exit', (code) => process.exit(code ?? 1));
+  await new Promise(() => {});
+}
+const server = await startServer(o.server, pin);
 const results = { pingPong: { uvfetch: [], 'node:net': [] }, bulk: { uvfetch: [], 'node:net': [] } };
 const log = (s) => {
   if (!o.json) process.stdout.write(s + '\n');
