@@ -6,6 +6,7 @@
         "native/core/base/errors.cc",
         "native/core/base/fd_limits.cc",
         "native/core/net/tcp_socket.cc",
+        "native/core/net/memory_socket.cc",
         "native/core/dns/dns_cache.cc",
         "native/core/dns/resolver_uv.cc",
         "native/core/http1/response_parser.cc",

@@ -12,6 +12,13 @@
 //   request() round trip c1    await session.request() against the loopback server (its own
 //                              process), one request at a time: latency, not throughput
 //   undici Pool round trip c1  the same with undici Pool.request + body.arrayBuffer(), for scale
+//   submit→complete, socket faked out, c1 / c50
+//                              session.request() on connections whose socket is a socket-less
+//                              stand-in (lib/bench-hooks.ts, native/core/net/memory_socket.h)
+//                              answering each request from the event loop: everything uvfetch does
+//                              per request (JS API, the submit crossing, encoding, pool, parsing,
+//                              the per-turn batch, promise resolution) and nothing of the kernel's.
+//                              c50 runs 50 requests at once per iteration, reported per request.
 //
 // Sub-microsecond operations are timed in batches of 1000 (so the timer's own cost does not
 // dominate) and reported per operation. Numbers move by several percent between runs; compare
@@ -21,6 +28,7 @@ import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { Session, ResponseHeaders } from '../dist/index.js';
+import { kMemoryResponse } from '../dist/bench-hooks.js';
 import { startLoopbackServer } from '../dist/loopback-server.js';
 
 const { values } = parseArgs({ options: { time: { type: 'string', default: '1000' }, help: { type: 'boolean', short: 'h' } } });
@@ -68,6 +76,10 @@ try {
 }
 const pool = undici ? new undici.Pool(server.url, { connections: 1 }) : null;
 
+const fake = new Session({ connectionsPerHost: 50, [kMemoryResponse]: `${HEAD10}Hello, World!` });
+const fakeUrl = 'http://127.0.0.1:9/micro'; // never dialled: the stand-in answers
+const FAKE_C = 50;
+
 let sink = 0;
 const bench = new Bench({ time, warmupTime: Math.min(500, time) });
 bench
@@ -85,6 +97,16 @@ bench
     const r = await rtSession.request(url);
     sink += r.body.length;
   });
+bench
+  .add('submit→complete, socket faked out, c1', async () => {
+    const r = await fake.request(fakeUrl);
+    sink += r.body.length;
+  })
+  .add(`submit→complete, socket faked out, c50 (x${FAKE_C})`, async () => {
+    const all = [];
+    for (let i = 0; i < FAKE_C; i++) all.push(fake.request(fakeUrl));
+    for (const r of await Promise.all(all)) sink += r.body.length;
+  });
 if (pool) {
   bench.add('undici Pool round trip c1', async () => {
     const { body } = await pool.request({ path: '/micro', method: 'GET' });
@@ -96,6 +118,7 @@ try {
   await bench.run();
 } finally {
   await rtSession.close();
+  await fake.close();
   if (pool) await pool.close();
   await server.close();
 }
@@ -103,10 +126,10 @@ try {
 const rows = bench.tasks.map((t) => {
   const r = t.result;
   if (r.state !== 'completed') return { task: t.name, 'ops/s': r.state === 'errored' ? String(r.error) : r.state };
-  const per = t.name.includes(`(x${BATCH})`) ? BATCH : 1;
+  const per = Number(/\(x(\d+)\)$/.exec(t.name)?.[1] ?? 1);
   const meanMs = r.latency.mean / per;
   return {
-    task: t.name.replace(` (x${BATCH})`, ''),
+    task: t.name.replace(/ \(x\d+\)$/, ''),
     'ops/s': Math.round(1000 / meanMs).toLocaleString('en-US'),
     'mean per op': meanMs < 0.001 ? `${(meanMs * 1e6).toFixed(0)} ns` : `${(meanMs * 1e3).toFixed(1)} µs`,
     'p99 per op': per === 1 ? `${(r.latency.p99 * 1e3).toFixed(1)} µs` : '-',

@@ -58,6 +58,8 @@ export interface NativeEngineOptions {
   tcpKeepAlive: number;
   localAddress?: string;
   userAgent?: string;
+  /** Benchmarks only (bench-hooks.ts): socket-less connections answering with this response. */
+  memoryResponse?: string;
   dns?: NativeDnsOptions;
 }
 

@@ -6,6 +6,7 @@ import { invalidOption, nativeError, UvfetchError, codeOf } from './errors.js';
 import { autoConnections, limits } from './limits.js';
 import { dnsOptions, runLookup } from './dns.js';
 import { VERSION } from './version.js';
+import { kMemoryResponse } from './bench-hooks.js';
 import { acquireLoopDelay, RateWindow, releaseLoopDelay } from './metrics.js';
 import { channels, decodeTimings, tracingActive, type Timings } from './tracing.js';
 import { fetchMany, type FetchManyOptions, type FetchManyRequest, type FetchManyResult } from './fetch-many.js';
@@ -544,6 +545,8 @@ export class Session {
     if (options.tcpKeepAlive !== undefined && options.tcpKeepAlive !== false) {
       o.tcpKeepAlive = intOpt(options.tcpKeepAlive, 'tcpKeepAlive', 0, 0, MAX_TIMER);
     }
+    const memoryResponse = (options as Record<symbol, unknown>)[kMemoryResponse];
+    if (typeof memoryResponse === 'string') o.memoryResponse = memoryResponse; // bench-hooks.ts
     if (options.localAddress !== undefined) {
       if (typeof options.localAddress !== 'string' || isIP(options.localAddress) === 0) {
         throw invalidOption('localAddress', 'expected an IPv4 or IPv6 address');

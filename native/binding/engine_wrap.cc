@@ -140,6 +140,8 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   eo.limits.max_decompression_ratio = opt_num(o, "maxDecompressionRatio", 100.0);
   eo.no_delay = !o.Get("noDelay").IsBoolean() || o.Get("noDelay").As<Napi::Boolean>().Value();
   eo.tcp_keep_alive_ms = opt_u32(o, "tcpKeepAlive", 0);
+  Napi::Value mr = o.Get("memoryResponse");  // benchmarks only (lib/bench-hooks.ts)
+  if (mr.IsString()) eo.memory_response = mr.As<Napi::String>().Utf8Value();
   Napi::Value la = o.Get("localAddress");
   if (la.IsString()) eo.local_address = la.As<Napi::String>().Utf8Value();
   Napi::Value ua = o.Get("userAgent");

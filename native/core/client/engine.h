@@ -69,6 +69,9 @@ struct EngineOptions {
   unsigned tcp_keep_alive_ms = 0;
   std::string local_address;  // optional IP to bind outgoing sockets to
   std::string user_agent;     // default User-Agent (empty: none)
+  // Benchmarks only: connections use net/memory_socket.h (no socket, no kernel) and every request
+  // gets this complete response. Empty: real sockets.
+  std::string memory_response;
   DnsEngineOptions dns;
 };
 

@@ -1,8 +1,11 @@
 #include "client/http1_connection.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <cstring>
-#include <strings.h>
+
+#include "net/memory_socket.h"
 
 namespace uvf {
 
@@ -13,7 +16,11 @@ constexpr uint64_t kMaxBodyReserve = 1 << 20;
 }  // namespace
 
 Http1Connection::Http1Connection(Engine* engine, Engine::Key* key)
-    : engine_(engine), key_(key), sock_(std::make_unique<TcpSocket>(engine->loop(), this, engine->read_buffer())) {}
+    : engine_(engine),
+      key_(key),
+      sock_(engine->options().memory_response.empty()
+                ? std::make_unique<TcpSocket>(engine->loop(), this, engine->read_buffer())
+                : std::make_unique<MemorySocket>(engine->loop(), this, &engine->options().memory_response)) {}
 
 Http1Connection::~Http1Connection() = default;
 

@@ -40,28 +40,28 @@ class TcpSocket {
   };
 
   TcpSocket(uv_loop_t* loop, Handler* handler, ReadBuffer* rbuf);
-  ~TcpSocket();
+  virtual ~TcpSocket();
   TcpSocket(const TcpSocket&) = delete;
   TcpSocket& operator=(const TcpSocket&) = delete;
 
   // Creates the socket and starts connecting. Returns 0 or a negative uv error (then call close()).
-  int connect(const sockaddr* addr, const SocketOptions& opts);
+  virtual int connect(const sockaddr* addr, const SocketOptions& opts);
   // Writes a then b (either may be empty). Returns 0 or a negative uv error. Data is copied only if
   // the kernel does not take it all at once, so callers may free their buffers after the call.
-  int write(const char* a, size_t alen, const char* b = nullptr, size_t blen = 0);
-  size_t queued_bytes() const { return queued_bytes_; }
+  virtual int write(const char* a, size_t alen, const char* b = nullptr, size_t blen = 0);
+  virtual size_t queued_bytes() const { return queued_bytes_; }
   // Half-close: after the queued writes, sends a FIN (reading goes on); on_shutdown reports it.
   // Returns 0 or a negative uv error. Writes after it fail.
   int shutdown();
-  int read_start();
-  void read_stop();
+  virtual int read_start();
+  virtual void read_stop();
   bool reading() const { return reading_; }
   // True when the peer has not closed or sent anything: a non-blocking MSG_PEEK sees EAGAIN.
-  bool probe_idle_alive() const;
+  virtual bool probe_idle_alive() const;
   // Keeps (or stops keeping) the event loop alive on this socket's account.
-  void set_ref(bool ref);
+  virtual void set_ref(bool ref);
   // Closes the handle. abortive=true sends RST (SO_LINGER 0) instead of FIN. Idempotent.
-  void close(bool abortive);
+  virtual void close(bool abortive);
   bool closing() const { return closing_; }
   // A descriptor was created for this socket (connect() got past socket creation).
   bool opened() const { return initialized_; }
@@ -70,6 +70,14 @@ class TcpSocket {
   // Routes later callbacks to h (a connection race hands its winning socket over).
   void set_handler(Handler* h) { handler_ = h; }
   int fd() const;
+
+ protected:
+  // For MemorySocket (net/memory_socket.h), the socket-less stand-in the benchmarks use.
+  uv_loop_t* loop_;
+  Handler* handler_;
+  bool initialized_ = false;
+  bool reading_ = false;
+  bool closing_ = false;
 
  private:
   struct WriteReq;
@@ -80,17 +88,12 @@ class TcpSocket {
   static void on_close_cb(uv_handle_t* h);
   static void on_shutdown_cb(uv_shutdown_t* req, int status);
 
-  uv_loop_t* loop_;
-  Handler* handler_;
   ReadBuffer* rbuf_;
   uv_tcp_t tcp_;
   uv_connect_t connect_req_;
   uv_shutdown_t shutdown_req_;
   size_t queued_bytes_ = 0;
   unsigned pending_writes_ = 0;
-  bool initialized_ = false;
-  bool reading_ = false;
-  bool closing_ = false;
   bool shut_down_ = false;
 };
 
