@@ -6,8 +6,8 @@
 # native/fuzz/build/artifacts/. Prints "fuzz <target>: N execs, cov X, ft Y" per target, then
 # "fuzz: P passed, F failed".
 #
-#   scripts/fuzz.sh [--seconds N] [target...]      (npm run fuzz -- --seconds N)
-#   targets: response_parser chunked_decoder request_encoder client_hello dns_cache
+#   scripts/fuzz.sh [--seconds N | --minutes M] [target...]   (npm run fuzz -- --minutes 10)
+#   targets: response_parser chunked_decoder request_encoder client_hello dns_cache content_decoder
 # Needs clang++ and its libFuzzer runtime (Debian 12: apt-get install clang libclang-rt-14-dev).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,6 +20,10 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="${2:-}"; shift 2 ;;
     --seconds=*) seconds="${1#--seconds=}"; shift ;;
+    --minutes|--minutes=*)
+      if [ "$1" = --minutes ]; then m="${2:-}"; shift 2; else m="${1#--minutes=}"; shift; fi
+      [[ "$m" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: --minutes needs a positive integer" >&2; exit 2; }
+      seconds=$((m * 60)) ;;
     -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
