@@ -70,7 +70,8 @@ export interface TlsLoopbackServer {
 // ---------------------------------------------------------------------------------------------
 // Certificate.
 
-const OPENSSL_CONFIG = `
+/** openssl req/x509 config: a CA and a localhost server certificate (the test fixtures extend it). */
+export const OPENSSL_CONFIG = `
 [ req ]
 distinguished_name = dn
 prompt = no

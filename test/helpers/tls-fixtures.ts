@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll } from 'vitest';
+import { OPENSSL_CONFIG } from '../../lib/tls-loopback.js';
 
 export interface KeyPair {
   cert: string;
@@ -38,24 +39,8 @@ export interface TlsFixtures {
 
 const CLIENT_KEY_PASSPHRASE = 'uvfetch-test-passphrase';
 
-const REQ_CONFIG = `
-[ req ]
-distinguished_name = dn
-prompt = no
-[ dn ]
-CN = unused
-[ ca_ext ]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[ server_ext ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[ wrong_host_ext ]
+// The bench's CA and localhost server sections (lib/tls-loopback.ts), plus the test-only ones.
+const REQ_CONFIG = `${OPENSSL_CONFIG}[ wrong_host_ext ]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
