@@ -98,6 +98,7 @@ export interface NativeStats {
   tlsResumed: number;
   tlsFailures: number;
   rawSockets: number;
+  rawWaiting: number;
   dns: DnsStats;
 }
 

@@ -884,6 +884,7 @@ export class Session {
       bytes: { in: s.bytesIn, out: s.bytesOut },
       fd: { limit: limits.getFdLimit().soft, open: limits.openFds(), exhaustedWaits: s.fdExhaustedWaits },
       tls: { handshakes: s.tlsHandshakes, resumed: s.tlsResumed, failures: s.tlsFailures },
+      raw: { open: s.rawSockets, waiting: s.rawWaiting },
       dns: s.dns,
       ...(this.#policy.policies.limiter !== undefined ? { rateLimit: this.#policy.policies.limiter.stats() } : {}),
     };

@@ -221,8 +221,15 @@ export interface SessionStats {
     limit: number;
     /** Descriptors open in the whole process (null when none is free to count them with). */
     open: number | null;
-    /** Requests that had to wait for a descriptor (EMFILE/ENFILE treated as backpressure). */
+    /** Requests and raw connects that had to wait for a descriptor (EMFILE/ENFILE treated as backpressure). */
     exhaustedWaits: number;
+  };
+  /** Raw sockets (`connect()` / `SocketPool` with this session). They count against `connections`. */
+  raw: {
+    /** Not yet closed: connecting, open, or waiting. */
+    open: number;
+    /** Of those, connects waiting for a slot under `connections` or for a free descriptor. */
+    waiting: number;
   };
   tls: {
     /** Completed handshakes (full and resumed). */

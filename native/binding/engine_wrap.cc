@@ -585,6 +585,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("tlsResumed", static_cast<double>(s.tls_resumed));
   o.Set("tlsFailures", static_cast<double>(s.tls_failures));
   o.Set("rawSockets", static_cast<double>(s.raw_sockets));
+  o.Set("rawWaiting", static_cast<double>(s.raw_waiting));
   Napi::Object d = Napi::Object::New(env);
   d.Set("queries", static_cast<double>(s.dns.lookups));
   d.Set("hits", static_cast<double>(s.dns.hits));

@@ -256,3 +256,44 @@ TEST(pool_without_file_descriptors_keys_wait_blocked) {
   pool.serve_blocked(d);
   CHECK_EQ(d.opened, 1);
 }
+
+TEST(pool_external_slots_share_the_total_limit) {
+  Pool pool({2, 10});
+  FakeDriver d;
+  auto& a = pool.key("a", info("a", 1));
+  // Two external sockets (raw connections) fill the total: a pooled key must wait.
+  CHECK(pool.take_external(d));
+  CHECK(pool.take_external(d));
+  CHECK(pool.total_full());
+  CHECK(!pool.take_external(d));  // nothing idle to evict: the caller waits
+  CHECK(d.discarded.empty());
+  FakeReq r{1};
+  pool.enqueue(a, &r);
+  pool.dispatch(a, d);
+  CHECK_EQ(d.opened, 0);
+  CHECK(a.blocked_on_total);
+  pool.release_external();
+  pool.serve_blocked(d);
+  CHECK_EQ(d.opened, 1);
+  CHECK_EQ(pool.external(), 1u);
+}
+
+TEST(pool_external_slot_evicts_the_oldest_idle_connection) {
+  Pool pool({1, 10});
+  FakeDriver d;
+  auto& a = pool.key("a", info("a", 1));
+  FakeConn a1{1, 7};
+  pool.connection_opened(a);
+  pool.connect_finished(a);
+  pool.park_idle(a, &a1);
+  CHECK(!pool.take_external(d));  // the idle connection goes; its close frees the slot
+  CHECK_EQ(d.discarded.size(), 1u);
+  CHECK(d.discarded[0] == &a1);
+  CHECK_EQ(pool.total_idle(), 0u);
+  pool.connection_closed(a);
+  CHECK(pool.take_external(d));
+  CHECK_EQ(pool.external(), 1u);
+  pool.release_external();
+  pool.release_external();  // never below zero
+  CHECK_EQ(pool.external(), 0u);
+}

@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, RawSocket, Session, UvfetchError } from '../../lib/index.js';
-import { Cleanup, closedPort, fdCount, rejection, sleep, startNetServer, thrown, waitFor, within } from '../helpers/http-servers.js';
+import { Cleanup, closedPort, fdCount, rejection, sleep, startHttpServer, startNetServer, thrown, waitFor, within } from '../helpers/http-servers.js';
 import { tlsFixtures, type TlsFixtures } from '../helpers/tls-fixtures.js';
 
 const cleanup = new Cleanup();
@@ -397,5 +397,84 @@ describe('errors and options', () => {
     }
     await sleep(100);
     expect(fdCount()).toBeLessThanOrEqual(before + 1);
+  });
+});
+
+describe("the session's socket budget (connections)", () => {
+  it('raw sockets count against connections: a connect over the limit waits, and goes on when one closes', async () => {
+    const srv = await echoServer();
+    const s = session({ connections: 2 });
+    const a = await open({ host: '127.0.0.1', port: srv.port, session: s });
+    const b = await open({ host: '127.0.0.1', port: srv.port, session: s });
+    let third: RawSocket | undefined;
+    const p = connect({ host: '127.0.0.1', port: srv.port, session: s }).then((x) => (third = x));
+    await waitFor(() => s.stats().raw.waiting === 1, 5_000, 'the third connect waiting');
+    await sleep(100);
+    expect(third).toBeUndefined();
+    expect(s.stats().raw).toEqual({ open: 3, waiting: 1 });
+    expect(srv.connections).toBe(2); // the server never saw a third connection
+    a.destroy();
+    const c = await within(p, 5_000, 'third connect');
+    cleanup.add(() => c.destroy());
+    expect(s.stats().raw.waiting).toBe(0);
+    c.write('ping');
+    const echoed = await new Promise<Buffer>((r) => c.once('data', r));
+    expect(echoed.toString()).toBe('ping');
+    b.destroy();
+    c.destroy();
+    await closed(c);
+    await waitFor(() => s.stats().raw.open === 0, 5_000, 'raw sockets closed');
+  });
+
+  it('waiting connects are served in order, and a wait longer than the connect timeout is ERR_CONNECT_TIMEOUT', async () => {
+    const srv = await echoServer();
+    const s = session({ connections: 1 });
+    const a = await open({ host: '127.0.0.1', port: srv.port, session: s });
+    const order: number[] = [];
+    const first = connect({ host: '127.0.0.1', port: srv.port, session: s }).then((x) => (order.push(1), x));
+    const second = connect({ host: '127.0.0.1', port: srv.port, session: s }).then((x) => (order.push(2), x));
+    const late = await rejection(connect({ host: '127.0.0.1', port: srv.port, session: s, timeout: 200 }));
+    expect(late).toBeInstanceOf(UvfetchError);
+    expect(late.code).toBe('ERR_CONNECT_TIMEOUT');
+    expect(late.message).toMatch(/connections limit/);
+    a.destroy();
+    const x = await within(first, 5_000, 'first waiter');
+    expect(order).toEqual([1]);
+    x.destroy();
+    const y = await within(second, 5_000, 'second waiter');
+    expect(order).toEqual([1, 2]);
+    y.destroy();
+    await closed(y);
+  });
+
+  it('an idle keep-alive HTTP connection is closed to make room for a raw socket', async () => {
+    const http = await startHttpServer((_req, res) => res.end('ok'));
+    const srv = await echoServer();
+    const s = session({ connections: 1 });
+    const r = await s.request(`http://127.0.0.1:${http.port}/`);
+    await r.text();
+    await waitFor(() => s.stats().connections.idle === 1, 5_000, 'an idle HTTP connection');
+    const raw = await open({ host: '127.0.0.1', port: srv.port, session: s });
+    expect(s.stats().connections.open).toBe(0);
+    expect(s.stats().raw).toEqual({ open: 1, waiting: 0 });
+    raw.destroy();
+    await closed(raw);
+  });
+
+  it('an HTTP request waits while raw sockets hold the whole budget, and runs when one closes', async () => {
+    const http = await startHttpServer((_req, res) => res.end('ok'));
+    const srv = await echoServer();
+    const s = session({ connections: 1 });
+    const raw = await open({ host: '127.0.0.1', port: srv.port, session: s });
+    let done = false;
+    const req = s.request(`http://127.0.0.1:${http.port}/`).then(async (r) => {
+      done = true;
+      return r.text();
+    });
+    await sleep(150);
+    expect(done).toBe(false);
+    expect(s.stats().requests.queued).toBe(1);
+    raw.destroy();
+    expect(await within(req, 5_000, 'request')).toBe('ok');
   });
 });

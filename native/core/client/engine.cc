@@ -432,6 +432,28 @@ void Engine::raw_out_of_fds() {
   ++stats_.fd_exhausted_waits;
 }
 
+// FIFO: a slot goes to the oldest waiter; a newcomer never overtakes one.
+bool Engine::raw_take_slot(RawId id) {
+  if (raw_slot_waiters_.empty() && pool_.take_external(*this)) return true;
+  raw_slot_waiters_.push_back(id);
+  return false;
+}
+
+// Capacity was freed (a socket closed, or an idle pooled one may be evicted): slots to the
+// queued raw connects, oldest first, before blocked HTTP origins get their turn.
+void Engine::raw_serve_slot_waiters() {
+  while (!raw_slot_waiters_.empty()) {
+    RawConnection* c = raw_find(raw_slot_waiters_.front());
+    if (c == nullptr || !c->waiting_for_slot()) {
+      raw_slot_waiters_.pop_front();
+      continue;
+    }
+    if (!pool_.take_external(*this)) return;  // evicted an idle socket if there was one
+    raw_slot_waiters_.pop_front();
+    c->slot_granted();
+  }
+}
+
 void Engine::connection_idle(Http1Connection* c) {
   Key& k = *c->key();
   pool_.park_idle(k, c);
@@ -441,8 +463,9 @@ void Engine::connection_idle(Http1Connection* c) {
   }
   if (!k.waiters.empty()) {
     pool_.dispatch(k, *this);
-  } else if (pool_.has_blocked()) {
-    // Another origin is waiting for room under the total limit: this idle socket can make it.
+  } else if (pool_.has_blocked() || !raw_slot_waiters_.empty()) {
+    // Another origin (or a raw connect) is waiting for room under the total limit: this idle
+    // socket can make it.
     capacity_freed_ = true;
     schedule_turn_end();
   }
@@ -589,6 +612,7 @@ void Engine::run_turn_end() {
   }
   if (capacity_freed_) {
     capacity_freed_ = false;
+    raw_serve_slot_waiters();
     pool_.serve_blocked(*this);
   }
   free_deferred();
@@ -764,6 +788,9 @@ EngineStats Engine::stats() const {
   s.idle = pool_.total_idle();
   s.connecting = 0;
   s.raw_sockets = raws_.size();
+  for (auto& kv : raws_) {
+    if (kv.second->waiting_for_slot() || kv.second->waiting_for_fd()) ++s.raw_waiting;
+  }
   for (auto* c : conns_) {
     auto st = c->state();
     if (st == Http1Connection::State::Resolving || st == Http1Connection::State::Connecting ||

@@ -156,6 +156,7 @@ struct EngineStats {
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   size_t in_flight = 0, queued = 0, open = 0, idle = 0, connecting = 0;
   size_t raw_sockets = 0;  // raw connections not yet closed
+  size_t raw_waiting = 0;  // of those, connects waiting for a slot (connections limit) or a descriptor
   dns::Stats dns;
 };
 
@@ -224,6 +225,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   }
   void raw_throttle(RawId id);
   void raw_out_of_fds();
+  bool raw_take_slot(RawId id);  // false: queued; RawConnection::slot_granted() follows
   void raw_closed(RawConnection* c);
 
   // --- for Http1Connection ---
@@ -295,6 +297,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void run_turn_end();
   RawConnection* raw_find(RawId id);
   void raw_turn_end();
+  void raw_serve_slot_waiters();
   void raw_sweep(uint64_t now, uint64_t* next);
   bool raw_close_all();  // true when none is left
 
@@ -339,6 +342,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   std::unordered_map<RawId, RawConnection*> raws_;  // raw connections not yet closed
   std::vector<RawConnection*> raw_dead_;            // closed; freed after the loop turn
   std::vector<RawId> raw_throttled_;                // reading restarts at the end of the turn
+  std::deque<RawId> raw_slot_waiters_;              // raw connects waiting under `connections`
   bool raw_fd_blocked_ = false;                     // some raw connect waits for a descriptor
 };
 

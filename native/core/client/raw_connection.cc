@@ -73,6 +73,14 @@ void RawConnection::on_dns(Error e, const std::vector<dns::Address>& addrs, size
 }
 
 void RawConnection::connect_next() {
+  if (!has_slot_) {
+    // Raw sockets share the session's socket budget (`connections`) with pooled HTTP ones.
+    if (!engine_->raw_take_slot(id_)) {
+      slot_wait_ = true;  // Engine::raw_serve_slot_waiters() calls slot_granted()
+      return;
+    }
+    has_slot_ = true;
+  }
   if (!engine_->can_open()) {
     // The engine is out of descriptors: wait (within the connect timeout) like HTTP connections.
     fd_wait_ = true;
@@ -91,6 +99,13 @@ void RawConnection::connect_next() {
 void RawConnection::retry_fd() {
   if (state_ != State::Connecting || !fd_wait_) return;
   fd_wait_ = false;
+  connect_next();
+}
+
+void RawConnection::slot_granted() {
+  if (state_ != State::Connecting || !slot_wait_) return;
+  slot_wait_ = false;
+  has_slot_ = true;
   connect_next();
 }
 
@@ -389,7 +404,10 @@ void RawConnection::on_deadline() {
   switch (state_) {
     case State::Resolving:
     case State::Connecting:
-      if (fd_wait_) {
+      if (slot_wait_) {
+        fail(Error::ConnectTimeout,
+             "no socket became free under the session's connections limit within the connect timeout");
+      } else if (fd_wait_) {
         fail(Error::FdExhausted, "no file descriptor became free within the connect timeout");
       } else {
         fail(Error::ConnectTimeout, "connect timed out");
@@ -409,6 +427,7 @@ void RawConnection::close(bool abortive) {
   if (state_ == State::Closing) return;
   bool was_open = state_ == State::Open;
   state_ = State::Closing;
+  slot_wait_ = false;  // a stale entry in the engine's queue is skipped
   deadline_ = 0;
   retry_next_address_ = false;
   if (dns_ticket_ != 0) {
@@ -509,6 +528,7 @@ void Engine::raw_throttle(RawId id) {
 }
 
 void Engine::raw_closed(RawConnection* c) {
+  if (c->has_slot()) pool_.release_external();
   raws_.erase(c->id());
   raw_dead_.push_back(c);
   sink_->on_raw_closed(c->id());

@@ -64,6 +64,8 @@ class RawConnection final : public TcpSocket::Handler {
   void unthrottle();
   // A descriptor may be free again: retry a connect that hit EMFILE.
   void retry_fd();
+  // The engine gave this connection a slot under the session's connections limit.
+  void slot_granted();
   // The deadline passed: connect / TLS / descriptor wait timed out.
   void on_deadline();
   // Engine closing: an error event (reason), then close.
@@ -73,6 +75,8 @@ class RawConnection final : public TcpSocket::Handler {
   State state() const { return state_; }
   uint64_t deadline() const { return deadline_; }
   bool waiting_for_fd() const { return fd_wait_; }
+  bool waiting_for_slot() const { return slot_wait_; }
+  bool has_slot() const { return has_slot_; }
   bool had_fd() const { return had_fd_; }
 
   // TcpSocket::Handler
@@ -115,6 +119,8 @@ class RawConnection final : public TcpSocket::Handler {
   size_t addr_index_ = 0;
   bool retry_next_address_ = false;  // sock_ closing; then connect to addrs_[addr_index_]
   bool fd_wait_ = false;             // EMFILE: waiting for a descriptor (sock_ closed, reset)
+  bool has_slot_ = false;            // holds one slot of the engine's connections limit
+  bool slot_wait_ = false;           // queued for such a slot (Engine::raw_slot_waiters_)
   bool had_fd_ = false;
   int last_connect_error_ = 0;
   sockaddr_storage local_{};

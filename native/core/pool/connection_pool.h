@@ -135,6 +135,29 @@ class ConnectionPool {
   }
 
   size_t total_open() const { return total_open_; }
+  // Sockets outside the pool that share its total limit (the engine's raw sockets): each holds
+  // one slot from take_external() until release_external().
+  size_t external() const { return external_; }
+  bool total_full() const { return total_open_ + external_ >= limits_.total; }
+  // Takes a slot under the total limit. When the limit is reached, evicts the oldest idle pooled
+  // connection instead (its close frees a slot later) and returns false: the caller waits for
+  // capacity, like a blocked key.
+  bool take_external(Driver& d) {
+    if (!total_full()) {
+      ++external_;
+      return true;
+    }
+    Key* victim_key = nullptr;
+    Conn* victim = oldest_idle(&victim_key);
+    if (victim != nullptr) {
+      unpark(*victim_key, victim);
+      d.discard(*victim_key, victim);
+    }
+    return false;
+  }
+  void release_external() {
+    if (external_ > 0) --external_;
+  }
   size_t total_idle() const { return total_idle_; }
   size_t total_waiting() const { return total_waiting_; }
   size_t key_count() const { return keys_.size(); }
@@ -228,7 +251,7 @@ class ConnectionPool {
         }
         return;  // waits for a connection of this key to free up
       }
-      if (total_open_ >= limits_.total) {
+      if (total_full()) {
         Key* victim_key = nullptr;
         Conn* victim = oldest_idle(&victim_key);
         if (victim == nullptr) {
@@ -237,7 +260,7 @@ class ConnectionPool {
         }
         unpark(*victim_key, victim);
         d.discard(*victim_key, victim);
-        if (total_open_ >= limits_.total) {
+        if (total_full()) {
           // The victim closes asynchronously; this key goes first when its capacity is freed.
           block(k);
           return;
@@ -305,6 +328,7 @@ class ConnectionPool {
   }
 
   PoolLimits limits_;
+  size_t external_ = 0;
   std::unordered_map<std::string, std::unique_ptr<Key>> keys_;
   std::deque<Key*> blocked_;
   size_t total_open_ = 0;
