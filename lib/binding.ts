@@ -30,6 +30,7 @@ export const enum Ev {
   RawError = 23,
   RawDrain = 24,
   RawClosed = 25,
+  RawFinished = 26,
 }
 
 /** Submit flags (native/binding/engine_wrap.cc). */

@@ -98,6 +98,9 @@ class RawRouter {
       case Ev.RawError:
         s[kOnError](nativeError(a, batch.toString('latin1', p1, p1 + n1), b | 0));
         return;
+      case Ev.RawFinished:
+        s[kOnFinished]();
+        return;
       case Ev.RawClosed:
         this.sockets.delete(id);
         s[kOnClosed]();
@@ -125,6 +128,7 @@ const kOnEnd = Symbol('onEnd');
 const kOnError = Symbol('onError');
 const kOnDrain = Symbol('onDrain');
 const kOnClosed = Symbol('onClosed');
+const kOnFinished = Symbol('onFinished');
 const kConnecting = Symbol('connecting');
 const kAbortConnect = Symbol('abortConnect');
 
@@ -152,6 +156,7 @@ export class RawSocket extends Duplex {
   readonly #engine: NativeEngine;
   readonly #id: number;
   #writeCb: ((err?: Error | null) => void) | undefined;
+  #finalCb: ((err?: Error | null) => void) | undefined;
   #nativePaused = false;
   #nativeClosed = false;
   #destroyCb: (() => void) | undefined;
@@ -195,9 +200,15 @@ export class RawSocket extends Duplex {
     this._write(bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), 'buffer' as BufferEncoding, cb);
   }
 
+  // 'finish' means what it means on node:net: every byte written and the FIN are in the kernel
+  // (the native end completes after the queued bytes and, under TLS, the close_notify).
   override _final(cb: (err?: Error | null) => void): void {
+    if (this.#nativeClosed) {
+      cb(new UvfetchError('ERR_SOCKET_CLOSED', 'socket is closed'));
+      return;
+    }
+    this.#finalCb = cb;
     this.#engine.rawEnd(this.#id);
-    cb();
   }
 
   override _read(): void {
@@ -266,8 +277,20 @@ export class RawSocket extends Duplex {
   }
 
   /** @internal */
+  [kOnFinished](): void {
+    const cb = this.#finalCb;
+    this.#finalCb = undefined;
+    cb?.();
+  }
+
+  /** @internal */
   [kOnClosed](): void {
     this.#nativeClosed = true;
+    // Closed before end() completed (an error, or destroy()): the stream is being destroyed, for
+    // which a pending final callback is a no-op; calling it releases it.
+    const fin = this.#finalCb;
+    this.#finalCb = undefined;
+    fin?.();
     const o = this.#opening;
     if (o !== undefined) {
       this.#opening = undefined;

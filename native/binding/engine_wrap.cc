@@ -30,6 +30,7 @@ enum : uint32_t {
   kEvRawError = 23,   // a = error index, b = system error, p1 = detail
   kEvRawDrain = 24,   // the native write queue is empty again
   kEvRawClosed = 25,  // the socket is closed; the id may be reused
+  kEvRawFinished = 26,  // end(): every queued byte and the FIN went to the kernel
 };
 
 // Payloads above this size get their own external Buffer (no copy); smaller ones ride in the batch.
@@ -750,6 +751,7 @@ void EngineWrap::on_raw_error(RawId id, Error e, const char* detail, int sys_err
 }
 
 void EngineWrap::on_raw_drain(RawId id) { push_record(kEvRawDrain, id, 0, 0, nullptr, 0, nullptr, 0); }
+void EngineWrap::on_raw_finished(RawId id) { push_record(kEvRawFinished, id, 0, 0, nullptr, 0, nullptr, 0); }
 
 void EngineWrap::on_raw_closed(RawId id) {
   request_settled();

@@ -37,6 +37,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   void on_raw_end(RawId id) override;
   void on_raw_error(RawId id, Error e, const char* detail, int sys_error) override;
   void on_raw_drain(RawId id) override;
+  void on_raw_finished(RawId id) override;
   void on_raw_closed(RawId id) override;
   void on_closed() override;
   void flush() override;

@@ -135,6 +135,38 @@ describe('TCP', () => {
     await within(closed(s), 5_000, 'close');
   });
 
+  it("'finish' waits until every written byte and the FIN are in the kernel", async () => {
+    let received = 0;
+    let serverSock!: net.Socket;
+    let serverEnd!: () => void;
+    const ended = new Promise<void>((r) => (serverEnd = r));
+    const srv = await startNetServer((sock) => {
+      serverSock = sock;
+      sock.on('error', () => {});
+      sock.pause(); // reads nothing until told: the client's bytes pile up in both kernels
+      sock.on('data', (d) => {
+        received += d.length;
+      });
+      sock.on('end', () => serverEnd());
+    });
+    (srv.server as unknown as { allowHalfOpen: boolean }).allowHalfOpen = true;
+    const s = await open({ host: '127.0.0.1', port: srv.port });
+    const total = 16 * 1024 * 1024;
+    const chunk = Buffer.alloc(256 * 1024, 0x5a);
+    let finished = false;
+    s.on('finish', () => (finished = true));
+    for (let n = 0; n < total; n += chunk.length) s.write(chunk);
+    s.end();
+    await sleep(300);
+    // 16 MiB cannot fit in loopback socket buffers: the bytes are still queued in this process.
+    expect(finished).toBe(false);
+    serverSock.resume();
+    await within(new Promise((r) => s.once('finish', r)), 10_000, "'finish'");
+    await within(ended, 10_000, "the server's 'end'");
+    expect(received).toBe(total);
+    expect(s.bytesWritten).toBe(total);
+  });
+
   it("half-close: after the peer's FIN we still write, and the peer reads it", async () => {
     let received = '';
     let serverEnded!: () => void;

@@ -143,6 +143,8 @@ class EngineSink {
     (void)id, (void)e, (void)detail, (void)sys_error;
   }
   virtual void on_raw_drain(RawId id) { (void)id; }
+  // end() completed: the queued bytes and the FIN (after a TLS close_notify) are in the kernel.
+  virtual void on_raw_finished(RawId id) { (void)id; }
   virtual void on_raw_closed(RawId id) { (void)id; }
   virtual void on_closed() = 0;              // close()/destroy() finished: every handle closed
   virtual void flush() = 0;                  // end of a loop turn with events raised: deliver them

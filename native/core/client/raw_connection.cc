@@ -369,6 +369,8 @@ void RawConnection::on_shutdown(int status) {
     return;
   }
   shut_down_ = true;
+  engine_->sink()->on_raw_finished(id_);
+  engine_->note_event();
   maybe_finish();
 }
 
