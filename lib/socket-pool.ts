@@ -127,15 +127,18 @@ export class SocketPool {
     if (idle !== undefined) return Promise.resolve(idle);
     return new Promise<RawSocket>((resolve, reject) => {
       const w: Waiter = { key: name, options: connectOptions, resolve, reject, signal, onAbort: undefined };
-      if (this.#tryOpen(w)) return;
       if (signal !== undefined) {
+        // Settles at once, queued or connecting (the connect gets the signal too, so a hanging
+        // one does not hold its slot until the connect timeout).
         w.onAbort = () => {
+          w.onAbort = undefined;
           const i = this.#waiters.indexOf(w);
           if (i >= 0) this.#waiters.splice(i, 1);
           reject(new UvfetchError('ERR_ABORTED', 'acquire aborted', { cause: signal.reason }));
         };
         signal.addEventListener('abort', w.onAbort, { once: true });
       }
+      if (this.#tryOpen(w)) return;
       this.#waiters.push(w);
     });
   }
@@ -265,7 +268,9 @@ export class SocketPool {
     this.#created++;
     let p: Promise<RawSocket>;
     try {
-      p = connect(w.options);
+      const own = w.options.signal;
+      const signal = w.signal === undefined ? own : own === undefined ? w.signal : AbortSignal.any([own, w.signal]);
+      p = connect(signal === own ? w.options : { ...w.options, signal });
     } catch (err) {
       p = Promise.reject(err);
     }
