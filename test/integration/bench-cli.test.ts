@@ -4,7 +4,8 @@
 // the native addon; dist/ is compiled here if it is missing.
 
 import { describe, it, expect, beforeAll } from 'vitest';
-import { ensureCliBuilt, runCli } from '../helpers/run-cli.js';
+import { execFile } from 'node:child_process';
+import { ensureCliBuilt, runCli, root } from '../helpers/run-cli.js';
 import { parseWrk, type BenchReport } from '../../lib/bench.js';
 
 
@@ -137,4 +138,43 @@ describe('uvfetch bench', () => {
     expect(w!.errorCodes).toEqual({ wrk_read: 3, wrk_timeout: 1 });
     expect(parseWrk('garbage')).toBeNull();
   });
+});
+
+// `npm run bench:raw` (bench/raw-echo.mjs): one very short --json run, checking the shape of the
+// report, the CPU accounting fields and that both clients completed round trips. No timings.
+describe('bench:raw', () => {
+  it('--json: rates, per-round CPU records and the kernel bound for both clients', async () => {
+    const argv = ['bench/raw-echo.mjs', '--seconds', '0.3', '--rounds', '1', '--bulk-seconds', '0.3', '--connections', '4', '--json'];
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, argv, { cwd: root, timeout: 30_000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)));
+    });
+    const rep = JSON.parse(stdout);
+    expect(rep.connections).toBe(4);
+    expect(typeof rep.server).toBe('string');
+    const linuxProc = process.platform === 'linux';
+    for (const k of ['uvfetch', 'node:net']) {
+      expect(rep.pingPong[k]).toBeGreaterThan(0);
+      expect(rep.bulk[k]).toBeGreaterThan(0);
+      expect(rep.rounds.pingPong[k]).toHaveLength(1);
+      const pp = rep.cpu.pingPong[k];
+      expect(pp.rounds).toHaveLength(1);
+      expect(pp.rounds[0].trips).toBeGreaterThan(0);
+      expect(pp.userUsPerTrip).toBeGreaterThanOrEqual(0);
+      expect(pp.sysUsPerTrip).toBeGreaterThanOrEqual(0);
+      expect(pp.userPlusSysUsPerTrip).toBeGreaterThan(0);
+      expect(pp.clientCpuPercent).toBeGreaterThan(0);
+      const bk = rep.cpu.bulk[k];
+      expect(bk.rounds[0].mb).toBeGreaterThan(0);
+      expect(typeof bk.userUsPerMB).toBe('number');
+      expect(typeof bk.sysUsPerMB).toBe('number');
+      if (linuxProc) {
+        expect(typeof pp.serverCpuPercent).toBe('number');
+        expect(typeof bk.serverCpuPercent).toBe('number');
+      }
+    }
+    expect(rep.cpu.pingPong.kernelBound).toBeGreaterThan(0);
+    expect(typeof rep.cpu.pingPong.userRatio).toBe('number');
+    expect(typeof rep.cpu.bulk.userRatio).toBe('number');
+    expect(rep.cpu.kernelBoundFormula).toMatch(/node:net.*uvfetch sysUsPerTrip/);
+  }, 40_000);
 });
