@@ -220,7 +220,7 @@ EngineWrap::~EngineWrap() {
     engine_->release();
     engine_ = nullptr;
   }
-  for (auto* b : bigs_) delete b;
+  for (auto& b : bigs_) b.free_now();
   if (cleanup_hook_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_hook_);
     cleanup_hook_ = nullptr;
@@ -622,8 +622,26 @@ void EngineWrap::push_record(uint32_t type, uint32_t id, uint32_t a, uint32_t b,
 }
 
 uint32_t EngineWrap::push_big(std::string&& bytes) {
-  bigs_.push_back(new std::string(std::move(bytes)));
+  Big b;
+  b.str = new std::string(std::move(bytes));
+  b.size = b.str->size();
+  bigs_.push_back(b);
   return static_cast<uint32_t>(bigs_.size());  // 1-based: 0 means "inline"
+}
+
+uint32_t EngineWrap::push_block(char* block, size_t n) {
+  Big b;
+  b.block = block;
+  b.size = n;
+  bigs_.push_back(b);
+  return static_cast<uint32_t>(bigs_.size());
+}
+
+void EngineWrap::Big::free_now() {
+  delete str;
+  Engine::free_read_block(block);
+  str = nullptr;
+  block = nullptr;
 }
 
 // Pending requests (or a pending close) keep the JS object and its callback alive. Plain N-API
@@ -743,6 +761,11 @@ void EngineWrap::on_raw_data(RawId id, const char* p, size_t n) {
   }
 }
 
+void EngineWrap::on_raw_block(RawId id, char* block, size_t n) {
+  uint32_t big = push_block(block, n);
+  push_record(kEvRawData, id, 0, big, nullptr, 0, nullptr, 0);
+}
+
 void EngineWrap::on_raw_end(RawId id) { push_record(kEvRawEnd, id, 0, 0, nullptr, 0, nullptr, 0); }
 
 void EngineWrap::on_raw_error(RawId id, Error e, const char* detail, int sys_error) {
@@ -794,13 +817,19 @@ void EngineWrap::deliver(bool closed) {
   if (ok && !bigs_.empty()) {
     ok = napi_create_array_with_length(env, bigs_.size(), &bigs) == napi_ok;
     for (size_t i = 0; ok && i < bigs_.size(); ++i) {
-      std::string* str = bigs_[i];
+      Big& big = bigs_[i];
       napi_value buf;
-      ok = napi_create_external_buffer(
-               env, str->size(), str->data(),
-               [](napi_env, void*, void* hint) { delete static_cast<std::string*>(hint); }, str, &buf) == napi_ok;
+      if (big.str != nullptr) {
+        ok = napi_create_external_buffer(
+                 env, big.size, big.str->data(),
+                 [](napi_env, void*, void* hint) { delete static_cast<std::string*>(hint); }, big.str, &buf) == napi_ok;
+      } else {
+        ok = napi_create_external_buffer(
+                 env, big.size, big.block, [](napi_env, void* data, void*) { Engine::free_read_block(static_cast<char*>(data)); },
+                 nullptr, &buf) == napi_ok;
+      }
       if (ok) {
-        bigs_[i] = nullptr;  // owned by the Buffer now
+        big = Big{};  // owned by the Buffer now
         ok = napi_set_element(env, bigs, static_cast<uint32_t>(i), buf) == napi_ok;
       }
     }
@@ -829,7 +858,7 @@ void EngineWrap::deliver(bool closed) {
 
 void EngineWrap::drop_batch() {
   batch_.clear();
-  for (auto* b : bigs_) delete b;
+  for (auto& b : bigs_) b.free_now();
   bigs_.clear();
 }
 

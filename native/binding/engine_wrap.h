@@ -34,6 +34,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
                      size_t rotate_from) override;
   void on_raw_open(RawId id, const RawOpenInfo& info) override;
   void on_raw_data(RawId id, const char* p, size_t n) override;
+  void on_raw_block(RawId id, char* block, size_t n) override;
   void on_raw_end(RawId id) override;
   void on_raw_error(RawId id, Error e, const char* detail, int sys_error) override;
   void on_raw_drain(RawId id) override;
@@ -67,6 +68,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   void push_record(uint32_t type, uint32_t id, uint32_t a, uint32_t b, const char* p1, size_t n1,
                    const char* p2, size_t n2);
   uint32_t push_big(std::string&& bytes);
+  uint32_t push_block(char* block, size_t n);
   void request_started();
   void request_settled();
   void pin(bool on);
@@ -84,7 +86,14 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   bool pinned_ = false;   // self and callback held strongly
   std::unique_ptr<Napi::AsyncContext> async_context_;
   std::string batch_;                       // records of this turn
-  std::vector<std::string*> bigs_;          // large payloads handed over without copying
+  // Large payloads handed to JS without copying: a std::string, or a malloc'd block (raw reads).
+  struct Big {
+    std::string* str = nullptr;
+    char* block = nullptr;
+    size_t size = 0;
+    void free_now();
+  };
+  std::vector<Big> bigs_;
   size_t in_flight_ = 0;
   bool closed_ = false;
   bool closing_ = false;

@@ -141,6 +141,7 @@ Engine::~Engine() {
   for (auto* c : dead_) delete c;
   for (auto* c : raw_dead_) delete c;
   for (auto& kv : requests_) delete kv.second;
+  free_read_block(spare_block_);
 }
 
 int Engine::init_handles() {
@@ -422,14 +423,14 @@ void Engine::out_of_fds(Key& k) {
 }
 
 // A raw connect hit EMFILE (or found the engine out of descriptors): same backpressure.
-void Engine::raw_out_of_fds() {
+void Engine::raw_out_of_fds(bool first_wait) {
   if (!fd_exhausted_) {
     fd_exhausted_ = true;
     fd_retry_at_ = now() + kFdRetryMs;
     arm_deadline(fd_retry_at_);
   }
   raw_fd_blocked_ = true;
-  ++stats_.fd_exhausted_waits;
+  if (first_wait) ++stats_.fd_exhausted_waits;
 }
 
 // FIFO: a slot goes to the oldest waiter; a newcomer never overtakes one.

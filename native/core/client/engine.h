@@ -138,6 +138,9 @@ class EngineSink {
   // (the id is free again). Errors before open mean the connect failed.
   virtual void on_raw_open(RawId id, const RawOpenInfo& info) { (void)id, (void)info; }
   virtual void on_raw_data(RawId id, const char* p, size_t n) { (void)id, (void)p, (void)n; }
+  // A large read handed over without copying: `block` (from Engine::take_read_block) is the
+  // sink's to release with Engine::free_read_block. By default it is copied through on_raw_data.
+  virtual void on_raw_block(RawId id, char* block, size_t n);
   virtual void on_raw_end(RawId id) { (void)id; }
   virtual void on_raw_error(RawId id, Error e, const char* detail, int sys_error) {
     (void)id, (void)e, (void)detail, (void)sys_error;
@@ -226,7 +229,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
     return has_local_addr_ ? reinterpret_cast<const sockaddr*>(&local_addr_) : nullptr;
   }
   void raw_throttle(RawId id);
-  void raw_out_of_fds();
+  void raw_out_of_fds(bool first_wait);  // first_wait: count it in stats (once per connect)
   bool raw_take_slot(RawId id);  // false: queued; RawConnection::slot_granted() follows
   void raw_closed(RawConnection* c);
 
@@ -236,6 +239,14 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   ReadBuffer* read_buffer() { return &rbuf_; }
   // Decrypted bytes land here (consumed synchronously, like the socket read buffer).
   char* plain_buffer() { return plain_buf_.get(); }
+  // Read blocks for raw sockets (kReadBlockSize bytes, malloc'd): a read that fills at least
+  // kHandOverBytes of one is handed to the sink as is; a smaller one is copied out and its block
+  // kept as the engine's one spare, so steady small reads allocate nothing.
+  static constexpr size_t kReadBlockSize = 64 * 1024;
+  static constexpr size_t kHandOverBytes = 16 * 1024;
+  char* take_read_block();
+  void give_read_block(char* b);
+  static void free_read_block(char* b);
   static constexpr size_t kPlainBufferSize = 64 * 1024;
   uint32_t next_tls_info() { return ++tls_info_seq_ == 0 ? ++tls_info_seq_ : tls_info_seq_; }
   void tls_finished(bool ok, bool resumed) {
@@ -309,6 +320,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   Pool pool_;
   ReadBuffer rbuf_;
   std::unique_ptr<char[]> plain_buf_{new char[kPlainBufferSize]};
+  char* spare_block_ = nullptr;
   uint32_t tls_info_seq_ = 0;
   std::unordered_map<RequestId, Request*> requests_;
   std::vector<Http1Connection*> conns_;          // every connection not yet closed

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "client/engine.h"
@@ -84,7 +85,8 @@ void RawConnection::connect_next() {
   if (!engine_->can_open()) {
     // The engine is out of descriptors: wait (within the connect timeout) like HTTP connections.
     fd_wait_ = true;
-    engine_->raw_out_of_fds();
+    engine_->raw_out_of_fds(!fd_wait_counted_);
+    fd_wait_counted_ = true;
     return;
   }
   SocketOptions so;
@@ -200,12 +202,33 @@ void RawConnection::opened() {
 // ---------------------------------------------------------------------------------------------
 // Bytes in
 
+// Plain TCP reads land in a block of the connection's own (Engine::take_read_block): a large
+// read goes to the sink as is, with no copy; under TLS the ciphertext uses the shared buffer.
+char* RawConnection::read_block(size_t* size) {
+  if (tls_ != nullptr || state_ != State::Open) return nullptr;
+  *size = Engine::kReadBlockSize;
+  return engine_->take_read_block();
+}
+
+void RawConnection::read_block_unused(char* block) { engine_->give_read_block(block); }
+
 void RawConnection::on_data(const char* p, size_t n) {
-  if (state_ == State::Closing) return;
   if (tls_ == nullptr) {
+    // p is our read block when read_block() gave one (always, while Open).
+    char* block = const_cast<char*>(p);
+    const bool own = p != engine_->read_buffer()->data;
+    if (state_ == State::Open && own && n >= Engine::kHandOverBytes) {
+      engine_->add_bytes(n, 0);
+      engine_->sink()->on_raw_block(id_, block, n);
+      engine_->note_event();
+      account_delivered(n);
+      return;
+    }
     if (state_ == State::Open) deliver(p, n);
+    if (own) engine_->give_read_block(block);
     return;
   }
+  if (state_ == State::Closing) return;
   if (!tls_->feed(p, n)) {
     fail(tls_->error(), tls_->detail().c_str());
     return;
@@ -241,6 +264,10 @@ void RawConnection::deliver(const char* p, size_t n) {
   engine_->add_bytes(n, 0);
   engine_->sink()->on_raw_data(id_, p, n);
   engine_->note_event();
+  account_delivered(n);
+}
+
+void RawConnection::account_delivered(size_t n) {
   // libuv may read a busy socket many times in one poll phase, before JS has had a chance to
   // say "pause": cap what one socket delivers per loop turn.
   if (turn_ != engine_->turn()) {
@@ -457,7 +484,8 @@ void RawConnection::on_closed() {
       return;
     }
     if (fd_wait_) {
-      engine_->raw_out_of_fds();
+      engine_->raw_out_of_fds(!fd_wait_counted_);
+      fd_wait_counted_ = true;
       return;
     }
     state_ = State::Closing;
@@ -467,6 +495,30 @@ void RawConnection::on_closed() {
 
 // ---------------------------------------------------------------------------------------------
 // The engine's side: a registry of raw connections (id → connection)
+
+char* Engine::take_read_block() {
+  if (spare_block_ != nullptr) {
+    char* b = spare_block_;
+    spare_block_ = nullptr;
+    return b;
+  }
+  return static_cast<char*>(std::malloc(kReadBlockSize));  // uninitialized: the read fills it
+}
+
+void Engine::give_read_block(char* b) {
+  if (spare_block_ == nullptr) {
+    spare_block_ = b;
+  } else {
+    free_read_block(b);
+  }
+}
+
+void Engine::free_read_block(char* b) { std::free(b); }
+
+void EngineSink::on_raw_block(RawId id, char* block, size_t n) {
+  on_raw_data(id, block, n);
+  Engine::free_read_block(block);
+}
 
 bool Engine::parse_local_address(const std::string& ip, sockaddr_storage* out) {
   std::memset(out, 0, sizeof *out);

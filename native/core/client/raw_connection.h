@@ -82,6 +82,8 @@ class RawConnection final : public TcpSocket::Handler {
   // TcpSocket::Handler
   void on_connect(int status) override;
   void on_data(const char* p, size_t n) override;
+  char* read_block(size_t* size) override;
+  void read_block_unused(char* block) override;
   void on_read_end(int status) override;
   void on_write_drained(int status) override;
   void on_shutdown(int status) override;
@@ -100,6 +102,7 @@ class RawConnection final : public TcpSocket::Handler {
   void start_tls();
   void continue_handshake();
   void deliver(const char* p, size_t n);
+  void account_delivered(size_t n);
   void read_tls();
   int flush_tls();
   void peer_ended();
@@ -119,6 +122,7 @@ class RawConnection final : public TcpSocket::Handler {
   size_t addr_index_ = 0;
   bool retry_next_address_ = false;  // sock_ closing; then connect to addrs_[addr_index_]
   bool fd_wait_ = false;             // EMFILE: waiting for a descriptor (sock_ closed, reset)
+  bool fd_wait_counted_ = false;     // counted once in stats().fd.exhaustedWaits
   bool has_slot_ = false;            // holds one slot of the engine's connections limit
   bool slot_wait_ = false;           // queued for such a slot (Engine::raw_slot_waiters_)
   bool had_fd_ = false;

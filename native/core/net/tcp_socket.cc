@@ -141,15 +141,24 @@ void TcpSocket::read_stop() {
 
 void TcpSocket::on_alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<TcpSocket*>(h->data);
+  size_t n = 0;
+  if (char* own = self->handler_->read_block(&n)) {
+    *buf = uv_buf_init(own, static_cast<unsigned>(n));
+    return;
+  }
   // The shared buffer is free whenever no read callback is running (reads are not re-entrant).
   *buf = uv_buf_init(self->rbuf_->data, static_cast<unsigned>(ReadBuffer::kSize));
 }
 
-void TcpSocket::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void TcpSocket::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<TcpSocket*>(s->data);
-  if (self->closing_) return;
+  const bool own = buf != nullptr && buf->base != nullptr && buf->base != self->rbuf_->data;
+  if (self->closing_ || nread <= 0) {
+    if (own) self->handler_->read_block_unused(buf->base);
+    if (self->closing_) return;
+  }
   if (nread > 0) {
-    self->handler_->on_data(self->rbuf_->data, static_cast<size_t>(nread));
+    self->handler_->on_data(buf->base, static_cast<size_t>(nread));
   } else if (nread < 0) {
     self->read_stop();
     self->handler_->on_read_end(static_cast<int>(nread));

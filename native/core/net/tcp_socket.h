@@ -37,6 +37,14 @@ class TcpSocket {
     virtual void on_closed() = 0;                        // handle closed; delete is now allowed
     // shutdown() finished: queued writes went out, then the FIN (0 or a negative uv error).
     virtual void on_shutdown(int status) { (void)status; }
+    // Optional: a buffer of *size bytes of the handler's own for the next read (on_data then
+    // points into it, and the handler owns it again), or nullptr for the shared ReadBuffer. A
+    // block that received nothing comes back through read_block_unused.
+    virtual char* read_block(size_t* size) {
+      (void)size;
+      return nullptr;
+    }
+    virtual void read_block_unused(char* block) { (void)block; }
   };
 
   TcpSocket(uv_loop_t* loop, Handler* handler, ReadBuffer* rbuf);
