@@ -55,7 +55,8 @@ export interface ConnectOptions {
 let defaultSession: Session | undefined;
 /** The session raw sockets use when none is passed (created on first use, never closed). */
 function sharedSession(): Session {
-  defaultSession ??= new Session();
+  // Its socket budget is the descriptor limit (less a reserve), not the HTTP default of 256.
+  defaultSession ??= new Session({ connections: 'auto' });
   return defaultSession;
 }
 

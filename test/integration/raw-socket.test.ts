@@ -510,3 +510,12 @@ describe("the session's socket budget (connections)", () => {
     expect(await within(req, 5_000, 'request')).toBe('ok');
   });
 });
+
+describe('the module-wide session', () => {
+  it("connect() without a session is not held to the HTTP default of 256 sockets (its budget is connections: 'auto')", async () => {
+    const srv = await echoServer();
+    const socks = await Promise.all(Array.from({ length: 300 }, () => open({ host: '127.0.0.1', port: srv.port, timeout: 5_000 })));
+    expect(socks.every((s) => s.remotePort === srv.port)).toBe(true);
+    await Promise.all(socks.map((s) => (s.destroy(), closed(s))));
+  });
+});
