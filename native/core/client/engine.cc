@@ -422,6 +422,20 @@ void Engine::out_of_fds(Key& k) {
   });
 }
 
+// Why a wait for a descriptor ended in ERR_FD_EXHAUSTED, with the numbers to act on.
+std::string Engine::fd_wait_detail() const {
+  FdLimit lim;
+  get_fd_limit(&lim);
+  size_t raw_waiting = 0;
+  for (const auto& kv : raws_) {
+    if (kv.second->waiting_for_fd()) ++raw_waiting;
+  }
+  int64_t open = count_open_fds();  // -1 when not even one descriptor is free to count with
+  return "no file descriptor became free within the connect timeout (open: " +
+         (open < 0 ? std::string("all") : std::to_string(open)) + ", limit: " + std::to_string(lim.soft) + ", requests waiting: " + std::to_string(pool_.total_waiting()) +
+         ", raw connects waiting: " + std::to_string(raw_waiting) + ")";
+}
+
 // A raw connect hit EMFILE (or found the engine out of descriptors): same backpressure.
 void Engine::raw_out_of_fds(bool first_wait) {
   if (!fd_exhausted_) {
@@ -564,11 +578,7 @@ void Engine::sweep_deadlines() {
   });
   for (Request* r : expired) fail_queued(r, Error::TotalTimeout, "request exceeded its total timeout while queued");
   if (!fd_expired.empty()) {
-    FdLimit lim;
-    get_fd_limit(&lim);
-    std::string detail = "no file descriptor became free within the connect timeout (open: " +
-                         std::to_string(count_open_fds()) + ", limit: " + std::to_string(lim.soft) +
-                         ", requests waiting: " + std::to_string(pool_.total_waiting()) + ")";
+    std::string detail = fd_wait_detail();
     for (Request* r : fd_expired) fail_queued(r, Error::FdExhausted, detail.c_str());
   }
   raw_sweep(n, &next);

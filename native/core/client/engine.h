@@ -229,7 +229,8 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
     return has_local_addr_ ? reinterpret_cast<const sockaddr*>(&local_addr_) : nullptr;
   }
   void raw_throttle(RawId id);
-  void raw_out_of_fds(bool first_wait);  // first_wait: count it in stats (once per connect)
+  void raw_out_of_fds(bool first_wait);
+  std::string fd_wait_detail() const;  // first_wait: count it in stats (once per connect)
   bool raw_take_slot(RawId id);  // false: queued; RawConnection::slot_granted() follows
   void raw_closed(RawConnection* c);
 

@@ -437,7 +437,7 @@ void RawConnection::on_deadline() {
         fail(Error::ConnectTimeout,
              "no socket became free under the session's connections limit within the connect timeout");
       } else if (fd_wait_) {
-        fail(Error::FdExhausted, "no file descriptor became free within the connect timeout");
+        fail(Error::FdExhausted, engine_->fd_wait_detail().c_str());
       } else {
         fail(Error::ConnectTimeout, "connect timed out");
       }
