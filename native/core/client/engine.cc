@@ -432,7 +432,8 @@ std::string Engine::fd_wait_detail() const {
   }
   int64_t open = count_open_fds();  // -1 when not even one descriptor is free to count with
   return "no file descriptor became free within the connect timeout (open: " +
-         (open < 0 ? std::string("all") : std::to_string(open)) + ", limit: " + std::to_string(lim.soft) + ", requests waiting: " + std::to_string(pool_.total_waiting()) +
+         (open < 0 ? std::string("all") : std::to_string(open)) + ", limit: " + std::to_string(lim.soft) +
+         ", requests waiting: " + std::to_string(pool_.total_waiting()) +
          ", raw connects waiting: " + std::to_string(raw_waiting) + ")";
 }
 
