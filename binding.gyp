@@ -13,6 +13,7 @@
         "native/core/http1/chunked_decoder.cc",
         "native/core/http1/request_encoder.cc",
         "native/core/http1/content_decoder.cc",
+        "native/core/client/dialer.cc",
         "native/core/client/engine.cc",
         "native/core/client/http1_connection.cc",
         "native/core/client/raw_connection.cc",

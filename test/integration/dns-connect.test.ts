@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cleanup, rejection, sessionFactory, sleep, within } from '../helpers/http-servers.js';
+import { Cleanup, rejection, sessionFactory, sleep, waitFor, within } from '../helpers/http-servers.js';
+import { connect } from '../../lib/index.js';
 import { startDnsServer } from '../helpers/dns-server.js';
 
 const cleanup = new Cleanup();
@@ -228,6 +229,50 @@ describe('Happy Eyeballs', () => {
     const e = await rejection(s.request(`http://six.test:${p}/`));
     expect(e.code).toBe('ERR_CONNECT_TIMEOUT');
     await within(s.close(), 2_000, 'close');
+  });
+});
+
+describe('raw sockets: the same dialing', () => {
+  it('IPv6 black-holed: a raw connect races IPv4 after happyEyeballsDelay and wins; the loser is closed', async () => {
+    const v4 = await dualWithBlackHole6();
+    const s = session({ dns: { overrides: { 'rawdual.test': ['127.0.0.1', '::1'] }, happyEyeballsDelay: 200 } });
+    const t0 = Date.now();
+    const sock = await within(connect({ host: 'rawdual.test', port: v4.port, session: s, timeout: 5_000 }), 5_000, 'raw connect');
+    const took = Date.now() - t0;
+    expect(sock.remoteAddress).toBe('127.0.0.1');
+    expect(took).toBeGreaterThanOrEqual(190); // IPv6 first, for the delay
+    expect(took).toBeLessThan(2_000); // not the connect timeout
+    sock.destroy();
+    await new Promise((r) => sock.once('close', r));
+    expect(s.stats().raw.open).toBe(0); // the losing IPv6 attempt is closed too
+    await within(s.close(), 2_000, 'close');
+  });
+
+  it('a refused address fails over to the next one; every attempt failing ends in the connect timeout', async () => {
+    const a = await serve('127.0.0.1'); // nothing on 127.0.0.2 at this port: refused
+    const s = session({ dns: { overrides: { 'rawhalf.test': ['127.0.0.2', '127.0.0.1'] } } });
+    const sock = await within(connect({ host: 'rawhalf.test', port: a.port, session: s }), 5_000, 'raw connect');
+    expect(sock.remoteAddress).toBe('127.0.0.1');
+    sock.destroy();
+    const p = await blackHole6(); // nothing listens on 127.0.0.1 at this port
+    const s2 = session({ dns: { overrides: { 'rawlost.test': ['::1', '127.0.0.1'] }, happyEyeballsDelay: 50 } });
+    const e = await rejection(connect({ host: 'rawlost.test', port: p, session: s2, timeout: 300 }));
+    expect(e.code).toBe('ERR_CONNECT_TIMEOUT');
+    await waitFor(() => s2.stats().raw.open === 0, 2_000, 'both attempts closed');
+    await within(s2.close(), 2_000, 'close');
+  });
+
+  it('aborting a raw connect while the race is on closes both attempts', async () => {
+    const p = await blackHole6();
+    const s = session({ dns: { overrides: { 'rawabort.test': ['::1', '127.0.0.1'] }, happyEyeballsDelay: 30 } });
+    const ac = new AbortController();
+    const pending = connect({ host: 'rawabort.test', port: p, session: s, signal: ac.signal, timeout: 5_000 });
+    await sleep(100); // ::1 hangs; 127.0.0.1 refused at ~30 ms; no address left to race
+    ac.abort();
+    const e = await rejection(pending);
+    expect(e.code).toBe('ERR_ABORTED');
+    await within(s.close(), 2_000, 'close');
+    expect(s.stats().raw.open).toBe(0);
   });
 });
 

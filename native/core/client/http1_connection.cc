@@ -53,16 +53,18 @@ void Http1Connection::on_dns(Error e, const std::vector<dns::Address>& addrs, si
     engine_->connection_connect_failed(this, e, 0);
     return;
   }
-  addrs_.clear();
-  addrs_.reserve(addrs.size());
+  std::vector<sockaddr_storage>& list = dialer_.addresses();
+  list.clear();
+  list.reserve(addrs.size());
   const PoolKeyInfo& o = key_->info;
   dns::append_for_happy_eyeballs(addrs, rotate_from, o.proxy.kind != proxy::Kind::None ? o.proxy.port : o.port,
-                                 &addrs_);
-  if (addrs_.empty()) {
+                                 &list);
+  if (list.empty()) {
     engine_->connection_connect_failed(this, Error::DnsNotFound, 0);
     return;
   }
-  connect_next();
+  state_ = State::Connecting;
+  dialer_.start(socket_options());
 }
 
 SocketOptions Http1Connection::socket_options() const {
@@ -73,111 +75,22 @@ SocketOptions Http1Connection::socket_options() const {
   return so;
 }
 
-void Http1Connection::connect_next() {
-  state_ = State::Connecting;
-  next_addr_ = std::max(next_addr_, addr_index_ + 1);
-  int r = sock_->connect(reinterpret_cast<const sockaddr*>(&addrs_[addr_index_]), socket_options());
-  if (r != 0) {
-    on_connect(r);
-    return;
-  }
-  arm_race();
-}
-
-// RFC 8305: while the first attempt is still connecting, start one to the other address family
-// after happy_eyeballs_delay_ms. Only across families (a dual-stack answer).
-void Http1Connection::arm_race() {
-  uint32_t delay = engine_->options().dns.happy_eyeballs_delay_ms;
-  if (delay == 0 || race_at_ != 0 || state_ != State::Connecting || next_addr_ >= addrs_.size()) return;
-  if (racer_ != nullptr && (racer_->connecting || racer_->closing)) return;  // re-armed once closed
-  if (addrs_[next_addr_].ss_family == addrs_[addr_index_].ss_family) return;
-  race_at_ = engine_->now() + delay;
-  engine_->arm_deadline(race_at_);
-}
-
-void Http1Connection::on_race_deadline() {
-  race_at_ = 0;
-  if (state_ != State::Connecting || retry_next_address_ || next_addr_ >= addrs_.size()) return;
-  if (racer_ != nullptr && (racer_->connecting || racer_->closing)) return;
-  if (racer_ == nullptr) {
-    racer_ = std::make_unique<Racer>();
-    racer_->conn = this;
-  }
-  racer_->sock = std::make_unique<TcpSocket>(engine_->loop(), racer_.get(), engine_->read_buffer());
-  racer_->index = next_addr_++;
-  racer_->connecting = true;
-  int r = racer_->sock->connect(reinterpret_cast<const sockaddr*>(&addrs_[racer_->index]), socket_options());
-  if (r != 0) on_racer_connect(r);
-}
-
-void Http1Connection::on_racer_connect(int status) {
-  Racer& rc = *racer_;
-  if (!rc.connecting) return;
-  rc.connecting = false;
-  if (status != 0) {
-    // The first attempt carries on; once this socket has closed, a later address may race.
-    last_connect_error_ = status;
-    rc.closing = true;
-    rc.sock->close(false);
-    return;
-  }
-  // The racer won: its socket becomes the connection's, the first attempt is closed (RST).
-  std::swap(sock_, rc.sock);
-  sock_->set_handler(this);
-  rc.sock->set_handler(&rc);
-  addr_index_ = rc.index;
-  retry_next_address_ = false;  // the first attempt may have been between two addresses
-  race_at_ = 0;
-  rc.closing = true;
-  rc.sock->close(true);
-  on_connect(0);
-}
-
-void Http1Connection::on_racer_closed() {
-  racer_->closing = false;
-  if (closed_pending_) {
-    closed_pending_ = false;
-    engine_->connection_closed(this);
-    return;
-  }
-  if (state_ == State::Connecting && !retry_next_address_) arm_race();
-}
-
-void Http1Connection::close_racer(bool abortive) {
-  race_at_ = 0;
-  if (racer_ == nullptr || !racer_->connecting) return;
-  racer_->connecting = false;
-  racer_->closing = true;
-  racer_->sock->close(abortive);
-}
-
 void Http1Connection::on_connect(int status) {
   if (state_ != State::Connecting) return;
-  if (status != 0) {
-    last_connect_error_ = status;
-    if (racer_ != nullptr && racer_->connecting) {
-      // A racing attempt is still out: it becomes the connection's only attempt.
-      std::swap(sock_, racer_->sock);
-      sock_->set_handler(this);
-      racer_->sock->set_handler(racer_.get());
-      addr_index_ = racer_->index;
-      racer_->connecting = false;
-      racer_->closing = true;
-      racer_->sock->close(false);
-      return;
-    }
-    if (next_addr_ < addrs_.size() && status != UV_EMFILE && status != UV_ENFILE) {
-      // Try the host's next address once this socket has closed.
-      addr_index_ = next_addr_;
-      race_at_ = 0;
-      retry_next_address_ = true;
-      sock_->close(false);
-      return;
-    }
-    engine_->connection_connect_failed(this, error_from_uv(status), status);
-    return;
-  }
-  close_racer(true);  // this attempt won
+  dialer_.on_connect(status);
+}
+
+void Http1Connection::dial_failed(int status) {
+  engine_->connection_connect_failed(this, error_from_uv(status), status);
+}
+
+void Http1Connection::dial_racer_closed() {
+  if (!closed_pending_) return;
+  closed_pending_ = false;
+  engine_->connection_closed(this);
+}
+
+void Http1Connection::dial_connected() {
   int r = sock_->read_start();
   if (r != 0) {
     engine_->connection_connect_failed(this, error_from_uv(r), r);
@@ -946,7 +859,6 @@ void Http1Connection::close(bool abortive) {
   if (state_ == State::Closing) return;
   bool was_connecting = state_ == State::Resolving || state_ == State::Connecting;
   state_ = State::Closing;
-  retry_next_address_ = false;
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
   if (dns_ticket_ != 0) {
@@ -964,19 +876,14 @@ void Http1Connection::close(bool abortive) {
     tls_->close_notify();  // a clean TLS end before the FIN
     flush_tls();
   }
-  close_racer(abortive);
+  dialer_.stop(abortive);
   sock_->close(abortive);
 }
 
 void Http1Connection::on_closed() {
-  if (retry_next_address_ && state_ == State::Connecting) {
-    retry_next_address_ = false;
-    sock_->reset();
-    connect_next();
-    return;
-  }
-  if (racer_ != nullptr && racer_->closing) {
-    closed_pending_ = true;  // on_racer_closed reports it: the engine frees both sockets with us
+  if (state_ == State::Connecting && dialer_.on_closed()) return;  // on to the next address
+  if (dialer_.racer_closing()) {
+    closed_pending_ = true;  // dial_racer_closed reports it: the engine frees both sockets with us
     return;
   }
   engine_->connection_closed(this);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/errors.h"
+#include "client/dialer.h"
 #include "client/engine.h"
 #include "dns/dns_cache.h"
 #include "http1/chunked_decoder.h"
@@ -59,7 +60,7 @@ struct Request {
   bool replayable() const { return !streamed_body; }
 };
 
-class Http1Connection final : public TcpSocket::Handler {
+class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
  public:
   enum class State { Resolving, Connecting, Tunneling, Handshaking, Idle, Busy, Closing };
   enum class Deadline { None, Connect, Tls, Headers, Body, Idle };
@@ -90,8 +91,8 @@ class Http1Connection final : public TcpSocket::Handler {
   // The deadline passed (the engine checks it): fail or close according to `deadline_kind`.
   void on_deadline();
   // Happy Eyeballs: when to start a connection attempt racing the first one (0: none planned).
-  uint64_t race_at() const { return race_at_; }
-  void on_race_deadline();
+  uint64_t race_at() const { return dialer_.race_at(); }
+  void on_race_deadline() { dialer_.on_race_deadline(); }
 
   State state() const { return state_; }
   Engine::Key* key() const { return key_; }
@@ -122,28 +123,12 @@ class Http1Connection final : public TcpSocket::Handler {
       conn->on_dns(e, addrs, rotate_from);
     }
   };
-  // Happy Eyeballs (RFC 8305): a second attempt, to the next address (the other family), racing
-  // sock_. The winner's socket ends up in sock_ (pointers swapped, handlers switched); a loser
-  // closes under this handler, and the connection is not reported closed before it has.
-  struct Racer final : TcpSocket::Handler {
-    Http1Connection* conn = nullptr;
-    std::unique_ptr<TcpSocket> sock;
-    size_t index = 0;         // the address it connects to
-    bool connecting = false;
-    bool closing = false;     // sock is closing (a failed attempt or the loser of a race)
-    void on_connect(int status) override { conn->on_racer_connect(status); }
-    void on_data(const char*, size_t) override {}
-    void on_read_end(int) override {}
-    void on_write_drained(int) override {}
-    void on_closed() override { conn->on_racer_closed(); }
-  };
   void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
   SocketOptions socket_options() const;
-  void arm_race();
-  void on_racer_connect(int status);
-  void on_racer_closed();
-  void close_racer(bool abortive);
-  void connect_next();
+  // Dialer::Owner
+  void dial_connected() override;
+  void dial_failed(int status) override;
+  void dial_racer_closed() override;
   void set_deadline(Deadline kind, uint32_t ms);
   void fail(Error e, const char* detail, int sys = 0, bool allow_retry = true);
   void finish_response();
@@ -172,17 +157,12 @@ class Http1Connection final : public TcpSocket::Handler {
   Engine* engine_;
   Engine::Key* key_;
   std::unique_ptr<TcpSocket> sock_;  // a pointer so a Happy Eyeballs race can hand over its winner
+  Dialer dialer_{engine_, this, this, &sock_};
   State state_ = State::Resolving;
   Request* req_ = nullptr;
   DnsWaiter dns_waiter_;
   uint64_t dns_ticket_ = 0;  // lookup pending in the engine's cache (cancelled by close())
-  std::vector<sockaddr_storage> addrs_;
-  size_t addr_index_ = 0;    // the address sock_ connects to
-  size_t next_addr_ = 0;     // the first address not tried yet
-  std::unique_ptr<Racer> racer_;
-  uint64_t race_at_ = 0;
-  bool closed_pending_ = false;  // sock_ closed while the racer's socket was still closing
-  int last_connect_error_ = 0;
+  bool closed_pending_ = false;  // sock_ closed while a racer's socket was still closing
   uint32_t connect_timeout_ms_ = 0;
   const sockaddr* local_ = nullptr;
 

@@ -62,14 +62,14 @@ void RawConnection::on_dns(Error e, const std::vector<dns::Address>& addrs, size
     fail(e, opts_.host.c_str());
     return;
   }
-  addrs_.clear();
-  dns::append_for_happy_eyeballs(addrs, rotate_from, opts_.port, &addrs_);
-  if (addrs_.empty()) {
+  std::vector<sockaddr_storage>& list = dialer_.addresses();
+  list.clear();
+  dns::append_for_happy_eyeballs(addrs, rotate_from, opts_.port, &list);
+  if (list.empty()) {
     fail(Error::DnsNotFound, opts_.host.c_str());
     return;
   }
   state_ = State::Connecting;
-  addr_index_ = 0;
   connect_next();
 }
 
@@ -89,13 +89,16 @@ void RawConnection::connect_next() {
     fd_wait_counted_ = true;
     return;
   }
+  if (dial_started_) {
+    dialer_.retry();  // the address that met EMFILE, again
+    return;
+  }
+  dial_started_ = true;
   SocketOptions so;
   so.no_delay = opts_.no_delay;
   so.keep_alive_ms = opts_.keep_alive_ms;
   so.local = has_local_ ? reinterpret_cast<const sockaddr*>(&local_) : nullptr;
-  int r = sock_->connect(reinterpret_cast<const sockaddr*>(&addrs_[addr_index_]), so);
-  if (sock_->opened()) had_fd_ = true;
-  if (r != 0) on_connect(r);
+  dialer_.start(so);
 }
 
 void RawConnection::retry_fd() {
@@ -113,22 +116,25 @@ void RawConnection::slot_granted() {
 
 void RawConnection::on_connect(int status) {
   if (state_ != State::Connecting) return;
+  dialer_.on_connect(status);
+}
+
+void RawConnection::dial_failed(int status) {
   if (status == UV_EMFILE || status == UV_ENFILE) {
     fd_wait_ = true;  // on_closed parks us until a descriptor is free
     sock_->close(true);
     return;
   }
-  if (status != 0) {
-    last_connect_error_ = status;
-    if (addr_index_ + 1 < addrs_.size()) {
-      ++addr_index_;  // the host's next address, once this socket has closed
-      retry_next_address_ = true;
-      sock_->close(false);
-      return;
-    }
-    fail(error_from_uv(status), uv_strerror(status), status);
-    return;
-  }
+  fail(error_from_uv(status), uv_strerror(status), status);
+}
+
+void RawConnection::dial_racer_closed() {
+  if (!closed_pending_) return;
+  closed_pending_ = false;
+  engine_->raw_closed(this);
+}
+
+void RawConnection::dial_connected() {
   t_connected_ = uv_hrtime();
   int r = sock_->read_start();
   if (r != 0) {
@@ -458,7 +464,7 @@ void RawConnection::close(bool abortive) {
   state_ = State::Closing;
   slot_wait_ = false;  // a stale entry in the engine's queue is skipped
   deadline_ = 0;
-  retry_next_address_ = false;
+  dialer_.stop(abortive);
   if (dns_ticket_ != 0) {
     engine_->dns().cancel(dns_ticket_);  // the lookup goes on for the cache; we are not told
     dns_ticket_ = 0;
@@ -476,19 +482,19 @@ void RawConnection::close(bool abortive) {
 }
 
 void RawConnection::on_closed() {
+  if (state_ == State::Connecting && dialer_.on_closed()) return;  // on to the host's next address
   if (state_ != State::Closing) {
     sock_->reset();
-    if (retry_next_address_) {
-      retry_next_address_ = false;
-      connect_next();
-      return;
-    }
     if (fd_wait_) {
       engine_->raw_out_of_fds(!fd_wait_counted_);
       fd_wait_counted_ = true;
       return;
     }
     state_ = State::Closing;
+  }
+  if (dialer_.racer_closing()) {
+    closed_pending_ = true;  // dial_racer_closed reports it: the engine frees both sockets with us
+    return;
   }
   engine_->raw_closed(this);
 }
@@ -618,8 +624,16 @@ void Engine::raw_turn_end() {
 
 void Engine::raw_sweep(uint64_t n, uint64_t* next) {
   if (raws_.empty()) return;
-  std::vector<RawConnection*> due;
+  std::vector<RawConnection*> due, race;
   for (auto& kv : raws_) {
+    uint64_t ra = kv.second->race_at();
+    if (ra != 0) {
+      if (ra <= n) {
+        race.push_back(kv.second);
+      } else {
+        *next = std::min(*next, ra);
+      }
+    }
     uint64_t d = kv.second->deadline();
     if (d == 0) continue;
     if (d <= n) {
@@ -628,6 +642,7 @@ void Engine::raw_sweep(uint64_t n, uint64_t* next) {
       *next = std::min(*next, d);
     }
   }
+  for (RawConnection* c : race) c->on_race_deadline();
   for (RawConnection* c : due) c->on_deadline();  // closed ones wait in raw_dead_ until the turn ends
 }
 

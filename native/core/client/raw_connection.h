@@ -1,5 +1,6 @@
 // A raw byte stream for users' own protocols: the HTTP connection's transport (DNS through the
-// engine's cache, address failover, optional TLS through tls::Channel, connect and TLS timeouts
+// engine's cache, dialing through client/dialer.h: address failover and Happy Eyeballs, a slot
+// of the engine's connections limit, optional TLS through tls::Channel, connect and TLS timeouts
 // from the engine's deadline sweep, EMFILE as backpressure) without HTTP on top.
 // States: Resolving → Connecting → Handshaking (TLS) → Open → Closing. Half-close both ways:
 // end() sends a FIN (after a close_notify under TLS) while reading goes on; the peer's FIN (or
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "base/errors.h"
+#include "client/dialer.h"
 #include "dns/dns_cache.h"
 #include "net/tcp_socket.h"
 #include "tls/tls_channel.h"
@@ -42,7 +44,7 @@ struct RawOpenInfo {
   uint32_t tls_info = 0;  // the TLS session info id (EngineSink::on_tls_info); 0 = plain
 };
 
-class RawConnection final : public TcpSocket::Handler {
+class RawConnection final : public TcpSocket::Handler, private Dialer::Owner {
  public:
   enum class State { Resolving, Connecting, Handshaking, Open, Closing };
 
@@ -77,7 +79,10 @@ class RawConnection final : public TcpSocket::Handler {
   bool waiting_for_fd() const { return fd_wait_; }
   bool waiting_for_slot() const { return slot_wait_; }
   bool has_slot() const { return has_slot_; }
-  bool had_fd() const { return had_fd_; }
+  bool had_fd() const { return sock_->opened(); }
+  // Happy Eyeballs: when the racing attempt is due (0: none).
+  uint64_t race_at() const { return dialer_.race_at(); }
+  void on_race_deadline() { dialer_.on_race_deadline(); }
 
   // TcpSocket::Handler
   void on_connect(int status) override;
@@ -98,6 +103,10 @@ class RawConnection final : public TcpSocket::Handler {
   };
   void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
   void connect_next();
+  // Dialer::Owner
+  void dial_connected() override;
+  void dial_failed(int status) override;
+  void dial_racer_closed() override;
   void opened();
   void start_tls();
   void continue_handshake();
@@ -118,15 +127,13 @@ class RawConnection final : public TcpSocket::Handler {
   State state_ = State::Resolving;
   DnsWaiter dns_waiter_;
   uint64_t dns_ticket_ = 0;
-  std::vector<sockaddr_storage> addrs_;
-  size_t addr_index_ = 0;
-  bool retry_next_address_ = false;  // sock_ closing; then connect to addrs_[addr_index_]
+  Dialer dialer_{engine_, this, this, &sock_};
+  bool dial_started_ = false;
+  bool closed_pending_ = false;      // sock_ closed while a racer's socket was still closing
   bool fd_wait_ = false;             // EMFILE: waiting for a descriptor (sock_ closed, reset)
   bool fd_wait_counted_ = false;     // counted once in stats().fd.exhaustedWaits
   bool has_slot_ = false;            // holds one slot of the engine's connections limit
   bool slot_wait_ = false;           // queued for such a slot (Engine::raw_slot_waiters_)
-  bool had_fd_ = false;
-  int last_connect_error_ = 0;
   sockaddr_storage local_{};
   bool has_local_ = false;
   std::unique_ptr<tls::Channel> tls_;
