@@ -345,11 +345,15 @@ describe('TLS', () => {
     const s = await open({ host: '127.0.0.1', port: srv.port, servername: 'localhost', tls: { ca: fx.caPem } });
     const payload = Buffer.alloc(4 * 1024 * 1024);
     for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
+    let biggest = 0;
+    s.on('data', (c: Buffer) => (biggest = Math.max(biggest, c.length)));
     const reading = readAll(s);
     s.end(payload);
     const got = await within(reading, 20_000, 'echo');
     expect(got.length).toBe(payload.length + 3);
     expect(got.subarray(0, payload.length).equals(payload)).toBe(true);
+    // Records decrypted from one socket read are delivered together, not one 16 KiB record at a time.
+    expect(biggest).toBeGreaterThan(16 * 1024);
   });
 });
 

@@ -221,17 +221,11 @@ void RawConnection::read_block_unused(char* block) { engine_->give_read_block(bl
 void RawConnection::on_data(const char* p, size_t n) {
   if (tls_ == nullptr) {
     // p is our read block when read_block() gave one (always, while Open).
-    char* block = const_cast<char*>(p);
-    const bool own = p != engine_->read_buffer()->data;
-    if (state_ == State::Open && own && n >= Engine::kHandOverBytes) {
-      engine_->add_bytes(n, 0);
-      engine_->sink()->on_raw_block(id_, block, n);
-      engine_->note_event();
-      account_delivered(n);
-      return;
+    if (p != engine_->read_buffer()->data) {
+      deliver_block(const_cast<char*>(p), n);
+    } else if (state_ == State::Open) {
+      deliver(p, n);
     }
-    if (state_ == State::Open) deliver(p, n);
-    if (own) engine_->give_read_block(block);
     return;
   }
   if (state_ == State::Closing) return;
@@ -246,15 +240,33 @@ void RawConnection::on_data(const char* p, size_t n) {
   read_tls();
 }
 
+// Decrypted records are gathered into one read block (up to its size) and delivered together:
+// fewer events than one per 16 KiB record, and a full block goes to the sink without a copy.
 void RawConnection::read_tls() {
-  char* buf = engine_->plain_buffer();
+  char* block = nullptr;
+  size_t have = 0;
   while (state_ == State::Open) {
+    if (block == nullptr) {
+      block = engine_->take_read_block();
+      have = 0;
+    }
     size_t got = 0;
-    tls::Channel::Status st = tls_->read(buf, Engine::kPlainBufferSize, &got);
+    tls::Channel::Status st = tls_->read(block + have, Engine::kReadBlockSize - have, &got);
     if (st == tls::Channel::Status::Ok) {
-      deliver(buf, got);
+      have += got;
+      if (have == Engine::kReadBlockSize) {
+        deliver_block(block, have);
+        block = nullptr;
+      }
       continue;
     }
+    if (have > 0) {
+      deliver_block(block, have);  // what came before the end, error or WantMore
+    } else {
+      engine_->give_read_block(block);
+    }
+    block = nullptr;
+    if (state_ != State::Open) return;
     if (flush_tls() != 0 && st == tls::Channel::Status::WantMore) return;  // the read side will tell
     if (st == tls::Channel::Status::WantMore) return;
     if (st == tls::Channel::Status::Closed) {
@@ -264,6 +276,21 @@ void RawConnection::read_tls() {
     fail(tls_->error(), tls_->detail().c_str());
     return;
   }
+  if (block != nullptr) engine_->give_read_block(block);
+}
+
+// A read block of ours with n bytes: handed to the sink as is when it is worth a buffer of its
+// own, else copied out (and the block kept as the engine's spare).
+void RawConnection::deliver_block(char* block, size_t n) {
+  if (state_ == State::Open && n >= Engine::kHandOverBytes) {
+    engine_->add_bytes(n, 0);
+    engine_->sink()->on_raw_block(id_, block, n);
+    engine_->note_event();
+    account_delivered(n);
+    return;
+  }
+  if (state_ == State::Open) deliver(block, n);
+  engine_->give_read_block(block);
 }
 
 void RawConnection::deliver(const char* p, size_t n) {

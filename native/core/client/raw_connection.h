@@ -111,6 +111,7 @@ class RawConnection final : public TcpSocket::Handler, private Dialer::Owner {
   void start_tls();
   void continue_handshake();
   void deliver(const char* p, size_t n);
+  void deliver_block(char* block, size_t n);
   void account_delivered(size_t n);
   void read_tls();
   int flush_tls();
