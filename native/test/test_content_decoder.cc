@@ -234,3 +234,37 @@ TEST(content_decoder_zstd_when_available) {
   CHECK(!trunc.ok);
   CHECK(trunc.error == Error::Decompression);
 }
+
+// A feed whose output ends exactly on a kChunk boundary while the stream goes on: zlib's next
+// call finds nothing to do (Z_BUF_ERROR) — that is "feed me more", not a failure. (Found by the
+// content_decoder fuzzer: the whole-body feed failed with no error code, a split feed did not.)
+TEST(content_decoder_output_ending_on_a_chunk_boundary_is_not_an_error) {
+  for (size_t chunks : {1u, 2u, 4u, 7u}) {
+    const std::string plain(chunks * ContentDecoder::kChunk, 'x');
+    for (const std::string& enc : {gzip(plain), zlib_deflate(plain), raw_deflate(plain)}) {
+      ContentDecoder d;
+      std::vector<Coding> c = {enc[0] == '\x1f' ? Coding::Gzip : Coding::Deflate};
+      CHECK(d.init(c, {}));
+      Result r;
+      // Everything but the last 8 bytes: the output so far is whole chunks, the stream unfinished.
+      CHECK(d.feed(enc.data(), enc.size() - 8, collect, &r));
+      CHECK(d.error() == Error::Ok);
+      CHECK(d.feed(enc.data() + enc.size() - 8, 8, collect, &r));
+      CHECK(d.finish(collect, &r));
+      CHECK(r.out == plain);
+    }
+  }
+}
+
+// A failed feed or finish always names its error.
+TEST(content_decoder_failure_always_has_a_code) {
+  const std::string enc = gzip(std::string(3 * ContentDecoder::kChunk, 'y'));
+  for (size_t cut = 1; cut < enc.size(); cut += 3) {
+    ContentDecoder d;
+    CHECK(d.init({Coding::Gzip}, {}));
+    Result r;
+    bool ok = d.feed(enc.data(), cut, collect, &r) && d.finish(collect, &r);
+    CHECK(!ok);  // truncated
+    CHECK(d.error() == Error::Decompression);
+  }
+}

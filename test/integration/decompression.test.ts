@@ -58,6 +58,23 @@ describe('decoding', () => {
     expect(s.stats().connections.created).toBe(1); // decoded responses keep the socket
   });
 
+  it('a body whose decoded bytes so far end exactly on an output chunk still decodes (gzip, deflate)', async () => {
+    // 256 KiB of one byte compresses to a few hundred bytes; sent in two writes split 8 bytes
+    // before the end, the first read decodes to whole 64 KiB output chunks, the stream unfinished.
+    const plain = Buffer.alloc(256 * 1024, 0x78);
+    const srv = await startHttpServer((req, res) => {
+      const gz = req.url === '/deflate' ? zlib.deflateSync(plain) : zlib.gzipSync(plain);
+      res.writeHead(200, { 'content-encoding': req.url === '/deflate' ? 'deflate' : 'gzip', 'content-length': gz.length });
+      res.write(gz.subarray(0, gz.length - 8));
+      setTimeout(() => res.end(gz.subarray(gz.length - 8)), 30);
+    });
+    const s = session();
+    for (const path of ['/gzip', '/deflate']) {
+      const res = await s.request(srv.url(path));
+      expect(res.body.equals(plain), path).toBe(true);
+    }
+  });
+
   it('stream() decodes too, with backpressure', async () => {
     const srv = await encodingServer();
     // 3 MB of zeros gzip to ~3 KB (1000:1): over the default ratio, so lift it for this test.

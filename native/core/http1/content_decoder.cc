@@ -190,32 +190,34 @@ class ZlibStage final : public ContentDecoder::Stage {
         done_ = false;
       }
       size_t produced = 0;
-      int r = step(&produced);
-      if (r < 0) return false;
-      if (r == Z_BUF_ERROR && produced == 0) break;  // needs more input
+      int status = Z_OK;
+      if (!step(&produced, &status)) return false;
+      if (status == Z_BUF_ERROR && produced == 0) break;  // needs more input
     }
-    // Output may still be pending with all input consumed (the window flushes in pieces).
+    // Output may still be pending with all input consumed (the window flushes in pieces). When
+    // the last call filled the buffer exactly, the next one may find nothing: Z_BUF_ERROR with
+    // nothing produced, which is not an error.
     while (!done_ && zs_.avail_out == 0) {
       size_t produced = 0;
-      if (step(&produced) < 0) return false;
+      int status = Z_OK;
+      if (!step(&produced, &status)) return false;
       if (produced == 0) break;
     }
     return true;
   }
 
-  // One inflate() call into the output buffer, handing over what it produced. Returns zlib's
-  // status, or -1 when decoding (or the consumer) failed.
-  int step(size_t* produced) {
+  // One inflate() call into the output buffer, handing over what it produced. False when
+  // decoding (or the consumer) failed; *status is zlib's (Z_BUF_ERROR, negative, only means
+  // that no progress was possible).
+  bool step(size_t* produced, int* status) {
     zs_.next_out = reinterpret_cast<Bytef*>(buf_.get());
     zs_.avail_out = static_cast<uInt>(kChunk);
     int r = inflate(&zs_, Z_NO_FLUSH);
     *produced = kChunk - zs_.avail_out;
+    *status = r;
     if (r == Z_STREAM_END) done_ = true;
-    if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
-      fail(gzip_ ? "invalid gzip data" : "invalid deflate data");
-      return -1;
-    }
-    return out(buf_.get(), *produced) ? r : -1;
+    if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) return fail(gzip_ ? "invalid gzip data" : "invalid deflate data");
+    return out(buf_.get(), *produced);
   }
 
   z_stream zs_{};
@@ -371,8 +373,15 @@ bool ContentDecoder::feed(const char* p, size_t n, Sink sink, void* ctx) {
   sink_ = sink;
   ctx_ = ctx;
   encoded_ += n;
-  if (stages_.empty()) return emit(p, n);
-  return stages_[0]->feed(p, n);
+  bool ok = stages_.empty() ? emit(p, n) : stages_[0]->feed(p, n);
+  return ok || named_failure();
+}
+
+// Every failure carries a code (the sink stopping is the caller's own doing): a stage that gives
+// up without saying why is a bug of ours, reported as such rather than as a nameless failure.
+bool ContentDecoder::named_failure() {
+  if (error_ == Error::Ok && !stopped_) fail(Error::Internal, "content decoder stopped without a reason");
+  return false;
 }
 
 bool ContentDecoder::finish(Sink sink, void* ctx) {
@@ -380,7 +389,7 @@ bool ContentDecoder::finish(Sink sink, void* ctx) {
   sink_ = sink;
   ctx_ = ctx;
   for (auto& s : stages_) {
-    if (!s->finish()) return false;
+    if (!s->finish()) return named_failure();
   }
   return true;
 }

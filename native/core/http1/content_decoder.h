@@ -72,6 +72,7 @@ class ContentDecoder {
   bool push(size_t stage, const char* p, size_t n, bool last);
   bool emit(const char* p, size_t n);
   bool fail(Error e, const char* detail);
+  bool named_failure();
 
   std::vector<std::unique_ptr<Stage>> stages_;  // stage 0 decodes the outermost coding
   Limits limits_;
