@@ -249,6 +249,10 @@ void RawConnection::read_tls() {
     if (block == nullptr) {
       block = engine_->take_read_block();
       have = 0;
+      if (block == nullptr) {
+        fail(Error::Internal, "out of memory for a read buffer");
+        return;
+      }
     }
     size_t got = 0;
     tls::Channel::Status st = tls_->read(block + have, Engine::kReadBlockSize - have, &got);
