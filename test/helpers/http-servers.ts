@@ -240,6 +240,41 @@ export async function closeAllServers(): Promise<void> {
 }
 
 /** A loopback port that was bound and then released: nothing listens on it. */
+/**
+ * A loopback port whose connects hang: a python3 listener with backlog 0 that never accepts, with
+ * its accept queue already filled, so the kernel drops further SYNs. Stopped by `cleanup`.
+ */
+export async function hangingPort(cleanup: Cleanup): Promise<number> {
+  const script = [
+    'import socket, sys',
+    "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(0)",
+    'port = l.getsockname()[1]',
+    'fill = []',
+    'for i in range(16):',
+    '    c = socket.socket(); c.settimeout(0.3)',
+    '    try:',
+    "        c.connect(('127.0.0.1', port)); fill.append(c)",
+    '    except Exception:',
+    '        c.close(); break',
+    'print(port, flush=True)',
+    'sys.stdin.read()',
+  ].join('\n');
+  const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  cleanup.add(() => {
+    child.stdin?.end();
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const line = await within(
+    new Promise<string>((resolve, reject) => {
+      child.once('error', reject);
+      child.stdout!.once('data', (d: Buffer) => resolve(d.toString()));
+    }),
+    10_000,
+    'python3 listener',
+  );
+  return Number(line.trim());
+}
+
 export async function closedPort(): Promise<number> {
   const srv = net.createServer();
   const port = await listen(srv, '127.0.0.1');

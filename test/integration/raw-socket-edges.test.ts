@@ -8,12 +8,11 @@
 // The hanging port: a python3 listener with backlog 0 that never accepts, its accept queue
 // filled first, so the kernel drops further SYNs and connects to it stay pending.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, RawSocket, Session, SocketPool, UvfetchError } from '../../lib/index.js';
-import { Cleanup, fdCount, rejection, sleep, startNetServer, waitFor, within } from '../helpers/http-servers.js';
+import { Cleanup, fdCount, hangingPort as sharedHangingPort, rejection, sleep, startNetServer, waitFor, within } from '../helpers/http-servers.js';
 import { tlsFixtures, type TlsFixtures } from '../helpers/tls-fixtures.js';
 
 const cleanup = new Cleanup();
@@ -49,34 +48,7 @@ function expectCode(err: unknown, code: string): asserts err is UvfetchError {
 
 /** A loopback port whose connects hang (see the header). */
 async function hangingPort(): Promise<number> {
-  const script = [
-    'import socket, sys',
-    "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(0)",
-    'port = l.getsockname()[1]',
-    'fill = []',
-    'for i in range(16):',
-    '    c = socket.socket(); c.settimeout(0.3)',
-    '    try:',
-    "        c.connect(('127.0.0.1', port)); fill.append(c)",
-    '    except Exception:',
-    '        c.close(); break',
-    'print(port, flush=True)',
-    'sys.stdin.read()',
-  ].join('\n');
-  const child: ChildProcess = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  cleanup.add(() => {
-    child.stdin?.end();
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const line = await within(
-    new Promise<string>((resolve, reject) => {
-      child.once('error', reject);
-      child.stdout!.once('data', (d: Buffer) => resolve(d.toString()));
-    }),
-    10_000,
-    'python3 listener',
-  );
-  const port = Number(line.trim());
+  const port = await sharedHangingPort(cleanup);
   expect(port).toBeGreaterThan(0);
   // Prove the port hangs rather than refuses: a plain node:net connect stays pending.
   const probe = net.connect(port, '127.0.0.1');

@@ -3,49 +3,15 @@
 // timed-out connections must be closed, never reused.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { UvfetchError } from '../../lib/index.js';
-import { Cleanup, closedPort, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
+import { Cleanup, closedPort, hangingPort, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
 const session = sessionFactory(cleanup);
 
-/**
- * A loopback port whose connects hang: a python3 listener with backlog 0 that never accepts,
- * with its accept queue already filled, so the kernel drops further SYNs.
- */
-async function hangingPort(): Promise<number> {
-  const script = [
-    'import socket, sys',
-    "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(0)",
-    'port = l.getsockname()[1]',
-    'fill = []',
-    'for i in range(16):',
-    '    c = socket.socket(); c.settimeout(0.3)',
-    '    try:',
-    "        c.connect(('127.0.0.1', port)); fill.append(c)",
-    '    except Exception:',
-    '        c.close(); break',
-    "print(port, flush=True)",
-    'sys.stdin.read()',
-  ].join('\n');
-  const child: ChildProcess = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  cleanup.add(() => {
-    child.stdin?.end();
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const line = await within(
-    new Promise<string>((resolve, reject) => {
-      child.once('error', reject);
-      child.stdout!.once('data', (d: Buffer) => resolve(d.toString()));
-    }),
-    10_000,
-    'python3 listener',
-  );
-  return Number(line.trim());
-}
+const hanging = () => hangingPort(cleanup);
 
 function expectCode(err: unknown, code: string): asserts err is UvfetchError {
   expect(err).toBeInstanceOf(UvfetchError);
@@ -54,7 +20,7 @@ function expectCode(err: unknown, code: string): asserts err is UvfetchError {
 
 describe('connect', () => {
   it('connect timeout → ERR_CONNECT_TIMEOUT', async () => {
-    const port = await hangingPort();
+    const port = await hanging();
     // Prove the port hangs rather than refuses: a plain node connect stays pending.
     const s = session({ timeout: { connect: 300 } });
     const t0 = Date.now();
@@ -70,7 +36,7 @@ describe('connect', () => {
   });
 
   it('per-request connect timeout overrides the session one', async () => {
-    const port = await hangingPort();
+    const port = await hanging();
     const s = session({ timeout: { connect: 20_000 } });
     const t0 = Date.now();
     const err = await rejection(s.request(`http://127.0.0.1:${port}/`, { timeout: { connect: 200 } }), 10_000);
@@ -79,7 +45,7 @@ describe('connect', () => {
   });
 
   it('total timeout also bounds a hanging connect', async () => {
-    const port = await hangingPort();
+    const port = await hanging();
     const s = session({ timeout: { connect: 0, total: 300 } });
     const err = await rejection(s.request(`http://127.0.0.1:${port}/`), 20_000);
     expectCode(err, 'ERR_TIMEOUT');
@@ -510,7 +476,7 @@ describe('timely delivery (child process)', () => {
 
   // Regression (late dispatch): reported 6-8 s late instead of after 300 ms.
   it('total timeout during a hanging connect is reported on time', async () => {
-    const port = await hangingPort();
+    const port = await hanging();
     const out = await runScenario(
       `
       const s = new Session({ timeout: { connect: 0, total: 300 } });
