@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, RawSocket, Session, SocketPool, UvfetchError } from '../../lib/index.js';
-import { Cleanup, fdCount, hangingPort as sharedHangingPort, rejection, sleep, startNetServer, waitFor, within } from '../helpers/http-servers.js';
+import { Cleanup, fdCount, hangingPort as sharedHangingPort, rejection, sleep, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 import { tlsFixtures, type TlsFixtures } from '../helpers/tls-fixtures.js';
 
 const cleanup = new Cleanup();
@@ -23,11 +23,7 @@ beforeAll(async () => {
   fx = await tlsFixtures();
 });
 
-function session(opts?: ConstructorParameters<typeof Session>[0]): Session {
-  const s = new Session(opts);
-  cleanup.add(() => s.destroy());
-  return s;
-}
+const session = sessionFactory(cleanup);
 
 function track(s: RawSocket): RawSocket {
   cleanup.add(() => {

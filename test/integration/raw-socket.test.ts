@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, RawSocket, Session, UvfetchError } from '../../lib/index.js';
-import { Cleanup, closedPort, fdCount, rejection, sleep, startHttpServer, startNetServer, thrown, waitFor, within } from '../helpers/http-servers.js';
+import { Cleanup, closedPort, fdCount, rejection, sleep, startHttpServer, startNetServer, thrown, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 import { tlsFixtures, type TlsFixtures } from '../helpers/tls-fixtures.js';
 
 const cleanup = new Cleanup();
@@ -18,11 +18,7 @@ beforeAll(async () => {
   fx = await tlsFixtures();
 });
 
-function session(opts?: ConstructorParameters<typeof Session>[0]): Session {
-  const s = new Session(opts);
-  cleanup.add(() => s.destroy());
-  return s;
-}
+const session = sessionFactory(cleanup);
 
 async function open(opts: Parameters<typeof connect>[0]): Promise<RawSocket> {
   const s = await within(connect(opts), 10_000, 'connect');
