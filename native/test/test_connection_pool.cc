@@ -13,7 +13,9 @@ struct FakeConn {
   int id;
   uint64_t since = 0;
   bool alive = true;
+  uint32_t uses = 1;
   uint64_t idle_since() const { return since; }
+  uint32_t served() const { return uses; }
 };
 struct FakeReq {
   int id;
@@ -41,6 +43,8 @@ struct FakeDriver : Pool::Driver {
   bool wants_fresh(FakeReq* r) override { return r->fresh; }
   bool fds_available = true;
   bool can_open() override { return fds_available; }
+  uint64_t clock = 0;
+  uint64_t now_ms() override { return clock; }
 };
 
 uvf::PoolKeyInfo info(const char* host, uint16_t port) {
@@ -296,4 +300,145 @@ TEST(pool_external_slot_evicts_the_oldest_idle_connection) {
   pool.release_external();
   pool.release_external();  // never below zero
   CHECK_EQ(pool.external(), 0u);
+}
+
+TEST(pool_key_with_busy_connections_waits_instead_of_evicting_warm_idle) {
+  // The crawl case: the total limit equals the requests in flight. b already has a (busy)
+  // connection: it queues behind it rather than closing a's just-idled socket.
+  Pool pool({2, 10});
+  FakeDriver d;
+  d.clock = 5000;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  FakeConn a1{1, 4900}, b1{2, 0};
+  pool.connection_opened(a);
+  pool.connect_finished(a);
+  pool.park_idle(a, &a1);  // idle 100 ms: warm
+  pool.connection_opened(b);
+  pool.connect_finished(b);  // b1 busy
+  FakeReq r{1};
+  pool.enqueue(b, &r);
+  pool.dispatch(b, d);
+  CHECK(d.discarded.empty());
+  CHECK_EQ(d.opened, 0);
+  CHECK(b.blocked_on_total);
+  CHECK_EQ(pool.next_cold_at(), 5900u);
+  // b's own connection finishes its request: the waiter takes it.
+  pool.park_idle(b, &b1);
+  pool.dispatch(b, d);
+  CHECK_EQ(d.assigned.size(), 1u);
+  CHECK(d.assigned[0].first == &b1);
+  CHECK(d.discarded.empty());
+}
+
+TEST(pool_key_with_busy_connections_takes_a_cold_idle_socket) {
+  Pool pool({2, 10});
+  FakeDriver d;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  FakeConn a1{1, 1000};
+  pool.connection_opened(a);
+  pool.connect_finished(a);
+  pool.park_idle(a, &a1);
+  pool.connection_opened(b);
+  pool.connect_finished(b);  // busy
+  FakeReq r{1};
+  pool.enqueue(b, &r);
+  d.clock = 1999;  // idle 999 ms: still warm
+  pool.dispatch(b, d);
+  CHECK(d.discarded.empty());
+  CHECK(b.blocked_on_total);
+  d.clock = 2000;  // cold now: any key may take it
+  pool.serve_blocked(d);
+  CHECK_EQ(d.discarded.size(), 1u);
+  CHECK(d.discarded[0] == &a1);
+  pool.connection_closed(a);
+  pool.serve_blocked(d);
+  CHECK_EQ(d.opened, 1);
+}
+
+TEST(pool_key_without_connections_evicts_from_the_key_with_most_idle) {
+  Pool pool({3, 10});
+  FakeDriver d;
+  d.clock = 100;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  auto& c = pool.key("c", info("c", 1));
+  FakeConn a1{1, 10}, b1{2, 50}, b2{3, 60};
+  for (int i = 0; i < 1; ++i) {
+    pool.connection_opened(a);
+    pool.connect_finished(a);
+  }
+  for (int i = 0; i < 2; ++i) {
+    pool.connection_opened(b);
+    pool.connect_finished(b);
+  }
+  pool.park_idle(a, &a1);  // oldest overall, but a's only socket
+  pool.park_idle(b, &b1);
+  pool.park_idle(b, &b2);
+  FakeReq r{1};
+  pool.enqueue(c, &r);
+  pool.dispatch(c, d);
+  CHECK_EQ(d.discarded.size(), 1u);
+  CHECK(d.discarded[0] == &b1);  // b has two idle: its oldest goes
+}
+
+TEST(pool_room_made_by_an_eviction_goes_to_the_key_that_evicted) {
+  Pool pool({2, 10});
+  FakeDriver d;
+  d.clock = 100;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  auto& c = pool.key("c", info("c", 1));
+  FakeConn b1{2, 90};
+  pool.connection_opened(a);
+  pool.connect_finished(a);  // a's connection is busy
+  pool.connection_opened(b);
+  pool.connect_finished(b);  // b1 busy
+  FakeReq ra{1}, rc{2};
+  pool.enqueue(a, &ra);
+  pool.dispatch(a, d);  // a waits behind its own busy connection
+  CHECK(a.blocked_on_total);
+  pool.park_idle(b, &b1);  // b1 idle, warm
+  pool.enqueue(c, &rc);
+  pool.dispatch(c, d);  // c has nothing: it evicts b1 and waits for the room
+  CHECK_EQ(d.discarded.size(), 1u);
+  CHECK(c.evicted);
+  pool.connection_closed(b);
+  pool.serve_blocked(d);  // a blocked first, but the room is c's
+  CHECK_EQ(d.opened, 1);
+  CHECK_EQ(d.log.back(), std::string("open c for 2"));
+  CHECK(!c.evicted);
+  CHECK(a.blocked_on_total);  // still behind its own connection; nothing else was evicted
+  CHECK_EQ(d.discarded.size(), 1u);
+}
+
+TEST(pool_warm_eviction_spares_a_connection_that_never_carried_a_request) {
+  Pool pool({3, 10});
+  FakeDriver d;
+  d.clock = 100;
+  auto& a = pool.key("a", info("a", 1));
+  auto& c = pool.key("c", info("c", 1));
+  FakeConn fresh{1, 10}, used1{2, 50}, used2{3, 60};
+  fresh.uses = 0;  // opened for a waiter another connection served first
+  for (int i = 0; i < 3; ++i) {
+    pool.connection_opened(a);
+    pool.connect_finished(a);
+  }
+  pool.park_idle(a, &fresh);
+  pool.park_idle(a, &used1);
+  pool.park_idle(a, &used2);
+  FakeReq r{1};
+  pool.enqueue(c, &r);
+  pool.dispatch(c, d);
+  CHECK_EQ(d.discarded.size(), 1u);
+  CHECK(d.discarded[0] == &used1);  // the oldest that has carried a request
+  // Once it is cold, a never-used connection is fair game like any other.
+  FakeReq r2{2};
+  auto& e = pool.key("e", info("e", 1));
+  pool.enqueue(e, &r2);
+  d.clock = 1010;
+  pool.dispatch(e, d);
+  CHECK_EQ(d.discarded.size(), 2u);
+  CHECK(d.discarded[1] == &fresh);
 }

@@ -583,6 +583,16 @@ void Engine::sweep_deadlines() {
     for (Request* r : fd_expired) fail_queued(r, Error::FdExhausted, detail.c_str());
   }
   raw_sweep(n, &next);
+  if (pool_.has_blocked()) {
+    // A key waiting under the total limit may take an idle socket once it has gone cold.
+    uint64_t cold = pool_.next_cold_at();
+    if (cold <= n) {
+      capacity_freed_ = true;
+      schedule_turn_end();
+    } else {
+      next = std::min(next, cold);
+    }
+  }
   if (next != UINT64_MAX) arm_deadline(next);
 }
 
@@ -627,6 +637,7 @@ void Engine::run_turn_end() {
     raw_serve_slot_waiters();
     pool_.serve_blocked(*this);
   }
+  if (pool_.has_blocked() && pool_.total_idle() > 0) arm_deadline(pool_.next_cold_at());
   free_deferred();
   // A crawler touches many origins: forget keys with nothing open or queued once there are many.
   if (pool_.key_count() > kMaxIdleKeys) pool_.prune_empty_keys();

@@ -291,6 +291,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void assign(Key& k, Http1Connection* c, Request* r) override;
   bool wants_fresh(Request* r) override;
   bool can_open() override { return !fd_exhausted_; }
+  uint64_t now_ms() override { return now(); }
 
  private:
   Engine(uv_loop_t* loop, EngineSink* sink, const EngineOptions& opts);

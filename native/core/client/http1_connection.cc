@@ -223,6 +223,26 @@ int Http1Connection::send(const char* a, size_t alen, const char* b, size_t blen
   return flush_tls();
 }
 
+bool Http1Connection::probe_alive() {
+  if (tls_ == nullptr) return sock_->probe_idle_alive();
+  if (state_ != State::Idle) return false;
+  char cipher[16 * 1024];
+  for (;;) {
+    ssize_t r = sock_->read_now(cipher, sizeof cipher);
+    if (r == 0) break;
+    if (r < 0) return false;
+    engine_->add_bytes(static_cast<uint64_t>(r), 0);
+    if (!tls_->feed(cipher, static_cast<size_t>(r))) return false;
+    if (static_cast<size_t>(r) < sizeof cipher) break;
+  }
+  // Not the engine's plain buffer: this may run while another connection is still parsing it.
+  char plain[512];
+  size_t got = 0;
+  tls::Channel::Status st = tls_->read(plain, sizeof plain, &got);
+  if (st != tls::Channel::Status::WantMore) return false;  // data out of turn, close_notify, alert
+  return flush_tls() == 0;  // e.g. the reply to a KeyUpdate
+}
+
 void Http1Connection::read_tls() {
   char* buf = engine_->plain_buffer();
   for (;;) {

@@ -82,7 +82,11 @@ class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
   void unthrottle();
   // Streamed body bytes became available / the body ended.
   void pump_body();
-  bool probe_alive() const { return sock_->probe_idle_alive(); }
+  // Before an idle keep-alive connection is reused: false when the server closed it or sent
+  // bytes nobody asked for. Over TLS the waiting records are read and processed first, so
+  // post-handshake messages (TLS 1.3 session tickets, key updates) keep the connection usable;
+  // only application data, a close_notify, EOF or an error make it dead.
+  bool probe_alive();
   bool had_fd() const { return sock_->opened(); }
   // Closes the socket (RST if abortive). The request, if any, must already be detached.
   void close(bool abortive);

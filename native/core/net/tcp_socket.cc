@@ -178,6 +178,20 @@ bool TcpSocket::probe_idle_alive() const {
   return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+ssize_t TcpSocket::read_now(char* buf, size_t cap) {
+  if (closing_ || !initialized_) return UV_EOF;
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return UV_EBADF;
+  ssize_t r;
+  do {
+    r = ::recv(fd, buf, cap, MSG_DONTWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r > 0) return r;
+  if (r == 0) return UV_EOF;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+  return uv_translate_sys_error(errno);
+}
+
 void TcpSocket::set_ref(bool ref) {
   if (!initialized_ || closing_) return;
   if (ref) {

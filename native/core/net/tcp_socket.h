@@ -66,6 +66,10 @@ class TcpSocket {
   bool reading() const { return reading_; }
   // True when the peer has not closed or sent anything: a non-blocking MSG_PEEK sees EAGAIN.
   virtual bool probe_idle_alive() const;
+  // Reads what the kernel holds right now, without waiting and outside libuv's read callback
+  // (which later finds nothing and carries on). Returns the bytes read (> 0), 0 when nothing is
+  // waiting, UV_EOF when the peer closed, or another negative uv error.
+  virtual ssize_t read_now(char* buf, size_t cap);
   // Keeps (or stops keeping) the event loop alive on this socket's account.
   virtual void set_ref(bool ref);
   // Closes the handle. abortive=true sends RST (SO_LINGER 0) instead of FIN. Idempotent.

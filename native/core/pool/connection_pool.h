@@ -3,9 +3,11 @@
 // no libuv. The engine supplies a Driver that does the real work (connect, assign, close), which
 // also lets the decisions be unit-tested with a fake driver.
 //
-// Conn must provide: `uint64_t idle_since() const` (ms, set by the driver when parked idle).
+// Conn must provide: `uint64_t idle_since() const` (ms, set by the driver when parked idle) and
+// `uint32_t served() const` (requests it has carried).
 // Req carries no requirements beyond being a pointer the pool queues.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -21,6 +23,11 @@ namespace uvf {
 struct PoolLimits {
   size_t total = 256;     // connections across all keys (connecting + busy + idle)
   size_t per_key = 64;    // connections for one key
+  // Under the total limit, an idle connection of another key is taken (closed to make room) by a
+  // key that already has connections of its own only once it has been idle this long ("cold").
+  // A key with no connection at all may take a warm one. Stops a crawl whose in-flight count
+  // equals the limit from trading one host's sockets for another's on every request.
+  uint64_t cold_idle_ms = 1000;
 };
 
 // What a pool key stands for. Today: scheme + host + port. TLS profile, local address and proxy
@@ -92,6 +99,8 @@ struct KeyedPool {
   size_t open = 0;            // connecting + busy + idle
   size_t connecting = 0;
   bool blocked_on_total = false;
+  // Closed another key's idle connection to make room: first in line for the capacity that frees.
+  bool evicted = false;
   bool dispatch_scheduled = false;  // the engine will dispatch this key at the end of the turn
 };
 
@@ -116,6 +125,8 @@ class ConnectionPool {
     virtual bool wants_fresh(Req* r) = 0;
     // False while new sockets cannot be made (out of file descriptors): keys wait, blocked.
     virtual bool can_open() = 0;
+    // The clock idle_since() is measured on (ms).
+    virtual uint64_t now_ms() = 0;
   };
 
   explicit ConnectionPool(PoolLimits limits) : limits_(limits) {}
@@ -253,15 +264,20 @@ class ConnectionPool {
       }
       if (total_full()) {
         Key* victim_key = nullptr;
-        Conn* victim = oldest_idle(&victim_key);
+        Conn* victim = eviction_victim(k, d.now_ms(), &victim_key);
         if (victim == nullptr) {
+          // Nothing idle, or only warm sockets while k has connections of its own to wait for:
+          // k is served by its own connections as they free up, or by capacity freed (or an idle
+          // socket gone cold) elsewhere.
           block(k);
           return;
         }
         unpark(*victim_key, victim);
         d.discard(*victim_key, victim);
         if (total_full()) {
-          // The victim closes asynchronously; this key goes first when its capacity is freed.
+          // The victim closes asynchronously; this key goes first when its capacity is freed
+          // (else another blocked key would take it and this one would evict again).
+          k.evicted = true;
           block(k);
           return;
         }
@@ -272,6 +288,7 @@ class ConnectionPool {
         return;
       }
       connection_opened(k);
+      k.evicted = false;
       d.open_connection(k, r);
     }
   }
@@ -279,14 +296,25 @@ class ConnectionPool {
   // Capacity freed somewhere (a connection closed), or an idle connection appeared that a key
   // blocked on the total limit may evict: each blocked key, oldest first, gets one more dispatch
   // (a key that still cannot proceed blocks again, keeping its turn order).
+  // Order: keys that evicted a connection for the room now freed, then keys with no connection
+  // of their own (they cannot make progress otherwise), then keys waiting behind their own.
   void serve_blocked(Driver& d) {
     if (blocked_.empty()) return;
     std::deque<Key*> keys;
     keys.swap(blocked_);
     for (Key* k : keys) k->blocked_on_total = false;
+    std::stable_partition(keys.begin(), keys.end(), [](const Key* k) { return k->open == 0 && !k->evicted; });
+    std::stable_partition(keys.begin(), keys.end(), [](const Key* k) { return k->evicted; });
     for (Key* k : keys) dispatch(*k, d);
   }
   bool has_blocked() const { return !blocked_.empty(); }
+  // When the oldest idle connection turns cold (evictable by any key), or UINT64_MAX if none is
+  // idle: a blocked key may then make progress without any connection event.
+  uint64_t next_cold_at() {
+    Key* kk = nullptr;
+    Conn* c = oldest_idle(&kk);
+    return c == nullptr ? UINT64_MAX : c->idle_since() + limits_.cold_idle_ms;
+  }
 
   template <class F>
   void for_each_key(F&& f) {
@@ -313,6 +341,48 @@ class ConnectionPool {
   }
 
  private:
+  // Which idle connection key k may close to make room under the total limit: the oldest one if
+  // it is cold; otherwise, only when k has no connection at all, the oldest idle connection of
+  // the key with the most idle ones (it loses least). nullptr: k waits.
+  Conn* eviction_victim(Key& k, uint64_t now, Key** out_key) {
+    Conn* oldest = nullptr;
+    Key* richest = nullptr;
+    Conn* richest_conn = nullptr;
+    for (auto& kv : keys_) {
+      Key& kk = *kv.second;
+      if (kk.idle.empty()) continue;
+      Conn* c = kk.idle.front();  // front of a LIFO is its oldest
+      if (oldest == nullptr || c->idle_since() < oldest->idle_since()) {
+        oldest = c;
+        *out_key = &kk;
+      }
+      if (k.open > 0) continue;
+      // A warm connection that has not carried a request yet (it was opened for a waiter that
+      // another connection served first) is kept for its key's next request.
+      Conn* used = nullptr;
+      for (Conn* ic : kk.idle) {
+        if (ic->served() > 0) {
+          used = ic;
+          break;
+        }
+      }
+      if (used == nullptr) continue;
+      if (richest == nullptr || kk.idle.size() > richest->idle.size() ||
+          (kk.idle.size() == richest->idle.size() && used->idle_since() < richest_conn->idle_since())) {
+        richest = &kk;
+        richest_conn = used;
+      }
+    }
+    if (oldest == nullptr) return nullptr;
+    if (now >= oldest->idle_since() + limits_.cold_idle_ms) return oldest;
+    if (richest == nullptr) {
+      if (k.open > 0) return nullptr;
+      return oldest;  // only never-used ones are idle: k has nothing, so it takes one anyway
+    }
+    *out_key = richest;
+    return richest_conn;
+  }
+
   Conn* oldest_idle(Key** out_key) {
     Conn* best = nullptr;
     for (auto& kv : keys_) {
