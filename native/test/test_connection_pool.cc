@@ -442,3 +442,20 @@ TEST(pool_warm_eviction_spares_a_connection_that_never_carried_a_request) {
   CHECK_EQ(d.discarded.size(), 2u);
   CHECK(d.discarded[1] == &fresh);
 }
+
+TEST(pool_closing_connections_leave_open_now_but_keep_their_slot) {
+  Pool pool({2, 10});
+  auto& a = pool.key("a", info("a", 1));
+  pool.connection_opened(a);
+  pool.connect_finished(a);
+  pool.connection_opened(a);
+  pool.connect_finished(a);
+  pool.connection_closing(a);
+  CHECK_EQ(pool.total_open(), 2u);      // the descriptor is not released yet
+  CHECK_EQ(pool.total_open_now(), 1u);  // but nobody should see it as open
+  CHECK(pool.total_full());
+  pool.connection_closed(a, /*was_closing=*/true);
+  CHECK_EQ(pool.total_open(), 1u);
+  CHECK_EQ(pool.total_open_now(), 1u);
+  CHECK_EQ(a.closing, 0u);
+}

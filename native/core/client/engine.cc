@@ -487,6 +487,13 @@ void Engine::connection_idle(Http1Connection* c) {
   }
 }
 
+void Engine::connection_closing(Http1Connection* c) {
+  // Counted as gone at once: an error delivered in this turn must not find it in stats().
+  Key& k = *c->key();
+  pool_.unpark(k, c);
+  pool_.connection_closing(k);
+}
+
 void Engine::connection_closed(Http1Connection* c) {
   // Swap-remove from the live list.
   size_t i = c->index();
@@ -496,7 +503,7 @@ void Engine::connection_closed(Http1Connection* c) {
   conns_.pop_back();
   Key& k = *c->key();
   pool_.unpark(k, c);
-  pool_.connection_closed(k);
+  pool_.connection_closed(k, /*was_closing=*/true);
   dead_.push_back(c);
   if (fd_exhausted_ && c->had_fd()) fd_exhausted_ = false;  // a descriptor just came back
   if (!k.waiters.empty() && !k.dispatch_scheduled) {
@@ -753,8 +760,9 @@ void Engine::on_handle_closed(uv_handle_t* h) {
 std::vector<Engine::OriginStat> Engine::origin_stats() {
   std::vector<OriginStat> out;
   pool_.for_each_key([&](Key& k) {
-    if (k.open == 0 && k.waiters.empty()) return;
-    out.push_back({k.info.origin(), k.open, k.idle.size(), k.waiters.size()});
+    size_t open = k.open - k.closing;
+    if (open == 0 && k.waiters.empty()) return;
+    out.push_back({k.info.origin(), open, k.idle.size(), k.waiters.size()});
   });
   return out;
 }
@@ -807,7 +815,7 @@ EngineStats Engine::stats() const {
   s.dns = dns_->stats();
   s.queued = pool_.total_waiting();
   s.in_flight = requests_.size() - s.queued;
-  s.open = pool_.total_open();
+  s.open = pool_.total_open_now();
   s.idle = pool_.total_idle();
   s.connecting = 0;
   s.raw_sockets = raws_.size();

@@ -265,6 +265,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void connection_connected(Http1Connection* c);
   void connection_connect_failed(Http1Connection* c, Error e, int sys, const char* detail = nullptr);
   void connection_idle(Http1Connection* c);
+  void connection_closing(Http1Connection* c);  // close() started: no longer open for stats
   void connection_closed(Http1Connection* c);  // after the handle closed
   void request_finished(Request* r, bool failed);
   void report_timings(Request* r);  // no-op unless the request asked for timings

@@ -879,6 +879,7 @@ void Http1Connection::close(bool abortive) {
   if (state_ == State::Closing) return;
   bool was_connecting = state_ == State::Resolving || state_ == State::Connecting;
   state_ = State::Closing;
+  engine_->connection_closing(this);
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
   if (dns_ticket_ != 0) {

@@ -96,8 +96,9 @@ struct KeyedPool {
   PoolKeyInfo info;
   std::vector<Conn*> idle;    // LIFO: back() is the most recently used
   std::deque<Req*> waiters;   // FIFO
-  size_t open = 0;            // connecting + busy + idle
+  size_t open = 0;            // connecting + busy + idle (+ closing, until the handle is released)
   size_t connecting = 0;
+  size_t closing = 0;         // of open: closed by the driver, its handle not yet released
   bool blocked_on_total = false;
   // Closed another key's idle connection to make room: first in line for the capacity that frees.
   bool evicted = false;
@@ -146,6 +147,8 @@ class ConnectionPool {
   }
 
   size_t total_open() const { return total_open_; }
+  // Open and not being closed: what a user polling stats should see.
+  size_t total_open_now() const { return total_open_ - total_closing_; }
   // Sockets outside the pool that share its total limit (the engine's raw sockets): each holds
   // one slot from take_external() until release_external().
   size_t external() const { return external_; }
@@ -209,9 +212,19 @@ class ConnectionPool {
     ++total_open_;
   }
   void connect_finished(Key& k) { --k.connecting; }
-  void connection_closed(Key& k) {
+  // The driver started closing a connection: it still holds its slot (and descriptor) until
+  // connection_closed, but is no longer counted as open for anyone looking (open_now()).
+  void connection_closing(Key& k) {
+    ++k.closing;
+    ++total_closing_;
+  }
+  void connection_closed(Key& k, bool was_closing = false) {
     --k.open;
     --total_open_;
+    if (was_closing) {
+      --k.closing;
+      --total_closing_;
+    }
   }
 
   // Parks a connection as idle (LIFO).
@@ -402,6 +415,7 @@ class ConnectionPool {
   std::unordered_map<std::string, std::unique_ptr<Key>> keys_;
   std::deque<Key*> blocked_;
   size_t total_open_ = 0;
+  size_t total_closing_ = 0;
   size_t total_idle_ = 0;
   size_t total_waiting_ = 0;
 };

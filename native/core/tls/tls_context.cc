@@ -284,6 +284,17 @@ SSL_SESSION* Context::take_session(const std::string& origin) {
   auto it = sessions_.find(origin);
   if (it == sessions_.end()) return nullptr;
   SSL_SESSION* s = it->second->session;
+  if (SSL_SESSION_is_resumable(s) == 1 && SSL_SESSION_get_protocol_version(s) < TLS1_3_VERSION) {
+    // TLS 1.2 (a session id or a ticket): reusable for every later connection until the server
+    // stops accepting it. A resumed 1.2 handshake brings no new session to put back (unless the
+    // server renews its ticket), so taking it out would cost every second connection a full
+    // handshake. It stays cached, and most recently used.
+    lru_.splice(lru_.begin(), lru_, it->second);
+    SSL_SESSION_up_ref(s);
+    return s;
+  }
+  // TLS 1.3 tickets are single-use (RFC 8446 §C.4): the handshake's own NewSessionTickets
+  // replace it.
   lru_.erase(it->second);
   sessions_.erase(it);
   if (SSL_SESSION_is_resumable(s) != 1) {

@@ -77,8 +77,9 @@ class Context {
   uint64_t id() const { return id_; }
 
   // Session cache, keyed by the origin string the connection passes (servername + port).
-  // take_session returns an owned reference (caller frees with SSL_SESSION_free) or nullptr;
-  // the cached entry is removed (TLS 1.3 tickets are single use).
+  // take_session returns an owned reference (caller frees with SSL_SESSION_free) or nullptr.
+  // A TLS 1.3 ticket leaves the cache (single use; the handshake brings new ones); a TLS 1.2
+  // session stays, reusable by every later connection (a resumed 1.2 handshake brings none).
   SSL_SESSION* take_session(const std::string& origin);
   void put_session(const std::string& origin, SSL_SESSION* s);  // takes ownership of s
   size_t cached_sessions() const { return sessions_.size(); }
