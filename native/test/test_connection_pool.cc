@@ -45,6 +45,8 @@ struct FakeDriver : Pool::Driver {
   bool can_open() override { return fds_available; }
   uint64_t clock = 0;
   uint64_t now_ms() override { return clock; }
+  uint64_t wake = 0;
+  void wake_at(uint64_t at) override { wake = at; }
 };
 
 uvf::PoolKeyInfo info(const char* host, uint16_t port) {
@@ -323,6 +325,7 @@ TEST(pool_key_with_busy_connections_waits_instead_of_evicting_warm_idle) {
   CHECK_EQ(d.opened, 0);
   CHECK(b.blocked_on_total);
   CHECK_EQ(pool.next_cold_at(), 5900u);
+  CHECK_EQ(d.wake, 5900u);  // the driver is asked to come back when a1 turns cold
   // b's own connection finishes its request: the waiter takes it.
   pool.park_idle(b, &b1);
   pool.dispatch(b, d);

@@ -644,7 +644,6 @@ void Engine::run_turn_end() {
     raw_serve_slot_waiters();
     pool_.serve_blocked(*this);
   }
-  if (pool_.has_blocked() && pool_.total_idle() > 0) arm_deadline(pool_.next_cold_at());
   free_deferred();
   // A crawler touches many origins: forget keys with nothing open or queued once there are many.
   if (pool_.key_count() > kMaxIdleKeys) pool_.prune_empty_keys();

@@ -293,6 +293,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   bool wants_fresh(Request* r) override;
   bool can_open() override { return !fd_exhausted_; }
   uint64_t now_ms() override { return now(); }
+  void wake_at(uint64_t at) override { arm_deadline(at); }
 
  private:
   Engine(uv_loop_t* loop, EngineSink* sink, const EngineOptions& opts);

@@ -128,6 +128,9 @@ class ConnectionPool {
     virtual bool can_open() = 0;
     // The clock idle_since() is measured on (ms).
     virtual uint64_t now_ms() = 0;
+    // A key blocked while sockets are idle elsewhere: call serve_blocked() at `at` (ms), when the
+    // oldest of them turns cold, even if no connection event comes first.
+    virtual void wake_at(uint64_t at) = 0;
   };
 
   explicit ConnectionPool(PoolLimits limits) : limits_(limits) {}
@@ -283,6 +286,7 @@ class ConnectionPool {
           // k is served by its own connections as they free up, or by capacity freed (or an idle
           // socket gone cold) elsewhere.
           block(k);
+          if (total_idle_ > 0) d.wake_at(next_cold_at());
           return;
         }
         unpark(*victim_key, victim);
