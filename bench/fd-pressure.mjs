@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startLoopbackServer } from '../dist/loopback-server.js';
+import { startLoopbackServer } from '../dist/tools/loopback-server.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,6 +1,6 @@
 // Bulk-fetch benchmark: uvfetch fetchMany vs undici Pool.request driven by a hand-written
 // semaphore — the same N URLs at the same concurrency, against the loopback server
-// (dist/loopback-server.js, its own process, pinned to the last core when possible).
+// (dist/tools/loopback-server.js, its own process, pinned to the last core when possible).
 //
 //   node bench/fetch-many.mjs [--requests 100000] [--concurrency 500] [--rounds 1] [--json]
 //
@@ -91,7 +91,7 @@ function startWatchdog(client) {
 
 async function runUvfetch(origin, n, c, onResult) {
   const { Session } = await import('../dist/index.js');
-  const { fetchMany } = await import('../dist/fetch-many.js');
+  const { fetchMany } = await import('../dist/session/fetch-many.js');
   const session = new Session({ connections: c, connectionsPerHost: c });
   progress.describe = () => `; session stats ${JSON.stringify(session.stats())}`;
   const run = async (count) => {
@@ -232,8 +232,8 @@ async function main() {
 
   let startLoopbackServer;
   try {
-    ({ startLoopbackServer } = await import('../dist/loopback-server.js'));
-    await import('../dist/fetch-many.js');
+    ({ startLoopbackServer } = await import('../dist/tools/loopback-server.js'));
+    await import('../dist/session/fetch-many.js');
   } catch (e) {
     fail(`cannot load uvfetch from dist/ (${e?.message ?? e}); build first: npx tsc -p tsconfig.json`);
   }

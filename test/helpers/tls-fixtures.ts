@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll } from 'vitest';
-import { OPENSSL_CONFIG } from '../../lib/tls-loopback.js';
+import { OPENSSL_CONFIG } from '../../tools/tls-loopback.js';
 
 export interface KeyPair {
   cert: string;
@@ -39,7 +39,7 @@ export interface TlsFixtures {
 
 const CLIENT_KEY_PASSPHRASE = 'uvfetch-test-passphrase';
 
-// The bench's CA and localhost server sections (lib/tls-loopback.ts), plus the test-only ones.
+// The bench's CA and localhost server sections (tools/tls-loopback.ts), plus the test-only ones.
 const REQ_CONFIG = `${OPENSSL_CONFIG}[ wrong_host_ext ]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature

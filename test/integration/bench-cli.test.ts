@@ -1,4 +1,4 @@
-// Integration tests of `uvfetch bench` (dist/cli.js bench): short runs against the embedded
+// Integration tests of `uvfetch bench` (dist/tools/cli.js bench): short runs against the embedded
 // loopback server, checking exit codes and the shape of the output. Never asserts timings or
 // speed ratios (only that the numbers exist and are positive). Needs the compiled TypeScript and
 // the native addon; dist/ is compiled here if it is missing.
@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { ensureCliBuilt, runCli, root } from '../helpers/run-cli.js';
-import { parseWrk, type BenchReport } from '../../lib/bench.js';
+import { parseWrk, type BenchReport } from '../../tools/bench.js';
 
 
 

@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Session, UvfetchError, type Response, type StreamResponse } from '../../lib/index.js';
-import { fetchMany, type FetchManyRequest, type FetchManyResult } from '../../lib/fetch-many.js';
+import { fetchMany, type FetchManyRequest, type FetchManyResult } from '../../lib/session/fetch-many.js';
 import { Cleanup, closedPort, sleep, waitFor, within } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();

@@ -5,7 +5,7 @@
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Session, UvfetchError } from '../../lib/index.js';
-import { backoffDelay, DEFAULT_RETRY, retryAfterMs, retryPolicy } from '../../lib/retry.js';
+import { backoffDelay, DEFAULT_RETRY, retryAfterMs, retryPolicy } from '../../lib/policies/retry.js';
 import { Cleanup, closedPort, readBody, rejection, sessionFactory, startHttpServer, startNetServer, thrown, type HttpTestServer } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();

@@ -54,7 +54,7 @@ describe('methods', () => {
     expect(Buffer.isBuffer(res.body)).toBe(true);
     expect(res.body.toString()).toBe('hello world');
     expect(await res.text()).toBe('hello world');
-    expect(res.info).toEqual({ httpVersionMinor: 1, reused: false, attempts: 1 });
+    expect(res.info).toEqual({ httpVersion: '1.1', httpVersionMinor: 1, reused: false, attempts: 1 });
     expect(srv.requests).toHaveLength(1);
     expect(srv.requests[0]!.method).toBe('GET');
     expect(srv.requests[0]!.url).toBe('/greet');
