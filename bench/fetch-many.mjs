@@ -89,7 +89,7 @@ function startWatchdog(client) {
   }, 1000).unref();
 }
 
-async function runUvfetch(origin, n, c, onResult) {
+async function runUvfetch(origin, _n, c, onResult) {
   const { Session } = await import('../dist/index.js');
   const { fetchMany } = await import('../dist/session/fetch-many.js');
   const session = new Session({ connections: c, connectionsPerHost: c });
@@ -102,7 +102,7 @@ async function runUvfetch(origin, n, c, onResult) {
   return { run, close: () => session.close() };
 }
 
-async function runUndici(origin, n, c, onResult) {
+async function runUndici(origin, _n, c, onResult) {
   const { Pool } = await import('undici');
   const pool = new Pool(origin, { connections: c, pipelining: 1 });
   progress.describe = () => `; pool stats ${JSON.stringify({ ...pool.stats })}`;
@@ -268,7 +268,7 @@ async function main() {
     return r;
   });
   if (values.json) {
-    process.stdout.write(JSON.stringify({ requests: n, concurrency: c, rounds, runs }, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify({ requests: n, concurrency: c, rounds, runs }, null, 2)}\n`);
     return;
   }
   const header = ['client', 'req/s', 'seconds', 'peak RSS MiB', 'RSS growth MiB', 'EL delay p99 ms', 'EL delay max ms', 'CPU %', 'failed'];
@@ -285,8 +285,8 @@ async function main() {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
   const line = (cells) => cells.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ');
-  process.stdout.write(line(header) + '\n');
-  for (const row of table) process.stdout.write(line(row) + '\n');
+  process.stdout.write(`${line(header)}\n`);
+  for (const row of table) process.stdout.write(`${line(row)}\n`);
   const u = rows[0];
   const d = rows[1];
   process.stdout.write(`uvfetch / undici req/s: ${(u.rps / d.rps).toFixed(2)}x\n`);

@@ -53,7 +53,7 @@ const HEAD10 =
   'X-Frame-Options: DENY\r\n' +
   'Connection: keep-alive\r\n\r\n';
 const raw = net.createServer((s) => {
-  s.on('data', () => s.write(HEAD10 + 'Hello, World!'));
+  s.on('data', () => s.write(`${HEAD10}Hello, World!`));
   s.on('error', () => {});
 });
 await new Promise((r) => raw.listen(0, '127.0.0.1', r));

@@ -71,7 +71,7 @@ function args(argv) {
     else if (a === '--server') o.server = next();
     else if (a === '--json') o.json = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n\n')[0] + '\n');
+      process.stdout.write(`${fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n\n')[0]}\n`);
       process.exit(0);
     } else {
       process.stderr.write(`bench:raw: unknown argument ${a}\n`);
@@ -314,7 +314,7 @@ const results = { pingPong: { uvfetch: [], 'node:net': [] }, bulk: { uvfetch: []
 const cpuRounds = { pingPong: { uvfetch: [], 'node:net': [] }, bulk: { uvfetch: [], 'node:net': [] } };
 const serverCpuKnown = procTicks(server.pid) !== null;
 const log = (s) => {
-  if (!o.json) process.stdout.write(s + '\n');
+  if (!o.json) process.stdout.write(`${s}\n`);
 };
 log(`server: ${server.kind}, port ${server.port}`);
 log(
@@ -358,7 +358,7 @@ summary.pingPong.ratio = summary.pingPong.uvfetch / summary.pingPong['node:net']
 summary.bulk.ratio = summary.bulk.uvfetch / summary.bulk['node:net'];
 summary.cpu = cpuSummary();
 if (o.json) {
-  process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 } else {
   log('');
   log(`median ping-pong  uvfetch ${Math.round(summary.pingPong.uvfetch).toLocaleString('en-US')}/s   node:net ${Math.round(summary.pingPong['node:net']).toLocaleString('en-US')}/s   ratio ${summary.pingPong.ratio.toFixed(2)}×`);

@@ -256,7 +256,7 @@ function hasTaskset(): boolean {
 function allowedCpus(): number[] {
   const out: number[] = [];
   const r = spawnSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' });
-  const m = r.status === 0 ? /:\s*([\d,\-]+)\s*$/.exec(r.stdout.trim()) : null;
+  const m = r.status === 0 ? /:\s*([\d,-]+)\s*$/.exec(r.stdout.trim()) : null;
   if (m) {
     for (const part of m[1]!.split(',')) {
       const [a, b] = part.split('-').map(Number);
@@ -677,7 +677,7 @@ export function parseWrk(out: string): {
     });
   }
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-  if (non2xx && Number(non2xx[1]) > 0) errorCodes['non_2xx_3xx'] = Number(non2xx[1]);
+  if (non2xx && Number(non2xx[1]) > 0) errorCodes.non_2xx_3xx = Number(non2xx[1]);
   const errors = Object.values(errorCodes).reduce((a, b) => a + b, 0);
   return {
     rps: Number(rps[1]),
@@ -794,7 +794,7 @@ class Progress {
     if (!this.#enabled) return;
     if (this.#tty) process.stderr.write('\r\x1b[2K');
     else if (this.#dotsOpen) process.stderr.write('\n');
-    process.stderr.write(s + '\n');
+    process.stderr.write(`${s}\n`);
     if (!this.#tty && this.#dotsOpen) process.stderr.write('  ');
   }
 
@@ -812,7 +812,7 @@ class Progress {
     const el = ((Date.now() - this.#phaseStart) / 1000).toFixed(1);
     // A phase is e.g. 'measuring /3s': the elapsed time goes before the slash.
     const ph = this.#phase.includes(' /') ? this.#phase.replace(' /', ` ${el}/`) : `${this.#phase} ${el}s`;
-    let line = `uvfetch bench: ${this.#state}  ${ph}` + (this.#last ? `  | last: ${this.#last}` : '');
+    let line = `uvfetch bench: ${this.#state}  ${ph}${this.#last ? `  | last: ${this.#last}` : ''}`;
     const cols = process.stderr.columns;
     if (cols !== undefined && cols > 10 && line.length >= cols) line = line.slice(0, cols - 1);
     process.stderr.write(`\r\x1b[2K${line}`);
@@ -1353,7 +1353,7 @@ function reexecPinned(plan: PinPlan): Promise<number | null> {
 /** `uvfetch bench` / `node bench/load.mjs`: parse, pin (re-exec), run, print; resolves to the exit code. */
 export async function benchMain(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(BENCH_USAGE + '\n');
+    process.stdout.write(`${BENCH_USAGE}\n`);
     return 0;
   }
   let parsed: ParsedArgs;
@@ -1378,8 +1378,8 @@ export async function benchMain(argv: string[]): Promise<number> {
     pin: pin.action === 'pinned' ? pin.plan : null,
     pinNote: pin.action === 'pinned' ? 'taskset' : pinNote,
   });
-  if (parsed.json) process.stdout.write(JSON.stringify(report) + '\n');
-  else process.stdout.write(formatReport(report) + '\n');
+  if (parsed.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else process.stdout.write(`${formatReport(report)}\n`);
   return report.ok ? 0 : 1;
 }
 

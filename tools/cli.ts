@@ -78,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`uvfetch: unknown command '${target}'\n\n${generalUsage()}\n`);
       return 2;
     }
-    process.stdout.write((cmd ? cmd.usage : generalUsage()) + '\n');
+    process.stdout.write(`${cmd ? cmd.usage : generalUsage()}\n`);
     return 0;
   }
   let name = DEFAULT_COMMAND;
@@ -93,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(cmd.usage + '\n');
+    process.stdout.write(`${cmd.usage}\n`);
     return 0;
   }
   try {
@@ -198,7 +198,7 @@ function parseRunArgs(argv: string[]): RunOptions {
   const bodySize = parseIntOption('body-size', values['body-size'], 13, 0, 1 << 30);
   const serverWorkers =
     values['server-workers'] === undefined ? undefined : parseIntOption('server-workers', values['server-workers'], 1, 1, 256);
-  let url = values.url;
+  const url = values.url;
   if (url !== undefined) {
     try {
       new URL(url.replaceAll('{i}', '0'));
@@ -247,7 +247,7 @@ async function runCommand(argv: string[]): Promise<number> {
   const liveStream = process.stdout.isTTY && !opts.json ? process.stdout : process.stderr;
   const liveTTY = liveStream.isTTY === true;
   const note = (s: string): void => {
-    liveStream.write(s + '\n');
+    liveStream.write(`${s}\n`);
   };
 
   let server: LoopbackServer | null = null;
@@ -356,7 +356,7 @@ async function runCommand(argv: string[]): Promise<number> {
       if (cols !== undefined && cols > 10 && line.length >= cols) line = line.slice(0, cols - 1);
       liveStream.write(`\r\x1b[2K${line}`);
     }
-    else liveStream.write(line + '\n');
+    else liveStream.write(`${line}\n`);
   };
   const ticker = setInterval(printLive, 500);
 
@@ -453,8 +453,8 @@ async function runCommand(argv: string[]): Promise<number> {
     if (server !== null) await server.close();
   }
 
-  if (opts.json) process.stdout.write(JSON.stringify(summary) + '\n');
-  else process.stdout.write(formatSummary(summary) + '\n');
+  if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else process.stdout.write(`${formatSummary(summary)}\n`);
   if (interrupted) return 130;
   return summary.ok ? 0 : 1;
 }

@@ -149,12 +149,12 @@ function buildResponsePair(config: ChildConfig, keepAlive: boolean): { get: Buff
   if (config.chunked) lines.push('Transfer-Encoding: chunked');
   else lines.push(`Content-Length: ${config.bodySize}`);
   lines.push(keepAlive ? 'Connection: keep-alive' : 'Connection: close');
-  const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
   let get: Buffer;
   if (config.chunked) {
     const parts: Buffer[] = [head];
     if (config.bodySize > 0) {
-      parts.push(Buffer.from(config.bodySize.toString(16) + '\r\n', 'latin1'), body, Buffer.from('\r\n'));
+      parts.push(Buffer.from(`${config.bodySize.toString(16)}\r\n`, 'latin1'), body, Buffer.from('\r\n'));
     }
     parts.push(Buffer.from('0\r\n\r\n', 'latin1'));
     get = Buffer.concat(parts);
@@ -189,7 +189,7 @@ interface Counters {
 
 /** Value of a header in a lower-cased latin1 header block (request line + headers), or null. */
 function headerValue(block: string, lowerName: string): string | null {
-  const key = '\r\n' + lowerName + ':';
+  const key = `\r\n${lowerName}:`;
   const at = block.indexOf(key);
   if (at < 0) return null;
   const start = at + key.length;
@@ -249,7 +249,7 @@ function onBytes(
     const block = buf.toString('latin1', off, end).toLowerCase();
     off = end + 4;
     const conn = headerValue(block, 'connection');
-    let closeAfter = !config.keepAlive || (conn !== null && conn.includes('close'));
+    let closeAfter = !config.keepAlive || (conn?.includes('close'));
     let lineEnd = block.indexOf('\r\n');
     if (lineEnd < 0) lineEnd = block.length;
     if (block.startsWith('http/1.0', lineEnd - 8) && (conn === null || !conn.includes('keep-alive'))) {
@@ -551,7 +551,7 @@ function pinCores(workers: number): string | null {
   // Which CPUs may this process use? Respect an existing affinity mask if we can read it.
   let allowed: number[] = [];
   const r = spawnSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' });
-  const m = r.status === 0 ? /:\s*([\d,\-]+)\s*$/.exec(r.stdout.trim()) : null;
+  const m = r.status === 0 ? /:\s*([\d,-]+)\s*$/.exec(r.stdout.trim()) : null;
   if (m) {
     for (const part of m[1]!.split(',')) {
       const [a, b] = part.split('-').map(Number);

@@ -132,7 +132,9 @@ export class ResponseHeaders implements Iterable<[string, string]> {
   rawPairs(): string[] {
     if (this.#names === undefined) this.#parse();
     const out: string[] = [];
-    this.#rawNames!.forEach((n, i) => out.push(n, this.#values![i]!));
+    this.#rawNames!.forEach((n, i) => {
+      out.push(n, this.#values![i]!);
+    });
     return out;
   }
 

@@ -419,7 +419,7 @@ describe('stale keep-alive sockets', () => {
           }
           seen.push(head.slice(0, head.indexOf('\r\n')));
           if (++n === 1) {
-            sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n' + (head.startsWith('HEAD ') ? '' : 'ok'));
+            sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n${head.startsWith('HEAD ') ? '' : 'ok'}`);
           } else {
             sock.destroy();
             return;

@@ -3,7 +3,7 @@
 // (ERR_PROXY with the proxy's status); the pool key includes the proxy; 'env' with NO_PROXY;
 // per-request proxies; hostile proxies. Every server and proxy runs on 127.0.0.1 in this process.
 
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCapturingTlsServer } from '../helpers/client-hello.js';
 import { Cleanup, rejection, sessionFactory, startHttpServer, startNetServer, thrown } from '../helpers/http-servers.js';

@@ -11,7 +11,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, RawSocket, Session, SocketPool, UvfetchError } from '../../lib/index.js';
+import { connect, type RawSocket, type Session, SocketPool, UvfetchError } from '../../lib/index.js';
 import { Cleanup, fdCount, hangingPort as sharedHangingPort, rejection, sleep, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
 import { tlsFixtures, type TlsFixtures } from '../helpers/tls-fixtures.js';
 

@@ -3,7 +3,7 @@
 // by buffered bytes, typed error codes, sharing a session's DNS cache, closing with the session,
 // and no descriptor left behind.
 
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, RawSocket, Session, UvfetchError } from '../../lib/index.js';

@@ -8,7 +8,7 @@
 // framing allows.
 
 import { describe, expect, it } from 'vitest';
-import { type RequestOptions, type SessionOptions } from '../../lib/index.js';
+import type { RequestOptions, SessionOptions } from '../../lib/index.js';
 import { okResponse, serveEach, waitFor, type RawConn, type RawServer, rawServerKit } from '../helpers/raw-server.js';
 
 const { session, server, failure } = rawServerKit();
@@ -183,7 +183,7 @@ const malformed: [string, string, string, string?][] = [
   // --- interim responses
   ['101 Switching Protocols', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'unexpected 101 Switching Protocols (no upgrade was requested)'],
   ['11 interim responses', `${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(11)}${okResponse('x')}`, 'too many 1xx interim responses'],
-  ['malformed interim response', 'HTTP/1.1 103 Early Hints\r\nLink </a>\r\n\r\n' + okResponse('x'), 'header line without colon'],
+  ['malformed interim response', `HTTP/1.1 103 Early Hints\r\nLink </a>\r\n\r\n${okResponse('x')}`, 'header line without colon'],
   ['malformed head after a good interim', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n', 'bare LF'],
 ];
 

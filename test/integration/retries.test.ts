@@ -4,7 +4,7 @@
 // retried responses; the CSPRNG jitter; option validation and per-request overrides.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Session, UvfetchError } from '../../lib/index.js';
+import { Session, type UvfetchError } from '../../lib/index.js';
 import { backoffDelay, DEFAULT_RETRY, retryAfterMs, retryPolicy } from '../../lib/policies/retry.js';
 import { Cleanup, closedPort, readBody, rejection, sessionFactory, startHttpServer, startNetServer, thrown, type HttpTestServer } from '../helpers/http-servers.js';
 

@@ -148,7 +148,7 @@ describe('methods', () => {
   it('OPTIONS with an asterisk-free path and a long path/query are sent verbatim', async () => {
     const { srv, heads } = await rawServer(() => 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
     const s = session();
-    const q = 'k=' + 'v'.repeat(3000);
+    const q = `k=${'v'.repeat(3000)}`;
     await s.request(srv.url(`/deep/path/?${q}`), { method: 'OPTIONS' });
     expect(heads[0]!.startsWith(`OPTIONS /deep/path/?${q} HTTP/1.1\r\n`)).toBe(true);
   });
@@ -325,9 +325,9 @@ describe('URLs', () => {
     const srv = await startHttpServer((req, res) => res.end(req.headers.authorization ?? 'none'));
     const s = session();
     const a = await s.request(`http://alice:p%40ss%3Aw%C3%B6rd@127.0.0.1:${srv.port}/`);
-    expect(await a.text()).toBe('Basic ' + Buffer.from('alice:p@ss:wörd', 'utf8').toString('base64'));
+    expect(await a.text()).toBe(`Basic ${Buffer.from('alice:p@ss:wörd', 'utf8').toString('base64')}`);
     const b = await s.request(`http://bob@127.0.0.1:${srv.port}/`);
-    expect(await b.text()).toBe('Basic ' + Buffer.from('bob:').toString('base64'));
+    expect(await b.text()).toBe(`Basic ${Buffer.from('bob:').toString('base64')}`);
     // An explicit Authorization header wins over userinfo.
     const c = await s.request(`http://alice:secret@127.0.0.1:${srv.port}/`, { headers: { authorization: 'Bearer tok' } });
     expect(await c.text()).toBe('Bearer tok');
