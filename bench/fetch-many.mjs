@@ -81,8 +81,7 @@ function startWatchdog(client) {
       progress.at = Date.now();
     } else if (Date.now() - progress.at > STALL_MS) {
       process.stderr.write(
-        `bench: ${client} stalled for ${STALL_MS / 1000} s in phase '${progress.phase}' after ${progress.results} results` +
-          `${progress.describe()}\n`,
+        `bench: ${client} stalled for ${STALL_MS / 1000} s in phase '${progress.phase}' after ${progress.results} results` + `${progress.describe()}\n`,
       );
       process.exit(3);
     }

@@ -67,10 +67,34 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'small-c50', description: '13 B body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: false, concurrency: 50, tls: false },
   { name: 'small-c500', description: '13 B body, keep-alive, concurrency 500', bodySize: 13, keepAlive: true, chunked: false, concurrency: 500, tls: false },
   { name: '16k-c50', description: '16 KiB body, keep-alive, concurrency 50', bodySize: 16384, keepAlive: true, chunked: false, concurrency: 50, tls: false },
-  { name: 'close-c50', description: '13 B body, new connection per request, concurrency 50', bodySize: 13, keepAlive: false, chunked: false, concurrency: 50, tls: false },
-  { name: 'chunked-c50', description: '13 B chunked body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: true, concurrency: 50, tls: false },
+  {
+    name: 'close-c50',
+    description: '13 B body, new connection per request, concurrency 50',
+    bodySize: 13,
+    keepAlive: false,
+    chunked: false,
+    concurrency: 50,
+    tls: false,
+  },
+  {
+    name: 'chunked-c50',
+    description: '13 B chunked body, keep-alive, concurrency 50',
+    bodySize: 13,
+    keepAlive: true,
+    chunked: true,
+    concurrency: 50,
+    tls: false,
+  },
   { name: 'https-c50', description: 'HTTPS, 13 B body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: false, concurrency: 50, tls: true },
-  { name: 'https-close-c50', description: 'HTTPS, 13 B body, new TLS connection (full handshake) per request, concurrency 50', bodySize: 13, keepAlive: false, chunked: false, concurrency: 50, tls: true },
+  {
+    name: 'https-close-c50',
+    description: 'HTTPS, 13 B body, new TLS connection (full handshake) per request, concurrency 50',
+    bodySize: 13,
+    keepAlive: false,
+    chunked: false,
+    concurrency: 50,
+    tls: true,
+  },
 ];
 
 /** Which HTTPS server to use: nginx when installed (auto), or one of them explicitly. */
@@ -212,7 +236,6 @@ function errorCode(e: unknown): string {
   if (e instanceof Error) return e.name;
   return 'UNKNOWN';
 }
-
 
 /** Path of the compiled JS of this module (children must run JS, even when tests load the .ts). */
 function childScriptPath(): string {
@@ -503,10 +526,7 @@ function runChild(): void {
             errorCodes: r.errorCodes,
             elapsedS: r.elapsedS,
             rps: r.done / r.elapsedS,
-            latencyMs:
-              hist.count > 0
-                ? { p50: hist.percentile(50) / 1e6, p99: hist.percentile(99) / 1e6, max: hist.max / 1e6 }
-                : null,
+            latencyMs: hist.count > 0 ? { p50: hist.percentile(50) / 1e6, p99: hist.percentile(99) / 1e6, max: hist.max / 1e6 } : null,
             // The histogram holds timer intervals (resolution included): report the lateness.
             eventLoopP99Ms: eld.count > 0 ? Math.max(0, eld.percentile(99) / 1e6 - ELD_RESOLUTION_MS) : 0,
             rssBytes: Math.max(process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024),
@@ -636,8 +656,7 @@ async function runClientSegment(
     child.send({ t: 'go' } satisfies ToChild);
     const { result } = (await res) as { t: 'result'; result: SegmentResult };
     const s1 = t.server !== null ? await t.server.stats() : null;
-    const serverCpuPercent =
-      s0 !== null && s1 !== null ? (100 * (serverCpuUs(s1) - serverCpuUs(s0))) / 1e6 / result.elapsedS : null;
+    const serverCpuPercent = s0 !== null && s1 !== null ? (100 * (serverCpuUs(s1) - serverCpuUs(s0))) / 1e6 / result.elapsedS : null;
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
@@ -873,7 +892,12 @@ function summarize(name: string, segs: Segment[], serverWorkers: number | null):
   return {
     client: name,
     label: LABELS[name] ?? name,
-    rps: { median: round(median(rps), 1), min: round(Math.min(...rps), 1), max: round(Math.max(...rps), 1), rounds: segs.map((x) => (Number.isFinite(x.rps) ? round(x.rps, 1) : null)) },
+    rps: {
+      median: round(median(rps), 1),
+      min: round(Math.min(...rps), 1),
+      max: round(Math.max(...rps), 1),
+      rounds: segs.map((x) => (Number.isFinite(x.rps) ? round(x.rps, 1) : null)),
+    },
     latencyMs: lat.length > 0 ? { p50: round(median(lat.map((l) => l.p50))), p99: round(median(lat.map((l) => l.p99))) } : null,
     rssMiB: rss.length > 0 ? round(Math.max(...rss) / (1024 * 1024), 1) : null,
     eventLoopP99Ms: eld.length > 0 ? round(median(eld)) : null,
@@ -1073,7 +1097,10 @@ export async function runBench(cfg: BenchConfig): Promise<BenchReport> {
 function table(header: string[], rows: string[][], leftCols = 1): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i < leftCols ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i < leftCols ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 
@@ -1152,13 +1179,20 @@ export function formatReport(r: BenchReport): string {
       out.push(
         'server-side, measured windows: ' +
           tlsRows
-            .map((c) => `${c.client} ${fmtInt(c.serverTls!.handshakes)} TLS handshakes (${fmtInt(c.serverTls!.resumed)} resumed) for ${fmtInt(c.serverTls!.requests)} requests`)
+            .map(
+              (c) =>
+                `${c.client} ${fmtInt(c.serverTls!.handshakes)} TLS handshakes (${fmtInt(c.serverTls!.resumed)} resumed) for ${fmtInt(c.serverTls!.requests)} requests`,
+            )
             .join('; '),
       );
     }
     const errs = s.clients.filter((c) => c.errors > 0);
     for (const c of errs) {
-      out.push(`errors ${c.client}: ${Object.entries(c.errorCodes).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+      out.push(
+        `errors ${c.client}: ${Object.entries(c.errorCodes)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ')}`,
+      );
     }
   }
   return out.join('\n');
@@ -1252,7 +1286,10 @@ export function parseBenchArgs(argv: string[]): ParsedArgs {
   let withWrk = values['with-wrk'] ?? false;
   let clients: ClientName[] = [...CLIENTS];
   if (values.clients !== undefined) {
-    const list = values.clients.split(',').map((s) => s.trim()).filter(Boolean);
+    const list = values.clients
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (list.includes('wrk')) withWrk = true;
     clients = [];
     for (const c of list) {

@@ -49,15 +49,12 @@ export function registerCommand(cmd: Command): void {
 
 const DEFAULT_COMMAND = 'run';
 
-
 function generalUsage(): string {
   const lines = [
     'usage: uvfetch [command] [options]',
     '',
     'commands:',
-    ...[...commands.values()].map(
-      (c) => `  ${c.name.padEnd(10)} ${c.summary}${c.name === DEFAULT_COMMAND ? ' (default)' : ''}`,
-    ),
+    ...[...commands.values()].map((c) => `  ${c.name.padEnd(10)} ${c.summary}${c.name === DEFAULT_COMMAND ? ' (default)' : ''}`),
     `  ${'help'.padEnd(10)} show help for a command`,
     '',
     'uvfetch help <command> for the options of a command.',
@@ -196,8 +193,7 @@ function parseRunArgs(argv: string[]): RunOptions {
   const connections = parseIntOption('connections', values.connections, concurrency, 1, 65_536);
   if (connections > concurrency) throw new UsageError('--connections must be <= --concurrency');
   const bodySize = parseIntOption('body-size', values['body-size'], 13, 0, 1 << 30);
-  const serverWorkers =
-    values['server-workers'] === undefined ? undefined : parseIntOption('server-workers', values['server-workers'], 1, 1, 256);
+  const serverWorkers = values['server-workers'] === undefined ? undefined : parseIntOption('server-workers', values['server-workers'], 1, 1, 256);
   const url = values.url;
   if (url !== undefined) {
     try {
@@ -355,8 +351,7 @@ async function runCommand(argv: string[]): Promise<number> {
       const cols = (liveStream as NodeJS.WriteStream).columns;
       if (cols !== undefined && cols > 10 && line.length >= cols) line = line.slice(0, cols - 1);
       liveStream.write(`\r\x1b[2K${line}`);
-    }
-    else liveStream.write(`${line}\n`);
+    } else liveStream.write(`${line}\n`);
   };
   const ticker = setInterval(printLive, 500);
 
@@ -409,9 +404,7 @@ async function runCommand(argv: string[]): Promise<number> {
       interrupted,
       target,
       embeddedServer:
-        server === null
-          ? null
-          : { url: server.url, workers: server.workers, transport: server.transport, pinnedTo: server.pinnedTo, bodySize: opts.bodySize },
+        server === null ? null : { url: server.url, workers: server.workers, transport: server.transport, pinnedTo: server.pinnedTo, bodySize: opts.bodySize },
       requests: N,
       concurrency: C,
       maxConnections: opts.connections,
@@ -471,10 +464,7 @@ function formatSummary(s: Summary): string {
   rows.push(['total time', `${(s.durationMs / 1000).toFixed(3)} s`]);
   rows.push(['throughput', `${fmtInt(s.reqPerSec)} req/s`]);
   const l = s.latencyMs;
-  rows.push([
-    'latency',
-    l === null ? '-' : `p50 ${fmtMs(l.p50)}  p90 ${fmtMs(l.p90)}  p99 ${fmtMs(l.p99)}  max ${fmtMs(l.max)}`,
-  ]);
+  rows.push(['latency', l === null ? '-' : `p50 ${fmtMs(l.p50)}  p90 ${fmtMs(l.p90)}  p99 ${fmtMs(l.p99)}  max ${fmtMs(l.max)}`]);
   const st = Object.entries(s.statuses);
   rows.push(['statuses', st.length === 0 ? 'none' : st.map(([k, v]) => `${k}: ${fmtInt(v)}`).join(', ')]);
   const er = Object.entries(s.errors);

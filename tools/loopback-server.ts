@@ -112,10 +112,7 @@ interface ChildConfig {
   transport: 'auto' | 'net';
   tls: { cert: string; key: string } | null;
 }
-type ToChild =
-  | { t: 'config'; config: ChildConfig }
-  | { t: 'stats'; id: number }
-  | { t: 'close' };
+type ToChild = { t: 'config'; config: ChildConfig } | { t: 'stats'; id: number } | { t: 'close' };
 type FromChild =
   | { t: 'ready'; pid: number; transport: 'handles' | 'net' | 'tls' }
   | { t: 'stats'; id: number; stats: LoopbackServerStats }
@@ -164,14 +161,8 @@ function buildResponsePair(config: ChildConfig, keepAlive: boolean): { get: Buff
   return { get, head };
 }
 
-const BAD_REQUEST = Buffer.from(
-  'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
-  'latin1',
-);
-const NOT_IMPLEMENTED = Buffer.from(
-  'HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
-  'latin1',
-);
+const BAD_REQUEST = Buffer.from('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 'latin1');
+const NOT_IMPLEMENTED = Buffer.from('HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', 'latin1');
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 const MAX_HEADER_BYTES = 64 * 1024;
 
@@ -209,13 +200,7 @@ interface ConnState {
  * Consumes bytes read from a connection and returns the bytes to write back (null = nothing
  * yet). Sets `st.closing` when the connection must be closed after writing them.
  */
-function onBytes(
-  st: ConnState,
-  chunk: Buffer,
-  responses: Responses,
-  config: ChildConfig,
-  counters: Counters,
-): Buffer | null {
+function onBytes(st: ConnState, chunk: Buffer, responses: Responses, config: ChildConfig, counters: Counters): Buffer | null {
   if (st.closing) return null;
   const buf: Buffer = st.pending === null ? chunk : Buffer.concat([st.pending, chunk]);
   st.pending = null;
@@ -249,7 +234,7 @@ function onBytes(
     const block = buf.toString('latin1', off, end).toLowerCase();
     off = end + 4;
     const conn = headerValue(block, 'connection');
-    let closeAfter = !config.keepAlive || (conn?.includes('close'));
+    let closeAfter = !config.keepAlive || conn?.includes('close');
     let lineEnd = block.indexOf('\r\n');
     if (lineEnd < 0) lineEnd = block.length;
     if (block.startsWith('http/1.0', lineEnd - 8) && (conn === null || !conn.includes('keep-alive'))) {
@@ -317,13 +302,7 @@ function serveWithNet(server: net.Server, responses: Responses, config: ChildCon
  * requests are then handled exactly as in plain mode. Session tickets stay on (node's default),
  * so a client that offers a session can resume; the counters show whether it did.
  */
-function serveWithTls(
-  server: net.Server,
-  creds: { cert: string; key: string },
-  responses: Responses,
-  config: ChildConfig,
-  counters: Counters,
-): void {
+function serveWithTls(server: net.Server, creds: { cert: string; key: string }, responses: Responses, config: ChildConfig, counters: Counters): void {
   const tlsServer = tls.createServer({ cert: creds.cert, key: creds.key, ALPNProtocols: ['http/1.1'] });
   tlsServer.on('tlsClientError', () => {
     /* failed handshakes are counted by the client */
@@ -404,13 +383,7 @@ function loadStreamWrap(): StreamWrapBinding | null {
 
 function ignoreRead(): void {}
 
-function serveWithHandles(
-  server: net.Server,
-  sw: StreamWrapBinding,
-  responses: Responses,
-  config: ChildConfig,
-  counters: Counters,
-): boolean {
+function serveWithHandles(server: net.Server, sw: StreamWrapBinding, responses: Responses, config: ChildConfig, counters: Counters): boolean {
   const serverHandle = (server as unknown as { _handle?: RawServerHandle | null })._handle;
   if (!serverHandle || typeof serverHandle.onconnection !== 'function') return false;
   const { WriteWrap, ShutdownWrap, kReadBytesOrError, kArrayBufferOffset, kLastWriteWasAsync, streamBaseState } = sw;
@@ -786,13 +759,16 @@ if (process.argv.includes(CHILD_FLAG) && typeof process.send === 'function') {
       `)\n`,
   );
   const stop = (): void => {
-    void srv.stats().then(
-      (s) => {
-        process.stdout.write(`served ${s.requests} requests on ${s.connections} connections\n`);
-        return srv.close();
-      },
-      () => srv.close(),
-    ).then(() => process.exit(0));
+    void srv
+      .stats()
+      .then(
+        (s) => {
+          process.stdout.write(`served ${s.requests} requests on ${s.connections} connections\n`);
+          return srv.close();
+        },
+        () => srv.close(),
+      )
+      .then(() => process.exit(0));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

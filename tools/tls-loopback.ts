@@ -112,16 +112,49 @@ export function benchCertificate(): BenchCertificate {
   };
   fs.writeFileSync(file('req.cnf'), OPENSSL_CONFIG);
   const cfg = file('req.cnf');
-  const newKey = (name: string): void =>
-    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file(name));
+  const newKey = (name: string): void => openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file(name));
   newKey('ca.key');
-  openssl('req', '-config', cfg, '-new', '-x509', '-key', file('ca.key'), '-out', file('ca.pem'),
-    '-subj', '/CN=uvfetch bench CA', '-days', '30', '-sha256', '-extensions', 'ca_ext');
+  openssl(
+    'req',
+    '-config',
+    cfg,
+    '-new',
+    '-x509',
+    '-key',
+    file('ca.key'),
+    '-out',
+    file('ca.pem'),
+    '-subj',
+    '/CN=uvfetch bench CA',
+    '-days',
+    '30',
+    '-sha256',
+    '-extensions',
+    'ca_ext',
+  );
   newKey('server.key');
   openssl('req', '-config', cfg, '-new', '-key', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=localhost');
-  openssl('x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'),
-    '-set_serial', `0x${Date.now().toString(16)}`, '-days', '30', '-sha256', '-extfile', cfg, '-extensions', 'server_ext',
-    '-out', file('server.pem'));
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    file('server.csr'),
+    '-CA',
+    file('ca.pem'),
+    '-CAkey',
+    file('ca.key'),
+    '-set_serial',
+    `0x${Date.now().toString(16)}`,
+    '-days',
+    '30',
+    '-sha256',
+    '-extfile',
+    cfg,
+    '-extensions',
+    'server_ext',
+    '-out',
+    file('server.pem'),
+  );
   certCache = {
     caPem: fs.readFileSync(file('ca.pem'), 'utf8'),
     caFile: file('ca.pem'),

@@ -105,16 +105,9 @@ export interface DnsStats {
   entries: number;
 }
 
-export type HeadersInit =
-  | Record<string, string | number | readonly string[] | undefined>
-  | Iterable<readonly [string, string]>;
+export type HeadersInit = Record<string, string | number | readonly string[] | undefined> | Iterable<readonly [string, string]>;
 
-export type BodyInit =
-  | string
-  | Uint8Array
-  | ArrayBuffer
-  | AsyncIterable<Uint8Array | string>
-  | Iterable<Uint8Array | string>;
+export type BodyInit = string | Uint8Array | ArrayBuffer | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
 
 /**
  * Phase durations of one request in milliseconds (microsecond precision), like curl's -w timings.

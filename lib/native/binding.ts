@@ -177,10 +177,7 @@ export interface NativeEngine {
 }
 
 export interface NativeBinding {
-  NativeEngine: new (
-    options: NativeEngineOptions,
-    onEvents: (batch: Buffer, bigs: Buffer[] | undefined) => void,
-  ) => NativeEngine;
+  NativeEngine: new (options: NativeEngineOptions, onEvents: (batch: Buffer, bigs: Buffer[] | undefined) => void) => NativeEngine;
   NativeCaStore: new (pems: string[]) => NativeCaStore;
   NativeTlsContext: new (options: NativeTlsOptions, ca: NativeCaStore | null) => NativeTlsContext;
   fingerprintHello(bytes: Uint8Array): { ja3: string; ja3Hash: string; ja4: string; ja4r: string } | null;

@@ -148,14 +148,7 @@ function dnsErrorIndex(err: unknown): number {
  * Runs one delegated lookup and answers the engine. Bounded by `timeoutMs` (the session's connect
  * timeout; 0 = none): a lookup that never settles must not hold the name's cache slot forever.
  */
-export function runLookup(
-  engine: NativeEngine,
-  lookup: DnsLookupFunction,
-  lookupId: number,
-  host: string,
-  family: 0 | 4 | 6,
-  timeoutMs: number,
-): void {
+export function runLookup(engine: NativeEngine, lookup: DnsLookupFunction, lookupId: number, host: string, family: 0 | 4 | 6, timeoutMs: number): void {
   let done = false;
   let timer: NodeJS.Timeout | undefined;
   const answer = (addrs: string[] | null, ttl: number, errorIndex: number) => {

@@ -17,9 +17,7 @@ interface NoProxyRule {
 }
 
 /** What a session (or a request) resolved its `proxy` option to. */
-export type ProxyConfig =
-  | { mode: 'fixed'; proxy: NativeProxy }
-  | { mode: 'env'; http: NativeProxy | null; https: NativeProxy | null; noProxy: NoProxyRule[] };
+export type ProxyConfig = { mode: 'fixed'; proxy: NativeProxy } | { mode: 'env'; http: NativeProxy | null; https: NativeProxy | null; noProxy: NoProxyRule[] };
 
 export function parseProxyUrl(value: string | URL, name: string): NativeProxy {
   let u: URL;

@@ -23,7 +23,12 @@ export function cookieJarOption(v: unknown): CookieJarLike | undefined {
     const { CookieJar: Jar } = requireHere('tough-cookie') as typeof import('tough-cookie');
     return new Jar() as unknown as CookieJarLike;
   }
-  if (v !== null && typeof v === 'object' && typeof (v as CookieJarLike).getCookieString === 'function' && typeof (v as CookieJarLike).setCookie === 'function') {
+  if (
+    v !== null &&
+    typeof v === 'object' &&
+    typeof (v as CookieJarLike).getCookieString === 'function' &&
+    typeof (v as CookieJarLike).setCookie === 'function'
+  ) {
     return v as CookieJarLike;
   }
   throw invalidOption('cookies', 'expected true, false or a tough-cookie CookieJar');

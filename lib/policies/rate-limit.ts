@@ -152,7 +152,10 @@ export class RateLimiter {
         signal.addEventListener('abort', onAbort, { once: true });
       }
       if (deadline !== Infinity) {
-        timer = setTimeout(() => drop(new UvfetchError('ERR_TIMEOUT', 'total timeout passed while waiting for the rate limit', { reason: 'rate limit', url, method })), Math.max(0, Math.ceil(deadline - now)));
+        timer = setTimeout(
+          () => drop(new UvfetchError('ERR_TIMEOUT', 'total timeout passed while waiting for the rate limit', { reason: 'rate limit', url, method })),
+          Math.max(0, Math.ceil(deadline - now)),
+        );
       }
       h.queue.push(w);
       this.#queued++;
@@ -265,9 +268,12 @@ export class RateLimiter {
     let wait = Infinity;
     for (const h of this.#waiting) wait = Math.min(wait, untilToken(h.bucket));
     if (g !== undefined) wait = Math.max(wait, untilToken(g));
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#schedule();
-    }, Math.max(1, Math.ceil(wait)));
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#schedule();
+      },
+      Math.max(1, Math.ceil(wait)),
+    );
   }
 }

@@ -18,19 +18,7 @@ import { kRawAccess, type RawAccess } from '../session/raw-access.js';
 import { Session } from '../session/session.js';
 import { TlsProfile } from '../tls/profile.js';
 import type { TlsInfo, TlsOptions } from '../tls/types.js';
-const CONNECT_KEYS = new Set([
-  'host',
-  'port',
-  'tls',
-  'servername',
-  'localAddress',
-  'timeout',
-  'noDelay',
-  'keepAlive',
-  'session',
-  'signal',
-  'highWaterMark',
-]);
+const CONNECT_KEYS = new Set(['host', 'port', 'tls', 'servername', 'localAddress', 'timeout', 'noDelay', 'keepAlive', 'session', 'signal', 'highWaterMark']);
 
 export interface ConnectOptions {
   host: string;
@@ -328,7 +316,8 @@ function nativeOptions(o: ConnectOptions, access: RawAccess): { host: string; tl
   checkKeys(o, CONNECT_KEYS);
   if (typeof o.host !== 'string' || o.host === '' || /[\s/]/.test(o.host)) throw invalidOption('host', 'expected a host name or IP address');
   const host = o.host.startsWith('[') && o.host.endsWith(']') ? o.host.slice(1, -1) : o.host;
-  if (typeof o.port !== 'number' || !Number.isInteger(o.port) || o.port < 1 || o.port > 65535) throw invalidOption('port', 'expected an integer from 1 to 65535');
+  if (typeof o.port !== 'number' || !Number.isInteger(o.port) || o.port < 1 || o.port > 65535)
+    throw invalidOption('port', 'expected an integer from 1 to 65535');
   let tls: TlsProfile | null = null;
   if (o.tls === true) tls = access.tls();
   else if (o.tls !== undefined && o.tls !== false) tls = TlsProfile.from(o.tls);
@@ -360,7 +349,8 @@ function nativeOptions(o: ConnectOptions, access: RawAccess): { host: string; tl
   if (o.keepAlive !== undefined) native.keepAlive = timeoutOpt(o.keepAlive, 'keepAlive');
   let hwm = 64 * 1024;
   if (o.highWaterMark !== undefined) {
-    if (typeof o.highWaterMark !== 'number' || !Number.isInteger(o.highWaterMark) || o.highWaterMark < 1) throw invalidOption('highWaterMark', 'expected a positive integer');
+    if (typeof o.highWaterMark !== 'number' || !Number.isInteger(o.highWaterMark) || o.highWaterMark < 1)
+      throw invalidOption('highWaterMark', 'expected a positive integer');
     hwm = o.highWaterMark;
   }
   return { host, tls, native, hwm };

@@ -276,7 +276,11 @@ export class SocketPool {
         if (w.signal?.aborted || this.#closed) {
           // Nobody wants it any more: keep it for the next caller (or close it if closing).
           this.#unwait(w);
-          w.reject(this.#closed ? new UvfetchError('ERR_POOL_CLOSED', 'socket pool is closed') : new UvfetchError('ERR_ABORTED', 'acquire aborted', { cause: w.signal!.reason }));
+          w.reject(
+            this.#closed
+              ? new UvfetchError('ERR_POOL_CLOSED', 'socket pool is closed')
+              : new UvfetchError('ERR_ABORTED', 'acquire aborted', { cause: w.signal!.reason }),
+          );
           this.release(s);
           return;
         }

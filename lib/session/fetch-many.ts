@@ -142,7 +142,14 @@ class FetchManyIterator implements AsyncIterableIterator<Result> {
   #pumping = false;
   #again = false;
 
-  constructor(session: Fetcher, input: Iterable<FetchManyRequest> | AsyncIterable<FetchManyRequest>, c: number, perHost: number, ordered: boolean, stream: boolean) {
+  constructor(
+    session: Fetcher,
+    input: Iterable<FetchManyRequest> | AsyncIterable<FetchManyRequest>,
+    c: number,
+    perHost: number,
+    ordered: boolean,
+    stream: boolean,
+  ) {
     this.#session = session;
     this.#input = input;
     this.#concurrency = c;
@@ -310,7 +317,12 @@ class FetchManyIterator implements AsyncIterableIterator<Result> {
       url = u;
       opts = rest;
     } else {
-      this.#deliver(index, request, undefined, new UvfetchError('ERR_INVALID_URL', `fetchMany: input item ${index} is not a URL string, a URL or an object with a url`));
+      this.#deliver(
+        index,
+        request,
+        undefined,
+        new UvfetchError('ERR_INVALID_URL', `fetchMany: input item ${index} is not a URL string, a URL or an object with a url`),
+      );
       return;
     }
     const item: Item = { index, request, url, opts, host: undefined };
@@ -446,11 +458,7 @@ export function fetchMany(
   if (options.ordered !== undefined && typeof options.ordered !== 'boolean') throw invalidOption('ordered', 'expected a boolean');
   if (options.stream !== undefined && typeof options.stream !== 'boolean') throw invalidOption('stream', 'expected a boolean');
   const inp = input as unknown as Record<symbol, unknown> | null;
-  if (
-    inp === null ||
-    typeof inp !== 'object' ||
-    (typeof inp[Symbol.asyncIterator] !== 'function' && typeof inp[Symbol.iterator] !== 'function')
-  ) {
+  if (inp === null || typeof inp !== 'object' || (typeof inp[Symbol.asyncIterator] !== 'function' && typeof inp[Symbol.iterator] !== 'function')) {
     // Strings are refused too: iterating one would fetch its characters.
     throw invalidOption('input', 'expected an iterable or async iterable of requests');
   }

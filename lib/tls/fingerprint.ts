@@ -47,7 +47,12 @@ export async function fingerprintHello(ctx: NativeTlsContext, timeout: number): 
       if (r.type === Ev.Closed) closed();
       else if (r.type === Ev.Complete || r.type === Ev.Head) done(new UvfetchError('ERR_TLS', 'the loopback listener answered unexpectedly'));
     });
-  const options = { ...defaultEngineOptions(), connections: 1, connectTimeout: timeout, dns: { overrides: [[HOST, ['127.0.0.1']]] as Array<[string, string[]]> } };
+  const options = {
+    ...defaultEngineOptions(),
+    connections: 1,
+    connectTimeout: timeout,
+    dns: { overrides: [[HOST, ['127.0.0.1']]] as Array<[string, string[]]> },
+  };
   const engine = new binding.NativeEngine(options, onEvents);
   const timer = setTimeout(() => done(new UvfetchError('ERR_TLS_HANDSHAKE_TIMEOUT', 'no ClientHello arrived')), timeout);
   try {

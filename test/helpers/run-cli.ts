@@ -16,7 +16,12 @@ export interface RunResult {
 
 /** Compiles dist/ when the CLI or its modules are missing (a fresh clone before `npm run build`). */
 export function ensureCliBuilt(): void {
-  const needed = [cli, path.join(root, 'dist', 'index.js'), path.join(root, 'dist', 'tools', 'loopback-server.js'), path.join(root, 'dist', 'tools', 'bench.js')];
+  const needed = [
+    cli,
+    path.join(root, 'dist', 'index.js'),
+    path.join(root, 'dist', 'tools', 'loopback-server.js'),
+    path.join(root, 'dist', 'tools', 'bench.js'),
+  ];
   if (needed.every((f) => existsSync(f))) return;
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   for (const config of ['tsconfig.json', 'tsconfig.tools.json']) {

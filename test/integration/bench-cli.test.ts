@@ -8,8 +8,6 @@ import { execFile } from 'node:child_process';
 import { ensureCliBuilt, runCli, root } from '../helpers/run-cli.js';
 import { parseWrk, type BenchReport } from '../../tools/bench.js';
 
-
-
 const CLIENTS = ['uvfetch', 'undici-pool'];
 const BASE_ARGS = ['bench', '--duration', '1', '--rounds', '1', '--clients', CLIENTS.join(',')];
 
@@ -146,7 +144,9 @@ describe('bench:raw', () => {
   it('--json: rates, per-round CPU records and the kernel bound for both clients', async () => {
     const argv = ['bench/raw-echo.mjs', '--seconds', '0.3', '--rounds', '1', '--bulk-seconds', '0.3', '--connections', '4', '--json'];
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, argv, { cwd: root, timeout: 30_000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)));
+      execFile(process.execPath, argv, { cwd: root, timeout: 30_000 }, (err, out, errOut) =>
+        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      );
     });
     const rep = JSON.parse(stdout);
     expect(rep.connections).toBe(4);

@@ -9,8 +9,6 @@ import type { Summary } from '../../tools/cli.js';
 import * as net from 'node:net';
 import { startLoopbackServer } from '../../tools/loopback-server.js';
 
-
-
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {
   const srv = net.createServer();

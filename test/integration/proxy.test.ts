@@ -193,9 +193,7 @@ describe('hostile proxies', () => {
 
   it('a proxy that never answers: ERR_CONNECT_TIMEOUT naming the tunnel', async () => {
     const srv = await startNetServer(() => {});
-    const e = await rejection(
-      session({ proxy: `socks5://127.0.0.1:${srv.port}`, timeout: { connect: 200 } }).request('http://localhost:1/'),
-    );
+    const e = await rejection(session({ proxy: `socks5://127.0.0.1:${srv.port}`, timeout: { connect: 200 } }).request('http://localhost:1/'));
     expect(e.code).toBe('ERR_CONNECT_TIMEOUT');
     expect(e.message).toMatch(/tunnel/);
   });

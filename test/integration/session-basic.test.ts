@@ -83,9 +83,12 @@ describe('methods', () => {
   });
 
   it('POST, PUT, PATCH, DELETE send the right method, framing and body', async () => {
-    const srv = await startHttpServer((req, res) => {
-      res.end(`${req.method} ${req.url}`);
-    }, { collectBody: true });
+    const srv = await startHttpServer(
+      (req, res) => {
+        res.end(`${req.method} ${req.url}`);
+      },
+      { collectBody: true },
+    );
     const s = session();
     const post = await s.request(srv.url('/p'), { method: 'POST', body: 'a=1&b=2', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(await post.text()).toBe('POST /p');
@@ -214,12 +217,18 @@ describe('headers', () => {
     expect(raw['set-cookie']).toEqual(['a=1; Path=/', 'b=2, with comma; HttpOnly']);
     expect(raw['content-length']).toEqual(['0']);
     expect(res.headers.rawPairs()).toEqual([
-      'X-Multi', 'a',
-      'Set-Cookie', 'a=1; Path=/',
-      'x-multi', 'b',
-      'Set-Cookie', 'b=2, with comma; HttpOnly',
-      'X-Spaced', 'padded value',
-      'Content-Length', '0',
+      'X-Multi',
+      'a',
+      'Set-Cookie',
+      'a=1; Path=/',
+      'x-multi',
+      'b',
+      'Set-Cookie',
+      'b=2, with comma; HttpOnly',
+      'X-Spaced',
+      'padded value',
+      'Content-Length',
+      '0',
     ]);
   });
 
@@ -239,7 +248,7 @@ describe('headers', () => {
       if (path === '/404') return 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n';
       if (path === '/custom') return 'HTTP/1.1 299 Totally Custom Reason\r\ncontent-length: 0\r\n\r\n';
       if (path === '/empty') return 'HTTP/1.1 503 \r\ncontent-length: 0\r\n\r\n';
-      return 'HTTP/1.1 418 I\'m a teapot\r\ncontent-length: 0\r\n\r\n';
+      return "HTTP/1.1 418 I'm a teapot\r\ncontent-length: 0\r\n\r\n";
     });
     const s = session();
     const r404 = await s.request(srv.url('/404'));

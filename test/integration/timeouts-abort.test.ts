@@ -4,7 +4,19 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { UvfetchError } from '../../lib/index.js';
-import { Cleanup, closedPort, hangingPort, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
+import {
+  Cleanup,
+  closedPort,
+  hangingPort,
+  rejection,
+  runScenario,
+  sleep,
+  startHttpServer,
+  startNetServer,
+  waitFor,
+  within,
+  sessionFactory,
+} from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());

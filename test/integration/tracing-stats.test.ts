@@ -124,9 +124,7 @@ describe('tracing', () => {
     expect(plain.timings).toBeUndefined();
     const timed = await s.request(srv.url, { timings: true });
     expect(timed.timings).toMatchObject({ queued: expect.any(Number), ttfb: expect.any(Number), total: expect.any(Number) });
-    expect(() => s.request(srv.url, { timings: 'yes' as unknown as boolean })).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
-    );
+    expect(() => s.request(srv.url, { timings: 'yes' as unknown as boolean })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
   });
 });
 
