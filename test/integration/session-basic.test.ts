@@ -413,12 +413,16 @@ describe('bodiless responses', () => {
     expect([a.status, a.body.length, b.status, b.body.length]).toEqual([204, 0, 304, 0]);
   });
 
-  it('HTTP/1.0 responses report httpVersionMinor 0', async () => {
+  it("HTTP/1.0 responses report httpVersion '1.0' (and httpVersionMinor 0)", async () => {
     const { srv } = await rawServer(() => 'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nv0');
     const s = session();
     const res = await s.request(srv.url('/'));
+    expect(res.info.httpVersion).toBe('1.0');
     expect(res.info.httpVersionMinor).toBe(0);
     expect(await res.text()).toBe('v0');
+    const streamed = await s.stream(srv.url('/'));
+    expect(streamed.info.httpVersion).toBe('1.0');
+    expect((await streamed.buffer()).toString()).toBe('v0');
   });
 });
 
