@@ -1,6 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // tools/ imports the library by its package name; under test that is the sources.
+    alias: { uvfetch: fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+  },
   test: {
     // Native addon: run each test file in its own forked process (a crash stays contained,
     // fd counts are per process).

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startLoopbackServer } from '../dist/loopback-server.js';
+import { startLoopbackServer } from '../dist/tools/loopback-server.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,7 +55,12 @@ if (values.json) {
   console.log('client      fd limit    req/s     ok       failed   errors (top)          % of uvfetch unconstrained');
   for (const r of rows) {
     const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
-    const top = Object.entries(r.errors).sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k, v]) => `${k}:${v}`).join(' ') || '-';
+    const top =
+      Object.entries(r.errors)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 2)
+        .map(([k, v]) => `${k}:${v}`)
+        .join(' ') || '-';
     console.log(
       `${r.client.padEnd(11)} ${String(r.limit).padEnd(10)} ${String(r.rps).padStart(7)} ${String(r.ok).padStart(8)} ${String(failed).padStart(8)}   ${top.padEnd(21)} ${((100 * r.rps) / base).toFixed(0)}%`,
     );

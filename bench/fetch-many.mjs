@@ -1,6 +1,6 @@
 // Bulk-fetch benchmark: uvfetch fetchMany vs undici Pool.request driven by a hand-written
 // semaphore — the same N URLs at the same concurrency, against the loopback server
-// (dist/loopback-server.js, its own process, pinned to the last core when possible).
+// (dist/tools/loopback-server.js, its own process, pinned to the last core when possible).
 //
 //   node bench/fetch-many.mjs [--requests 100000] [--concurrency 500] [--rounds 1] [--json]
 //
@@ -81,17 +81,16 @@ function startWatchdog(client) {
       progress.at = Date.now();
     } else if (Date.now() - progress.at > STALL_MS) {
       process.stderr.write(
-        `bench: ${client} stalled for ${STALL_MS / 1000} s in phase '${progress.phase}' after ${progress.results} results` +
-          `${progress.describe()}\n`,
+        `bench: ${client} stalled for ${STALL_MS / 1000} s in phase '${progress.phase}' after ${progress.results} results` + `${progress.describe()}\n`,
       );
       process.exit(3);
     }
   }, 1000).unref();
 }
 
-async function runUvfetch(origin, n, c, onResult) {
+async function runUvfetch(origin, _n, c, onResult) {
   const { Session } = await import('../dist/index.js');
-  const { fetchMany } = await import('../dist/fetch-many.js');
+  const { fetchMany } = await import('../dist/session/fetch-many.js');
   const session = new Session({ connections: c, connectionsPerHost: c });
   progress.describe = () => `; session stats ${JSON.stringify(session.stats())}`;
   const run = async (count) => {
@@ -102,7 +101,7 @@ async function runUvfetch(origin, n, c, onResult) {
   return { run, close: () => session.close() };
 }
 
-async function runUndici(origin, n, c, onResult) {
+async function runUndici(origin, _n, c, onResult) {
   const { Pool } = await import('undici');
   const pool = new Pool(origin, { connections: c, pipelining: 1 });
   progress.describe = () => `; pool stats ${JSON.stringify({ ...pool.stats })}`;
@@ -232,8 +231,8 @@ async function main() {
 
   let startLoopbackServer;
   try {
-    ({ startLoopbackServer } = await import('../dist/loopback-server.js'));
-    await import('../dist/fetch-many.js');
+    ({ startLoopbackServer } = await import('../dist/tools/loopback-server.js'));
+    await import('../dist/session/fetch-many.js');
   } catch (e) {
     fail(`cannot load uvfetch from dist/ (${e?.message ?? e}); build first: npx tsc -p tsconfig.json`);
   }
@@ -268,7 +267,7 @@ async function main() {
     return r;
   });
   if (values.json) {
-    process.stdout.write(JSON.stringify({ requests: n, concurrency: c, rounds, runs }, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify({ requests: n, concurrency: c, rounds, runs }, null, 2)}\n`);
     return;
   }
   const header = ['client', 'req/s', 'seconds', 'peak RSS MiB', 'RSS growth MiB', 'EL delay p99 ms', 'EL delay max ms', 'CPU %', 'failed'];
@@ -285,8 +284,8 @@ async function main() {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
   const line = (cells) => cells.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ');
-  process.stdout.write(line(header) + '\n');
-  for (const row of table) process.stdout.write(line(row) + '\n');
+  process.stdout.write(`${line(header)}\n`);
+  for (const row of table) process.stdout.write(`${line(row)}\n`);
   const u = rows[0];
   const d = rows[1];
   process.stdout.write(`uvfetch / undici req/s: ${(u.rps / d.rps).toFixed(2)}x\n`);

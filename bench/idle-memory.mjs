@@ -35,7 +35,12 @@ if (values.json) {
   console.log(JSON.stringify(rows));
 } else {
   console.log(`${n} idle keep-alive connections, client RSS after GC (baseline = before connecting)`);
-  for (const r of rows) console.log(`${r.client.padEnd(8)} RSS ${String(r.rssMiB).padStart(7)} MiB  (+${(r.rssMiB - r.baselineMiB).toFixed(1)} MiB over baseline ${r.baselineMiB} MiB)`);
+  for (const r of rows)
+    console.log(
+      `${r.client.padEnd(8)} RSS ${String(r.rssMiB).padStart(7)} MiB  (+${(r.rssMiB - r.baselineMiB).toFixed(1)} MiB over baseline ${r.baselineMiB} MiB)`,
+    );
   const [u, d] = rows;
-  console.log(`uvfetch / undici: ${(u.rssMiB / d.rssMiB).toFixed(2)} of total RSS, ${((u.rssMiB - u.baselineMiB) / (d.rssMiB - d.baselineMiB)).toFixed(2)} of the growth`);
+  console.log(
+    `uvfetch / undici: ${(u.rssMiB / d.rssMiB).toFixed(2)} of total RSS, ${((u.rssMiB - u.baselineMiB) / (d.rssMiB - d.baselineMiB)).toFixed(2)} of the growth`,
+  );
 }

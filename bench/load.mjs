@@ -1,5 +1,5 @@
 // Load benchmark: uvfetch vs undici (Pool, Agent) vs node:http vs fetch (vs wrk) against the
-// same loopback server. A thin wrapper around `uvfetch bench` (lib/bench.ts): same options.
+// same loopback server. A thin wrapper around `uvfetch bench` (tools/bench.ts): same options.
 //
 //   npm run bench -- [--scenario small-c50|small-c500|16k-c50|close-c50|chunked-c50|
 //                                https-c50|https-close-c50|all]
@@ -15,9 +15,9 @@
 
 let bench;
 try {
-  bench = await import('../dist/bench.js');
+  bench = await import('../dist/tools/bench.js');
 } catch (e) {
-  process.stderr.write(`bench: cannot load dist/bench.js (${e?.message ?? e}); build first: npm run build\n`);
+  process.stderr.write(`bench: cannot load dist/tools/bench.js (${e?.message ?? e}); build first: npm run build\n`);
   process.exit(2);
 }
 process.exitCode = await bench.benchMain(process.argv.slice(2));

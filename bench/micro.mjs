@@ -14,7 +14,7 @@
 //   undici Pool round trip c1  the same with undici Pool.request + body.arrayBuffer(), for scale
 //   submit→complete, socket faked out, c1 / c50
 //                              session.request() on connections whose socket is a socket-less
-//                              stand-in (lib/bench-hooks.ts, native/core/net/memory_socket.h)
+//                              stand-in (tools/bench-hooks.ts, native/core/net/memory_socket.h)
 //                              answering each request from the event loop: everything uvfetch does
 //                              per request (JS API, the submit crossing, encoding, pool, parsing,
 //                              the per-turn batch, promise resolution) and nothing of the kernel's.
@@ -28,8 +28,8 @@ import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { Session, ResponseHeaders } from '../dist/index.js';
-import { kMemoryResponse } from '../dist/bench-hooks.js';
-import { startLoopbackServer } from '../dist/loopback-server.js';
+import { kMemoryResponse } from '../dist/tools/bench-hooks.js';
+import { startLoopbackServer } from '../dist/tools/loopback-server.js';
 
 const { values } = parseArgs({ options: { time: { type: 'string', default: '1000' }, help: { type: 'boolean', short: 'h' } } });
 if (values.help) {
@@ -53,7 +53,7 @@ const HEAD10 =
   'X-Frame-Options: DENY\r\n' +
   'Connection: keep-alive\r\n\r\n';
 const raw = net.createServer((s) => {
-  s.on('data', () => s.write(HEAD10 + 'Hello, World!'));
+  s.on('data', () => s.write(`${HEAD10}Hello, World!`));
   s.on('error', () => {});
 });
 await new Promise((r) => raw.listen(0, '127.0.0.1', r));

@@ -71,7 +71,7 @@ function args(argv) {
     else if (a === '--server') o.server = next();
     else if (a === '--json') o.json = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n\n')[0] + '\n');
+      process.stdout.write(`${fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n\n')[0]}\n`);
       process.exit(0);
     } else {
       process.stderr.write(`bench:raw: unknown argument ${a}\n`);
@@ -108,7 +108,10 @@ async function startServer(kind, pin) {
     cmd = process.execPath;
     argv = ['-e', NODE_ECHO];
   }
-  const child = pin.length > 0 ? spawn(pin[0], [...pin.slice(1), cmd, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child =
+    pin.length > 0
+      ? spawn(pin[0], [...pin.slice(1), cmd, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] })
+      : spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -120,7 +123,12 @@ async function startServer(kind, pin) {
   });
   const where = pin.length > 0 ? `, pinned to CPU ${pin[2]} (client on CPU 0)` : '';
   // taskset execs the server in place, so child.pid is the server's pid either way.
-  return { port, pid: child.pid, kind: (kind === 'native' ? 'C epoll echo server (bench/echo-server.c), own process' : 'node:net echo server, child process') + where, stop: () => child.kill() };
+  return {
+    port,
+    pid: child.pid,
+    kind: (kind === 'native' ? 'C epoll echo server (bench/echo-server.c), own process' : 'node:net echo server, child process') + where,
+    stop: () => child.kill(),
+  };
 }
 
 // --- CPU accounting over a counted window ---------------------------------------------------
@@ -314,7 +322,7 @@ const results = { pingPong: { uvfetch: [], 'node:net': [] }, bulk: { uvfetch: []
 const cpuRounds = { pingPong: { uvfetch: [], 'node:net': [] }, bulk: { uvfetch: [], 'node:net': [] } };
 const serverCpuKnown = procTicks(server.pid) !== null;
 const log = (s) => {
-  if (!o.json) process.stdout.write(s + '\n');
+  if (!o.json) process.stdout.write(`${s}\n`);
 };
 log(`server: ${server.kind}, port ${server.port}`);
 log(
@@ -330,7 +338,9 @@ try {
       const { rate, cpu } = await pingPong(k, server, o);
       results.pingPong[k].push(rate);
       cpuRounds.pingPong[k].push(cpu);
-      log(`  round ${r + 1} ${k.padEnd(8)} ${Math.round(rate).toLocaleString('en-US').padStart(9)} round trips/s   ${cpuText(cpu.userUsPerTrip, cpu.sysUsPerTrip, 'trip', cpu.clientCpuPercent, cpu.serverCpuPercent)}`);
+      log(
+        `  round ${r + 1} ${k.padEnd(8)} ${Math.round(rate).toLocaleString('en-US').padStart(9)} round trips/s   ${cpuText(cpu.userUsPerTrip, cpu.sysUsPerTrip, 'trip', cpu.clientCpuPercent, cpu.serverCpuPercent)}`,
+      );
     }
   }
   log(`bulk: ${o.bulkConnections} connection(s), 64 KiB writes, ${o.bulkSeconds} s × ${o.rounds} rounds`);
@@ -340,7 +350,9 @@ try {
       const { rate, cpu } = await bulk(k, server, o);
       results.bulk[k].push(rate);
       cpuRounds.bulk[k].push(cpu);
-      log(`  round ${r + 1} ${k.padEnd(8)} ${rate.toFixed(0).padStart(5)} MB/s   ${cpuText(cpu.userUsPerMB, cpu.sysUsPerMB, 'MB', cpu.clientCpuPercent, cpu.serverCpuPercent)}`);
+      log(
+        `  round ${r + 1} ${k.padEnd(8)} ${rate.toFixed(0).padStart(5)} MB/s   ${cpuText(cpu.userUsPerMB, cpu.sysUsPerMB, 'MB', cpu.clientCpuPercent, cpu.serverCpuPercent)}`,
+      );
     }
   }
 } finally {
@@ -358,11 +370,15 @@ summary.pingPong.ratio = summary.pingPong.uvfetch / summary.pingPong['node:net']
 summary.bulk.ratio = summary.bulk.uvfetch / summary.bulk['node:net'];
 summary.cpu = cpuSummary();
 if (o.json) {
-  process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 } else {
   log('');
-  log(`median ping-pong  uvfetch ${Math.round(summary.pingPong.uvfetch).toLocaleString('en-US')}/s   node:net ${Math.round(summary.pingPong['node:net']).toLocaleString('en-US')}/s   ratio ${summary.pingPong.ratio.toFixed(2)}×`);
-  log(`median bulk       uvfetch ${summary.bulk.uvfetch.toFixed(0)} MB/s   node:net ${summary.bulk['node:net'].toFixed(0)} MB/s   ratio ${summary.bulk.ratio.toFixed(2)}×`);
+  log(
+    `median ping-pong  uvfetch ${Math.round(summary.pingPong.uvfetch).toLocaleString('en-US')}/s   node:net ${Math.round(summary.pingPong['node:net']).toLocaleString('en-US')}/s   ratio ${summary.pingPong.ratio.toFixed(2)}×`,
+  );
+  log(
+    `median bulk       uvfetch ${summary.bulk.uvfetch.toFixed(0)} MB/s   node:net ${summary.bulk['node:net'].toFixed(0)} MB/s   ratio ${summary.bulk.ratio.toFixed(2)}×`,
+  );
   const c = summary.cpu;
   log('');
   log('client process CPU in the counted windows (medians over rounds):');

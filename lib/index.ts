@@ -1,28 +1,20 @@
-export { Session, VERSION, type SessionDns, type ResolvedAddress } from './session.js';
-export { Response, StreamResponse, type ResponseInfo } from './response.js';
-export { ResponseHeaders } from './headers.js';
-export { UvfetchError, type ErrorCode } from './errors.js';
-export type { RedirectHop } from './redirect.js';
-export type { RetryOptions, RetryBackoffOptions } from './retry.js';
-export type { RateLimitOptions, RateLimitBucketOptions, RateLimitStats } from './rate-limit.js';
-export type { CookieJar } from './cookies.js';
-export { limits, type FdLimit } from './limits.js';
-export { connect, RawSocket, type ConnectOptions } from './raw-socket.js';
-export { SocketPool, type SocketPoolOptions, type SocketPoolStats, type PoolKey } from './socket-pool.js';
-export type { FetchManyOptions, FetchManyRequest, FetchManyResult } from './fetch-many.js';
-export { channels, type Timings, type TlsHandshakeMessage } from './tracing.js';
-export { TlsProfile, type TlsOptions, type TlsVerifyOptions, type TlsInfo, type TlsFingerprint, type TlsVersion, type PeerCertificateSummary } from './tls.js';
-export type {
-  SessionOptions,
-  RequestOptions,
-  PolicyOptions,
-  TimeoutOptions,
-  LimitOptions,
-  HeadersInit,
-  BodyInit,
-  SessionStats,
-  DnsOptions,
-  DnsAddress,
-  DnsLookupFunction,
-  DnsStats,
-} from './types.js';
+// The package entry: exports only. The layers below, bottom up (imports point downward only; see
+// the README's "How it is built" and .dependency-cruiser.cjs):
+//   core/ → native/ → net/, tls/, policies/ → observability/ → session/ → raw/
+export { UvfetchError, type ErrorCode } from './core/errors.js';
+export { ResponseHeaders } from './core/headers.js';
+export type { BodyInit, DnsAddress, DnsLookupFunction, DnsOptions, DnsStats, HeadersInit, LimitOptions, TimeoutOptions } from './core/types.js';
+export { limits, type FdLimit } from './net/limits.js';
+export { channels, type Timings, type TlsHandshakeMessage } from './observability/tracing.js';
+export type { CookieJar } from './policies/cookies.js';
+export type { RateLimitBucketOptions, RateLimitOptions, RateLimitStats } from './policies/rate-limit.js';
+export type { RedirectHop } from './policies/redirect.js';
+export type { RetryBackoffOptions, RetryOptions } from './policies/retry.js';
+export { type ConnectOptions, connect, RawSocket } from './raw/raw-socket.js';
+export { type PoolKey, SocketPool, type SocketPoolOptions, type SocketPoolStats } from './raw/socket-pool.js';
+export type { FetchManyOptions, FetchManyRequest, FetchManyResult } from './session/fetch-many.js';
+export { type HttpVersion, Response, type ResponseInfo, StreamResponse } from './session/response.js';
+export { type ResolvedAddress, Session, type SessionDns, VERSION } from './session/session.js';
+export type { PolicyOptions, RequestOptions, SessionOptions, SessionStats } from './session/types.js';
+export { TlsProfile } from './tls/profile.js';
+export type { PeerCertificateSummary, TlsFingerprint, TlsInfo, TlsOptions, TlsVerifyOptions, TlsVersion } from './tls/types.js';

@@ -21,7 +21,23 @@ const binding = require(process.env.UVFETCH_ADDON);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvf-leak-'));
 const ossl = (...a) => execFileSync('openssl', a, { cwd: dir, stdio: 'ignore' });
 fs.writeFileSync(path.join(dir, 'ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=leak CA');
+ossl(
+  'req',
+  '-x509',
+  '-newkey',
+  'ec',
+  '-pkeyopt',
+  'ec_paramgen_curve:P-256',
+  '-nodes',
+  '-keyout',
+  'ca.key',
+  '-out',
+  'ca.pem',
+  '-days',
+  '2',
+  '-subj',
+  '/CN=leak CA',
+);
 ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost');
 ossl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext');
 const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8');
@@ -97,7 +113,11 @@ for (let round = 0; round < 15; round++) {
 const rawSession = new Session({ connections: 4, tls: { ca: read('ca.pem') } });
 const big = Buffer.alloc(512 * 1024, 0x61);
 let rawEchoed = 0;
-const drain = (s) => new Promise((r) => { s.on('data', (d) => (rawEchoed += d.length)); s.once('close', r); });
+const drain = (s) =>
+  new Promise((r) => {
+    s.on('data', (d) => (rawEchoed += d.length));
+    s.once('close', r);
+  });
 for (let round = 0; round < 5; round++) {
   const jobs = [];
   for (let i = 0; i < 6; i++) {
@@ -108,7 +128,8 @@ for (let round = 0; round < 5; round++) {
           s.on('error', ignore);
           const done = drain(s);
           s.write('ping');
-          if (i < 4) s.end(big); // half-close after a bulk write; the echo comes back, then the end
+          if (i < 4)
+            s.end(big); // half-close after a bulk write; the echo comes back, then the end
           else setTimeout(() => s.destroy(), 5); // destroyed mid-stream
           await done;
         })
@@ -116,14 +137,34 @@ for (let round = 0; round < 5; round++) {
     );
   }
   // Read nothing: its buffered chunks (engine blocks among them) are collected with it.
-  jobs.push(connect({ host: '127.0.0.1', port: E, session: rawSession }).then((s) => { s.on('error', ignore); s.write(big); setTimeout(() => s.destroy(), 20); }).catch(ignore));
+  jobs.push(
+    connect({ host: '127.0.0.1', port: E, session: rawSession })
+      .then((s) => {
+        s.on('error', ignore);
+        s.write(big);
+        setTimeout(() => s.destroy(), 20);
+      })
+      .catch(ignore),
+  );
   jobs.push(connect({ host: '127.0.0.1', port: 1, session: rawSession }).catch(ignore)); // refused
   const ac = new AbortController();
-  jobs.push(connect({ host: '127.0.0.1', port: E, session: rawSession, signal: ac.signal }).then((s) => s.destroy()).catch(ignore));
+  jobs.push(
+    connect({ host: '127.0.0.1', port: E, session: rawSession, signal: ac.signal })
+      .then((s) => s.destroy())
+      .catch(ignore),
+  );
   ac.abort();
   const pool = new SocketPool({ connect: { host: '127.0.0.1', port: E, session: rawSession }, max: 2 });
   for (let i = 0; i < 4; i++) {
-    jobs.push(pool.acquire().then((s) => { s.write('x'); setTimeout(() => pool.release(s), 2); }).catch(ignore));
+    jobs.push(
+      pool
+        .acquire()
+        .then((s) => {
+          s.write('x');
+          setTimeout(() => pool.release(s), 2);
+        })
+        .catch(ignore),
+    );
   }
   await Promise.all(jobs);
   await pool.close({ force: true });

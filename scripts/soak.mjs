@@ -72,8 +72,10 @@ if (process.argv[2] === '--server') {
     try {
       if (k === 0) await session.request(`${base}/close`);
       else if (k === 1) await session.request(`${base}/500`);
-      else if (k === 2) await session.request('http://127.0.0.1:1/'); // refused
-      else if (k === 3) await session.request(`${base}/slow`); // headers timeout
+      else if (k === 2)
+        await session.request('http://127.0.0.1:1/'); // refused
+      else if (k === 3)
+        await session.request(`${base}/slow`); // headers timeout
       else if (k === 4) {
         const ac = new AbortController();
         const p = session.request(`${base}/slow`, { signal: ac.signal });

@@ -8,7 +8,7 @@ namespace uvf {
 
 namespace {
 
-// Record types of the batch delivered to JS (keep in sync with lib/native.ts).
+// Record types of the batch delivered to JS (lib/native/wire.ts; test/unit/wire.test.ts checks they agree).
 enum : uint32_t {
   kEvComplete = 1,
   kEvHead = 2,
@@ -18,7 +18,7 @@ enum : uint32_t {
   kEvDrain = 6,
   kEvClosed = 7,
   kEvTimings = 8,
-  kEvTlsInfo = 9,    // id = TLS info id; payload = NUL-separated fields (lib/native.ts)
+  kEvTlsInfo = 9,    // id = TLS info id; payload = NUL-separated fields (lib/tls/info.ts)
   kEvTlsForget = 10, // id = TLS info id: its connection closed
   kEvTlsRef = 11,    // id = request id, a = TLS info id; precedes that request's Complete/Head
   kEvDnsLookup = 12,  // id/a = lookup id (low/high 32 bits), b = family, p1 = host
@@ -36,7 +36,7 @@ enum : uint32_t {
 // Payloads above this size get their own external Buffer (no copy); smaller ones ride in the batch.
 constexpr size_t kBigPayload = 4096;
 
-// Submit flags (keep in sync with lib/native.ts).
+// Submit flags (lib/native/wire.ts; test/unit/wire.test.ts checks they agree).
 enum : uint32_t {
   kFlagStreamResponse = 1,
   kFlagStreamedBody = 2,
@@ -141,7 +141,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   eo.limits.max_decompression_ratio = opt_num(o, "maxDecompressionRatio", 100.0);
   eo.no_delay = !o.Get("noDelay").IsBoolean() || o.Get("noDelay").As<Napi::Boolean>().Value();
   eo.tcp_keep_alive_ms = opt_u32(o, "tcpKeepAlive", 0);
-  Napi::Value mr = o.Get("memoryResponse");  // benchmarks only (lib/bench-hooks.ts)
+  Napi::Value mr = o.Get("memoryResponse");  // benchmarks only (tools/bench-hooks.ts)
   if (mr.IsString()) eo.memory_response = mr.As<Napi::String>().Utf8Value();
   Napi::Value la = o.Get("localAddress");
   if (la.IsString()) eo.local_address = la.As<Napi::String>().Utf8Value();
@@ -155,7 +155,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
 
   Napi::Value dv = o.Get("dns");
   if (dv.IsObject()) {
-    // Validated in JS (lib/dns.ts); durations in ms, absent = the core's default.
+    // Validated in JS (lib/net/dns.ts); durations in ms, absent = the core's default.
     Napi::Object d = dv.As<Napi::Object>();
     dns::Options& c = eo.dns.cache;
     auto ms = [&](const char* name, uint64_t def) {
@@ -469,7 +469,7 @@ Napi::Value EngineWrap::DnsClear(const Napi::CallbackInfo& info) {
 
 // rawConnect(id, host, port, tls: NativeTlsContext|null, options) → 0, or an error code index
 // (details via lastError()). options: { servername, localAddress, connectTimeout, tlsTimeout,
-// noDelay, keepAlive }, validated in JS (lib/raw-socket.ts). Outcome: open or error, then closed.
+// noDelay, keepAlive }, validated in JS (lib/raw/raw-socket.ts). Outcome: open or error, then closed.
 Napi::Value EngineWrap::RawConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (engine_ == nullptr) return Napi::Number::New(env, static_cast<double>(Error::SessionClosed));

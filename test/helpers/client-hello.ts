@@ -58,7 +58,10 @@ export function isGrease(v: number): boolean {
 /** Reads a buffer front to back; every overrun or leftover is an error. */
 class Cursor {
   private pos = 0;
-  constructor(private readonly buf: Buffer, private readonly what: string) {}
+  constructor(
+    private readonly buf: Buffer,
+    private readonly what: string,
+  ) {}
   get remaining(): number {
     return this.buf.length - this.pos;
   }
@@ -252,13 +255,7 @@ const hex4 = (v: number): string => v.toString(16).padStart(4, '0');
 /** JA3 (Salesforce): SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats. */
 export function ja3(hello: ClientHelloInfo): { ja3: string; ja3Hash: string } {
   const dec = (v: number[]): string => noGrease(v).join('-');
-  const s = [
-    String(hello.legacyVersion),
-    dec(hello.ciphers),
-    dec(hello.extensions),
-    dec(hello.groups),
-    hello.pointFormats.join('-'),
-  ].join(',');
+  const s = [String(hello.legacyVersion), dec(hello.ciphers), dec(hello.extensions), dec(hello.groups), hello.pointFormats.join('-')].join(',');
   return { ja3: s, ja3Hash: crypto.createHash('md5').update(s).digest('hex') };
 }
 
@@ -295,14 +292,12 @@ function ja4Pieces(hello: ClientHelloInfo, transport: 't' | 'q' | 'd') {
     }
   }
   const partA =
-    transport +
-    (JA4_VERSIONS[version] ?? '00') +
-    (hello.extensions.includes(0x0000) ? 'd' : 'i') +
-    two(ciphers.length) +
-    two(exts.length) +
-    alpnPart;
+    transport + (JA4_VERSIONS[version] ?? '00') + (hello.extensions.includes(0x0000) ? 'd' : 'i') + two(ciphers.length) + two(exts.length) + alpnPart;
 
-  const cipherList = [...ciphers].sort((x, y) => x - y).map(hex4).join(',');
+  const cipherList = [...ciphers]
+    .sort((x, y) => x - y)
+    .map(hex4)
+    .join(',');
   const extList = exts
     .filter((e) => e !== 0x0000 && e !== 0x0010)
     .sort((x, y) => x - y)

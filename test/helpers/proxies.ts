@@ -57,13 +57,10 @@ export async function startHttpProxy(opts: { auth?: string; refuse?: number } = 
     const target = new URL(req.url!);
     const headers = { ...req.headers };
     delete headers['proxy-authorization'];
-    const up = http.request(
-      { host: target.hostname, port: target.port, path: target.pathname + target.search, method: req.method, headers },
-      (upRes) => {
-        res.writeHead(upRes.statusCode!, upRes.headers);
-        upRes.pipe(res);
-      },
-    );
+    const up = http.request({ host: target.hostname, port: target.port, path: target.pathname + target.search, method: req.method, headers }, (upRes) => {
+      res.writeHead(upRes.statusCode!, upRes.headers);
+      upRes.pipe(res);
+    });
     up.on('error', () => res.writeHead(502).end());
     req.pipe(up);
   });

@@ -311,7 +311,6 @@ export async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> 
 
 export { sleep };
 
-
 /**
  * Per-file kit for tests against raw servers: sessions (short default timeouts) and servers
  * made through it are destroyed/closed after each test; failure() awaits a rejection and

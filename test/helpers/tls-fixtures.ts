@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll } from 'vitest';
-import { OPENSSL_CONFIG } from '../../lib/tls-loopback.js';
+import { OPENSSL_CONFIG } from '../../tools/tls-loopback.js';
 
 export interface KeyPair {
   cert: string;
@@ -39,7 +39,7 @@ export interface TlsFixtures {
 
 const CLIENT_KEY_PASSPHRASE = 'uvfetch-test-passphrase';
 
-// The bench's CA and localhost server sections (lib/tls-loopback.ts), plus the test-only ones.
+// The bench's CA and localhost server sections (tools/tls-loopback.ts), plus the test-only ones.
 const REQ_CONFIG = `${OPENSSL_CONFIG}[ wrong_host_ext ]
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
@@ -113,17 +113,32 @@ function generate(): TlsFixtures {
   fs.writeFileSync(file('req.cnf'), REQ_CONFIG);
   const cfg = file('req.cnf');
 
-  const newKey = (name: string) =>
-    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file(name));
+  const newKey = (name: string) => openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', file(name));
   const selfSign = (key: string, out: string, cn: string, ext: string) =>
-    openssl('req', '-config', cfg, '-new', '-x509', '-key', file(key), '-out', file(out), '-subj', `/CN=${cn}`,
-      '-days', '3650', '-sha256', '-extensions', ext);
-  const csr = (key: string, out: string, cn: string) =>
-    openssl('req', '-config', cfg, '-new', '-key', file(key), '-out', file(out), '-subj', `/CN=${cn}`);
+    openssl('req', '-config', cfg, '-new', '-x509', '-key', file(key), '-out', file(out), '-subj', `/CN=${cn}`, '-days', '3650', '-sha256', '-extensions', ext);
+  const csr = (key: string, out: string, cn: string) => openssl('req', '-config', cfg, '-new', '-key', file(key), '-out', file(out), '-subj', `/CN=${cn}`);
   const sign = (csrName: string, caName: string, out: string, ext: string) =>
-    openssl('x509', '-req', '-in', file(csrName), '-CA', file(`${caName}.pem`), '-CAkey', file(`${caName}.key`),
-      '-set_serial', `0x${randomSerial()}`, '-days', '825', '-sha256', '-extfile', cfg, '-extensions', ext,
-      '-out', file(out));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      file(csrName),
+      '-CA',
+      file(`${caName}.pem`),
+      '-CAkey',
+      file(`${caName}.key`),
+      '-set_serial',
+      `0x${randomSerial()}`,
+      '-days',
+      '825',
+      '-sha256',
+      '-extfile',
+      cfg,
+      '-extensions',
+      ext,
+      '-out',
+      file(out),
+    );
 
   newKey('ca.key');
   selfSign('ca.key', 'ca.pem', 'uvfetch test root CA', 'ca_ext');
@@ -142,8 +157,25 @@ function generate(): TlsFixtures {
   fs.writeFileSync(file('ca-index.txt'), '');
   fs.writeFileSync(file('ca-serial'), `${randomSerial()}\n`);
   fs.mkdirSync(file('ca-newcerts'));
-  openssl('ca', '-batch', '-notext', '-config', file('ca.cnf'), '-in', file('expired.csr'), '-out', file('expired.pem'),
-    '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-extfile', cfg, '-extensions', 'server_ext');
+  openssl(
+    'ca',
+    '-batch',
+    '-notext',
+    '-config',
+    file('ca.cnf'),
+    '-in',
+    file('expired.csr'),
+    '-out',
+    file('expired.pem'),
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200102000000Z',
+    '-extfile',
+    cfg,
+    '-extensions',
+    'server_ext',
+  );
 
   newKey('self-signed.key');
   selfSign('self-signed.key', 'self-signed.pem', 'localhost', 'self_signed_ext');
@@ -153,8 +185,7 @@ function generate(): TlsFixtures {
   newKey('client.key');
   csr('client.key', 'client.csr', 'uvfetch test client');
   sign('client.csr', 'client-ca', 'client.pem', 'client_ext');
-  openssl('pkey', '-in', file('client.key'), '-aes-256-cbc', '-passout', `pass:${CLIENT_KEY_PASSPHRASE}`,
-    '-out', file('client-encrypted.key'));
+  openssl('pkey', '-in', file('client.key'), '-aes-256-cbc', '-passout', `pass:${CLIENT_KEY_PASSPHRASE}`, '-out', file('client-encrypted.key'));
 
   return {
     caPem: read('ca.pem'),

@@ -69,7 +69,10 @@ describe('caps on everything a server controls', () => {
       '/trailers': Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n${manyTrailers}\r\n\r\n`),
       '/interim': Buffer.from(`${'HTTP/1.1 103 Early Hints\r\n\r\n'.repeat(11)}${okResponse('late')}`),
       '/ext': Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(2000)}\r\na\r\n0\r\n\r\n`),
-      '/codings': Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip,gzip,gzip,gzip,gzip,gzip\r\nContent-Length: ${gz6.length}\r\n\r\n`), gz6]),
+      '/codings': Buffer.concat([
+        Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip,gzip,gzip,gzip,gzip,gzip\r\nContent-Length: ${gz6.length}\r\n\r\n`),
+        gz6,
+      ]),
       '/decoded': Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: ${big.length}\r\n\r\n`), big]),
     };
     const srv = await kit.server((c) => serveEach(c, (req, conn) => conn.write(responses[req.target]!)));
@@ -130,7 +133,9 @@ describe('randomness that matters comes from a CSPRNG', () => {
     for (let i = 0; i < 6; i++) {
       times.length = 0;
       t0 = Date.now();
-      await session().request(srv.url('/'), { retry: { attempts: 2, backoff: { base: 60, max: 60, jitter: 1 } } }).catch((x) => x);
+      await session()
+        .request(srv.url('/'), { retry: { attempts: 2, backoff: { base: 60, max: 60, jitter: 1 } } })
+        .catch((x) => x);
       if (times.length === 2) delays.add(Math.round((times[1]! - times[0]!) / 5));
     }
     expect(delays.size).toBeGreaterThan(1);

@@ -1,4 +1,4 @@
-// Integration tests of `uvfetch bench` (dist/cli.js bench): short runs against the embedded
+// Integration tests of `uvfetch bench` (dist/tools/cli.js bench): short runs against the embedded
 // loopback server, checking exit codes and the shape of the output. Never asserts timings or
 // speed ratios (only that the numbers exist and are positive). Needs the compiled TypeScript and
 // the native addon; dist/ is compiled here if it is missing.
@@ -6,9 +6,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { ensureCliBuilt, runCli, root } from '../helpers/run-cli.js';
-import { parseWrk, type BenchReport } from '../../lib/bench.js';
-
-
+import { parseWrk, type BenchReport } from '../../tools/bench.js';
 
 const CLIENTS = ['uvfetch', 'undici-pool'];
 const BASE_ARGS = ['bench', '--duration', '1', '--rounds', '1', '--clients', CLIENTS.join(',')];
@@ -146,7 +144,9 @@ describe('bench:raw', () => {
   it('--json: rates, per-round CPU records and the kernel bound for both clients', async () => {
     const argv = ['bench/raw-echo.mjs', '--seconds', '0.3', '--rounds', '1', '--bulk-seconds', '0.3', '--connections', '4', '--json'];
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, argv, { cwd: root, timeout: 30_000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)));
+      execFile(process.execPath, argv, { cwd: root, timeout: 30_000 }, (err, out, errOut) =>
+        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      );
     });
     const rep = JSON.parse(stdout);
     expect(rep.connections).toBe(4);

@@ -138,7 +138,7 @@ describe('request bodies', () => {
       expect(body.subarray(pos, pos + 2).toString('latin1')).toBe('\r\n');
       pos += 2;
     }
-    expect(Buffer.concat(decoded).toString('utf8')).toBe('hello wörld' + 'x'.repeat(300));
+    expect(Buffer.concat(decoded).toString('utf8')).toBe(`hello wörld${'x'.repeat(300)}`);
     // No zero-size chunk before the end (an empty yield must not terminate the body).
     expect(decoded.every((c) => c.length > 0)).toBe(true);
   });
@@ -150,9 +150,7 @@ describe('request bodies', () => {
     async function* gen() {
       for (let i = 0; i < data.length; i += 1000) yield data.subarray(i, i + 1000);
     }
-    const echo = await (
-      await s.request(srv.url('/'), { method: 'PUT', body: gen(), headers: { 'Content-Length': String(data.length) } })
-    ).json<Echo>();
+    const echo = await (await s.request(srv.url('/'), { method: 'PUT', body: gen(), headers: { 'Content-Length': String(data.length) } })).json<Echo>();
     expect(echo).toEqual({ cl: '10000', te: null, length: 10_000, sha: sha256(data) });
   });
 
@@ -539,5 +537,3 @@ describe('response bodies', () => {
     expect(srv.connections).toBe(1);
   });
 });
-
-

@@ -1,15 +1,13 @@
-// Integration tests of the `uvfetch` CLI (dist/cli.js): runs it as a child process with small
+// Integration tests of the `uvfetch` CLI (dist/tools/cli.js): runs it as a child process with small
 // numbers against loopback servers only, and checks exit codes and the shape of its output.
 // Never asserts timings. Needs the compiled TypeScript and the native addon (npm run build);
 // dist/ is compiled here if it is missing.
 
 import { describe, it, expect, beforeAll } from 'vitest';
 import { ensureCliBuilt, runCli } from '../helpers/run-cli.js';
-import type { Summary } from '../../lib/cli.js';
+import type { Summary } from '../../tools/cli.js';
 import * as net from 'node:net';
-import { startLoopbackServer } from '../../lib/loopback-server.js';
-
-
+import { startLoopbackServer } from '../../tools/loopback-server.js';
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {

@@ -103,7 +103,16 @@ describe('merging with a Cookie header of the caller', () => {
     await s.request(`${a}/set?c=${enc('a=jar')}&c=${enc('b=2')}`);
     expect((await s.request(`${a}/echo`, { headers: { Cookie: 'a=user; c=3' } })).body.toString()).toBe('a=user; c=3; b=2');
     // Several Cookie fields of the caller are joined into one.
-    expect((await s.request(`${a}/echo`, { headers: [['cookie', 'x=1'], ['cookie', 'b=mine']] })).body.toString()).toBe('x=1; b=mine; a=jar');
+    expect(
+      (
+        await s.request(`${a}/echo`, {
+          headers: [
+            ['cookie', 'x=1'],
+            ['cookie', 'b=mine'],
+          ],
+        })
+      ).body.toString(),
+    ).toBe('x=1; b=mine; a=jar');
     expect(srv.requests.at(-1)!.rawHeaders.filter((h) => h.toLowerCase() === 'cookie')).toHaveLength(1);
   });
 });

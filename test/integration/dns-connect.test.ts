@@ -38,7 +38,13 @@ async function serve(host: string, port = 0): Promise<Named> {
     server.listen(port, host, () => resolve());
   });
   s.port = (server.address() as net.AddressInfo).port;
-  cleanup.add(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  cleanup.add(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return s;
 }
 

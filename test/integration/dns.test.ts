@@ -29,11 +29,7 @@ describe('coalescing', () => {
     const srv = await startHttpServer((_req, res) => res.end('ok'));
     const { calls, lookup } = counting(() => LOCAL, 30);
     const s = session({ dns: { lookup } });
-    const all = await within(
-      Promise.all(Array.from({ length: 10_000 }, () => s.request(`http://fresh.test:${srv.port}/`))),
-      60_000,
-      '10,000 requests',
-    );
+    const all = await within(Promise.all(Array.from({ length: 10_000 }, () => s.request(`http://fresh.test:${srv.port}/`))), 60_000, '10,000 requests');
     expect(all.every((r) => r.status === 200)).toBe(true);
     expect(calls).toEqual([{ host: 'fresh.test', family: 0 }]);
     const st = s.stats().dns;

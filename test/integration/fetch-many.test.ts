@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Session, UvfetchError, type Response, type StreamResponse } from '../../lib/index.js';
-import { fetchMany, type FetchManyRequest, type FetchManyResult } from '../../lib/fetch-many.js';
+import { fetchMany, type FetchManyRequest, type FetchManyResult } from '../../lib/session/fetch-many.js';
 import { Cleanup, closedPort, sleep, waitFor, within } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
@@ -219,8 +219,16 @@ describe('fetchMany: results', () => {
     const s = newSession();
     const it = fetchMany(s, [srv.url('/0'), srv.url('/1'), srv.url('/2')], { concurrency: 3 });
     const all = await Promise.all([it.next(), it.next(), it.next(), it.next(), it.next()]);
-    expect(all.slice(3)).toEqual([{ done: true, value: undefined }, { done: true, value: undefined }]);
-    expect(all.slice(0, 3).map((x) => (x.value as FetchManyResult<Response>).index).sort()).toEqual([0, 1, 2]);
+    expect(all.slice(3)).toEqual([
+      { done: true, value: undefined },
+      { done: true, value: undefined },
+    ]);
+    expect(
+      all
+        .slice(0, 3)
+        .map((x) => (x.value as FetchManyResult<Response>).index)
+        .sort(),
+    ).toEqual([0, 1, 2]);
     expect(await it.next()).toEqual({ done: true, value: undefined });
   });
 });
@@ -513,9 +521,7 @@ describe('fetchMany: option validation', () => {
 
   it('rejects inputs that are not (async) iterables, and a string', () => {
     for (const input of [null, undefined, 42, {}, 'http://127.0.0.1/']) {
-      expect(() => fetchMany(s, input as never, { concurrency: 1 })).toThrow(
-        expect.objectContaining({ code: 'ERR_INVALID_OPTION', reason: 'input' }),
-      );
+      expect(() => fetchMany(s, input as never, { concurrency: 1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION', reason: 'input' }));
     }
   });
 
@@ -571,7 +577,11 @@ describe('fetchMany: scale', () => {
 
     // Warm-up: open the connections and get the code paths optimised before the baseline.
     let warm = 0;
-    for await (const r of fetchMany(s, range(5_000).map((i) => `${url}/w${i}`), { concurrency: C })) {
+    for await (const r of fetchMany(
+      s,
+      range(5_000).map((i) => `${url}/w${i}`),
+      { concurrency: C },
+    )) {
       if (r.response?.status === 200) warm++;
     }
     expect(warm).toBe(5_000);

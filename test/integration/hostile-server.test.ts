@@ -4,7 +4,7 @@
 // reused (the next request must arrive on a NEW server connection).
 
 import { describe, expect, it } from 'vitest';
-import { Session, UvfetchError } from '../../lib/index.js';
+import { type Session, UvfetchError } from '../../lib/index.js';
 import { okResponse, serveEach, sleep, waitFor, type RawConn, type RawServer, type Script, rawServerKit } from '../helpers/raw-server.js';
 
 const { session, server, failure } = rawServerKit();

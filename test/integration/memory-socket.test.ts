@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { Session, type SessionOptions } from '../../lib/index.js';
-import { kMemoryResponse } from '../../lib/bench-hooks.js';
+import { kMemoryResponse } from '../../tools/bench-hooks.js';
 
 const RESPONSE = 'HTTP/1.1 200 OK\r\nContent-Length: 13\r\nX-Fake: 1\r\n\r\nHello, World!';
 

@@ -119,7 +119,7 @@ describe('limits and waiters', () => {
 
   // Regression: the pool closed the victim but never dispatched the waiting key again, so the
   // request hung forever (queued: 1, open: 0).
-  it("an idle socket of another host is closed to make room under the total limit", async () => {
+  it('an idle socket of another host is closed to make room under the total limit', async () => {
     const a = await startHttpServer((_req, res) => res.end('a'));
     const b = await startHttpServer((_req, res) => res.end('b'));
     const s = session({ connections: 1 });
@@ -127,7 +127,7 @@ describe('limits and waiters', () => {
     expect(s.stats().connections).toMatchObject({ open: 1, idle: 1 });
     expect(await within(s.request(b.url('/')), 3000, 'request to b').then((r) => r.text())).toBe('b');
     // A's idle socket was evicted: the server sees it closed.
-    await within(a.socketClosed(1), 5000, "server A seeing its socket closed");
+    await within(a.socketClosed(1), 5000, 'server A seeing its socket closed');
     expect(s.stats().connections).toMatchObject({ open: 1, idle: 1, created: 2 });
     // And back again: B's idle socket makes room for A.
     expect(await within(s.request(a.url('/')), 5000, 'request to a').then((r) => r.text())).toBe('a');
@@ -419,7 +419,7 @@ describe('stale keep-alive sockets', () => {
           }
           seen.push(head.slice(0, head.indexOf('\r\n')));
           if (++n === 1) {
-            sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n' + (head.startsWith('HEAD ') ? '' : 'ok'));
+            sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n${head.startsWith('HEAD ') ? '' : 'ok'}`);
           } else {
             sock.destroy();
             return;
@@ -437,8 +437,17 @@ describe('stale keep-alive sockets', () => {
       expect([method, res.info.attempts]).toEqual([method, 2]);
     }
     expect(s.stats().requests.retried).toBe(4);
-    expect(seen).toEqual(['GET /prime HTTP/1.1', 'PUT /PUT HTTP/1.1', 'PUT /PUT HTTP/1.1', 'DELETE /DELETE HTTP/1.1', 'DELETE /DELETE HTTP/1.1',
-      'HEAD /HEAD HTTP/1.1', 'HEAD /HEAD HTTP/1.1', 'OPTIONS /OPTIONS HTTP/1.1', 'OPTIONS /OPTIONS HTTP/1.1']);
+    expect(seen).toEqual([
+      'GET /prime HTTP/1.1',
+      'PUT /PUT HTTP/1.1',
+      'PUT /PUT HTTP/1.1',
+      'DELETE /DELETE HTTP/1.1',
+      'DELETE /DELETE HTTP/1.1',
+      'HEAD /HEAD HTTP/1.1',
+      'HEAD /HEAD HTTP/1.1',
+      'OPTIONS /OPTIONS HTTP/1.1',
+      'OPTIONS /OPTIONS HTTP/1.1',
+    ]);
     async function* gen() {
       yield 'streamed';
     }
@@ -522,7 +531,8 @@ describe('waiters are dispatched promptly when a connection closes (child proces
   // callback waited for an unrelated loop wake-up, so each queued request behind a closing
   // connection took ~1 s (node:http's own timer) or up to the next engine deadline.
   it('Connection: close with connectionsPerHost 1: queued requests are served without delay', async () => {
-    const out = await runScenario(`
+    const out = await runScenario(
+      `
       const srv = http.createServer((req, res) => {
         res.setHeader('connection', 'close');
         res.end('x');
@@ -534,7 +544,9 @@ describe('waiters are dispatched promptly when a connection closes (child proces
       out.done = await Promise.all([1, 2, 3, 4].map((i) => s.request(base + '/' + i).then(() => Date.now() - t0, (e) => e.code)));
       await s.destroy();
       srv.close();
-    `, { watchdogMs: 3000 });
+    `,
+      { watchdogMs: 3000 },
+    );
     expect(out.error).toBeUndefined();
     expect(out.watchdog).toBeUndefined();
     expect(out.done).toHaveLength(4);
@@ -543,7 +555,8 @@ describe('waiters are dispatched promptly when a connection closes (child proces
 
   // Regression (late dispatch): the 2nd and 3rd refused connect failed ~1 s and ~7 s late.
   it('connection refused with connectionsPerHost 1: every queued request fails promptly', async () => {
-    const out = await runScenario(`
+    const out = await runScenario(
+      `
       const tmp = net.createServer();
       await new Promise((r) => tmp.listen(0, '127.0.0.1', r));
       const port = tmp.address().port;
@@ -552,7 +565,9 @@ describe('waiters are dispatched promptly when a connection closes (child proces
       const t0 = Date.now();
       out.done = await Promise.all([1, 2, 3].map(() => s.request('http://127.0.0.1:' + port + '/').then(() => 'resolved', (e) => [e.code, Date.now() - t0])));
       await s.destroy();
-    `, { watchdogMs: 3000 });
+    `,
+      { watchdogMs: 3000 },
+    );
     expect(out.error).toBeUndefined();
     expect(out.watchdog).toBeUndefined();
     for (const [code, t] of out.done) {
@@ -563,7 +578,8 @@ describe('waiters are dispatched promptly when a connection closes (child proces
 
   // Regression (late dispatch): the queued request waited for an unrelated wake-up after the abort.
   it('aborting the in-flight request lets the queued one go at once', async () => {
-    const out = await runScenario(`
+    const out = await runScenario(
+      `
       let n = 0;
       const srv = net.createServer((sock) => {
         sock.on('error', () => {});
@@ -583,7 +599,9 @@ describe('waiters are dispatched promptly when a connection closes (child proces
       out.elapsed = Date.now() - t0;
       await s.destroy();
       srv.close();
-    `, { watchdogMs: 3000 });
+    `,
+      { watchdogMs: 3000 },
+    );
     expect(out.error).toBeUndefined();
     expect(out.watchdog).toBeUndefined();
     expect(out.first).toBe('ERR_ABORTED');
@@ -593,7 +611,8 @@ describe('waiters are dispatched promptly when a connection closes (child proces
 
   // Regression (late dispatch): released only at the next unrelated wake-up.
   it('a waiter blocked on the total limit goes as soon as the idle socket of another host expires', async () => {
-    const out = await runScenario(`
+    const out = await runScenario(
+      `
       const mk = (delay) => new Promise((resolve) => {
         const srv = net.createServer((sock) => {
           sock.on('error', () => {});
@@ -613,7 +632,9 @@ describe('waiters are dispatched promptly when a connection closes (child proces
       await s.destroy();
       a.close();
       b.close();
-    `, { watchdogMs: 3000 });
+    `,
+      { watchdogMs: 3000 },
+    );
     expect(out.error).toBeUndefined();
     expect(out.watchdog).toBeUndefined();
     expect(out.a).toBe(200);

@@ -3,7 +3,7 @@
 // (ERR_PROXY with the proxy's status); the pool key includes the proxy; 'env' with NO_PROXY;
 // per-request proxies; hostile proxies. Every server and proxy runs on 127.0.0.1 in this process.
 
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startCapturingTlsServer } from '../helpers/client-hello.js';
 import { Cleanup, rejection, sessionFactory, startHttpServer, startNetServer, thrown } from '../helpers/http-servers.js';
@@ -193,9 +193,7 @@ describe('hostile proxies', () => {
 
   it('a proxy that never answers: ERR_CONNECT_TIMEOUT naming the tunnel', async () => {
     const srv = await startNetServer(() => {});
-    const e = await rejection(
-      session({ proxy: `socks5://127.0.0.1:${srv.port}`, timeout: { connect: 200 } }).request('http://localhost:1/'),
-    );
+    const e = await rejection(session({ proxy: `socks5://127.0.0.1:${srv.port}`, timeout: { connect: 200 } }).request('http://localhost:1/'));
     expect(e.code).toBe('ERR_CONNECT_TIMEOUT');
     expect(e.message).toMatch(/tunnel/);
   });

@@ -206,7 +206,10 @@ describe('options', () => {
     const s = session({ rateLimit: { perHost: { rps: 25 } } });
     const t0 = performance.now();
     let n = 0;
-    for await (const r of s.fetchMany([1, 2, 3, 4].map((i) => srv.url(`/${i}`)), { concurrency: 4 })) {
+    for await (const r of s.fetchMany(
+      [1, 2, 3, 4].map((i) => srv.url(`/${i}`)),
+      { concurrency: 4 },
+    )) {
       expect(r.response!.status).toBe(200);
       n++;
     }

@@ -11,8 +11,18 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connect, RawSocket, Session, SocketPool, UvfetchError } from '../../lib/index.js';
-import { Cleanup, fdCount, hangingPort as sharedHangingPort, rejection, sleep, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
+import { connect, type RawSocket, type Session, SocketPool, UvfetchError } from '../../lib/index.js';
+import {
+  Cleanup,
+  fdCount,
+  hangingPort as sharedHangingPort,
+  rejection,
+  sleep,
+  startNetServer,
+  waitFor,
+  within,
+  sessionFactory,
+} from '../helpers/http-servers.js';
 import { tlsFixtures, type TlsFixtures } from '../helpers/tls-fixtures.js';
 
 const cleanup = new Cleanup();
@@ -302,11 +312,7 @@ describe('half-close: every byte written before end() reaches the peer before it
     const payload = pattern(size);
     const { port, result } = await countingServer(kind, pauseMs);
     const sock = track(
-      await within(
-        connect({ host: '127.0.0.1', port, ...(kind === 'tls' ? { tls: { ca: fx.caPem }, servername: 'localhost' } : {}) }),
-        10_000,
-        'connect',
-      ),
+      await within(connect({ host: '127.0.0.1', port, ...(kind === 'tls' ? { tls: { ca: fx.caPem }, servername: 'localhost' } : {}) }), 10_000, 'connect'),
     );
     let answer = '';
     sock.setEncoding('utf8');

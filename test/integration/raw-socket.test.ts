@@ -3,11 +3,23 @@
 // by buffered bytes, typed error codes, sharing a session's DNS cache, closing with the session,
 // and no descriptor left behind.
 
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, RawSocket, Session, UvfetchError } from '../../lib/index.js';
-import { Cleanup, closedPort, fdCount, rejection, sleep, startHttpServer, startNetServer, thrown, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
+import {
+  Cleanup,
+  closedPort,
+  fdCount,
+  rejection,
+  sleep,
+  startHttpServer,
+  startNetServer,
+  thrown,
+  waitFor,
+  within,
+  sessionFactory,
+} from '../helpers/http-servers.js';
 import { tlsFixtures, type TlsFixtures } from '../helpers/tls-fixtures.js';
 
 const cleanup = new Cleanup();

@@ -401,11 +401,7 @@ describe('options', () => {
     const s = session();
     const out: number[] = [];
     for await (const r of s.fetchMany(
-      [
-        { url: srv.url('/r/302?to=/a'), redirect: 'manual' },
-        { url: srv.url('/r/302?to=/a') },
-        { url: srv.url('/r/302?to=/a'), redirect: 'error' },
-      ],
+      [{ url: srv.url('/r/302?to=/a'), redirect: 'manual' }, { url: srv.url('/r/302?to=/a') }, { url: srv.url('/r/302?to=/a'), redirect: 'error' }],
       { concurrency: 3, ordered: true },
     )) {
       if (r.response !== undefined) out.push(r.response.status);

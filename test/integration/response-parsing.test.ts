@@ -8,7 +8,7 @@
 // framing allows.
 
 import { describe, expect, it } from 'vitest';
-import { type RequestOptions, type SessionOptions } from '../../lib/index.js';
+import type { RequestOptions, SessionOptions } from '../../lib/index.js';
 import { okResponse, serveEach, waitFor, type RawConn, type RawServer, rawServerKit } from '../helpers/raw-server.js';
 
 const { session, server, failure } = rawServerKit();
@@ -56,8 +56,7 @@ async function expectRejectedAndDiscarded(
 const BAD = 'ERR_BAD_RESPONSE';
 const TOO_LARGE = 'ERR_HEADERS_TOO_LARGE';
 const chunked = (body: string) => `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}`;
-const withHeader = (line: string, body = 'hello') =>
-  `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n${line}\r\n\r\n${body}`;
+const withHeader = (line: string, body = 'hello') => `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n${line}\r\n\r\n${body}`;
 
 // [name, exact response bytes, reason]; all ERR_BAD_RESPONSE unless given.
 const malformed: [string, string, string, string?][] = [
@@ -118,16 +117,8 @@ const malformed: [string, string, string, string?][] = [
   ['overflowing Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n', 'Content-Length overflow'],
   ['Content-Length 2^63', 'HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n', 'Content-Length overflow'],
   ['conflicting Content-Length list', 'HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello', 'conflicting Content-Length'],
-  [
-    'conflicting Content-Length lines',
-    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello',
-    'conflicting Content-Length',
-  ],
-  [
-    'Content-Length 5 then list 5, 6',
-    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5, 6\r\n\r\nhello',
-    'conflicting Content-Length',
-  ],
+  ['conflicting Content-Length lines', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello', 'conflicting Content-Length'],
+  ['Content-Length 5 then list 5, 6', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\ncontent-length: 5, 6\r\n\r\nhello', 'conflicting Content-Length'],
   // --- Transfer-Encoding
   [
     'Content-Length then Transfer-Encoding',
@@ -150,11 +141,7 @@ const malformed: [string, string, string, string?][] = [
   ['TE chunked;q=1', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n', 'unsupported transfer-coding'],
   ['TE xchunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n', 'unsupported transfer-coding'],
   ['empty Transfer-Encoding', 'HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\n', 'unsupported transfer-coding'],
-  [
-    'Transfer-Encoding in HTTP/1.0',
-    'HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
-    'Transfer-Encoding in HTTP/1.0 response',
-  ],
+  ['Transfer-Encoding in HTTP/1.0', 'HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 'Transfer-Encoding in HTTP/1.0 response'],
   // --- chunked framing
   ['non-hex chunk size', chunked('zz\r\nhello\r\n0\r\n\r\n'), 'invalid chunk size'],
   ['0x-prefixed chunk size', chunked('0x5\r\nhello\r\n0\r\n\r\n'), 'invalid chunk size'],
@@ -181,9 +168,13 @@ const malformed: [string, string, string, string?][] = [
   ['bare LF in trailer', chunked('0\r\nX-T: a\n\r\n'), 'bare LF'],
   ['empty trailer name', chunked('0\r\n: a\r\n\r\n'), 'empty header name'],
   // --- interim responses
-  ['101 Switching Protocols', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'unexpected 101 Switching Protocols (no upgrade was requested)'],
+  [
+    '101 Switching Protocols',
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    'unexpected 101 Switching Protocols (no upgrade was requested)',
+  ],
   ['11 interim responses', `${'HTTP/1.1 100 Continue\r\n\r\n'.repeat(11)}${okResponse('x')}`, 'too many 1xx interim responses'],
-  ['malformed interim response', 'HTTP/1.1 103 Early Hints\r\nLink </a>\r\n\r\n' + okResponse('x'), 'header line without colon'],
+  ['malformed interim response', `HTTP/1.1 103 Early Hints\r\nLink </a>\r\n\r\n${okResponse('x')}`, 'header line without colon'],
   ['malformed head after a good interim', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n', 'bare LF'],
 ];
 
@@ -295,9 +286,7 @@ describe('header limits', () => {
   it('exactly maxHeaderCount fields are accepted; one more is ERR_HEADERS_TOO_LARGE', async () => {
     const fields = (n: number) => Array.from({ length: n - 1 }, (_, i) => `X-H${i}: v${i}\r\n`).join('');
     const resp = (n: number) => `HTTP/1.1 200 OK\r\nContent-Length: 2\r\n${fields(n)}\r\nok`;
-    const srv = await server((c) =>
-      serveEach(c, (req, conn) => conn.write(req.target === '/exact' ? resp(5) : req.target === '/over' ? resp(6) : FINE)),
-    );
+    const srv = await server((c) => serveEach(c, (req, conn) => conn.write(req.target === '/exact' ? resp(5) : req.target === '/over' ? resp(6) : FINE)));
     const s = session({ maxHeaderCount: 5 });
     const res = await s.request(srv.url('/exact'));
     expect(res.headers.rawPairs().length).toBe(10);
@@ -325,8 +314,7 @@ describe('header limits', () => {
   });
 
   it('the default maxHeaderCount is 200', async () => {
-    const resp = (n: number) =>
-      `HTTP/1.1 200 OK\r\nContent-Length: 0\r\n${Array.from({ length: n - 1 }, (_, i) => `X-${i}: v\r\n`).join('')}\r\n`;
+    const resp = (n: number) => `HTTP/1.1 200 OK\r\nContent-Length: 0\r\n${Array.from({ length: n - 1 }, (_, i) => `X-${i}: v\r\n`).join('')}\r\n`;
     const srv = await server((c) => serveEach(c, (req, conn) => conn.write(req.target === '/200' ? resp(200) : resp(201))));
     const s = session();
     expect((await s.request(srv.url('/200'))).headers.rawPairs().length).toBe(400);
@@ -423,8 +411,20 @@ const good: GoodCase[] = [
     headers: { 'x-trailer': null, 'transfer-encoding': 'chunked' },
     reusable: true,
   },
-  { name: 'Transfer-Encoding is case-insensitive', response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', status: 200, body: 'hi', reusable: true },
-  { name: 'Transfer-Encoding with OWS', response: 'HTTP/1.1 200 OK\r\ntransfer-encoding:  chunked \t\r\n\r\n2\r\nhi\r\n0\r\n\r\n', status: 200, body: 'hi', reusable: true },
+  {
+    name: 'Transfer-Encoding is case-insensitive',
+    response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n',
+    status: 200,
+    body: 'hi',
+    reusable: true,
+  },
+  {
+    name: 'Transfer-Encoding with OWS',
+    response: 'HTTP/1.1 200 OK\r\ntransfer-encoding:  chunked \t\r\n\r\n2\r\nhi\r\n0\r\n\r\n',
+    status: 200,
+    body: 'hi',
+    reusable: true,
+  },
   {
     name: 'HEAD response with Content-Length has no body',
     method: 'HEAD',
@@ -443,8 +443,20 @@ const good: GoodCase[] = [
     reusable: true,
   },
   { name: '204 with Content-Length has no body', response: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n', status: 204, body: '', reusable: true },
-  { name: '304 with Content-Length has no body', response: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: "x"\r\n\r\n', status: 304, body: '', reusable: true },
-  { name: '304 with Transfer-Encoding has no body', response: 'HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n', status: 304, body: '', reusable: true },
+  {
+    name: '304 with Content-Length has no body',
+    response: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: "x"\r\n\r\n',
+    status: 304,
+    body: '',
+    reusable: true,
+  },
+  {
+    name: '304 with Transfer-Encoding has no body',
+    response: 'HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n',
+    status: 304,
+    body: '',
+    reusable: true,
+  },
   { name: '204 without any framing headers', response: 'HTTP/1.1 204 No Content\r\n\r\n', status: 204, body: '', reusable: true },
   {
     name: '100 Continue and 103 Early Hints are skipped',
@@ -647,9 +659,7 @@ describe('responses split at any byte boundary', () => {
 
   it('every byte of a bad response written separately still fails with the same reason', async () => {
     const srv = await server((c: RawConn) =>
-      serveEach(c, (req, conn) =>
-        req.target === '/ok' ? conn.write(FINE) : conn.writePieces(chunked('5\r\nhello\r\n0x1\r\n'), 1, 'immediate'),
-      ),
+      serveEach(c, (req, conn) => (req.target === '/ok' ? conn.write(FINE) : conn.writePieces(chunked('5\r\nhello\r\n0x1\r\n'), 1, 'immediate'))),
     );
     const s = session();
     const err = await failure(s.request(srv.url('/bad')));

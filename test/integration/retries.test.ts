@@ -4,9 +4,19 @@
 // retried responses; the CSPRNG jitter; option validation and per-request overrides.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Session, UvfetchError } from '../../lib/index.js';
-import { backoffDelay, DEFAULT_RETRY, retryAfterMs, retryPolicy } from '../../lib/retry.js';
-import { Cleanup, closedPort, readBody, rejection, sessionFactory, startHttpServer, startNetServer, thrown, type HttpTestServer } from '../helpers/http-servers.js';
+import { Session, type UvfetchError } from '../../lib/index.js';
+import { backoffDelay, DEFAULT_RETRY, retryAfterMs, retryPolicy } from '../../lib/policies/retry.js';
+import {
+  Cleanup,
+  closedPort,
+  readBody,
+  rejection,
+  sessionFactory,
+  startHttpServer,
+  startNetServer,
+  thrown,
+  type HttpTestServer,
+} from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -169,7 +179,9 @@ describe('errors', () => {
     expect(err.code).toBe('ERR_CONNECTION_REFUSED');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140); // 50 + 100 ms of backoff
     const t1 = Date.now();
-    const err2 = await rejection(session({ retry: { attempts: 3, errorCodes: ['ERR_DNS_TEMPORARY'], backoff: { base: 500 } } }).request(`http://127.0.0.1:${port}/`));
+    const err2 = await rejection(
+      session({ retry: { attempts: 3, errorCodes: ['ERR_DNS_TEMPORARY'], backoff: { base: 500 } } }).request(`http://127.0.0.1:${port}/`),
+    );
     expect(err2.code).toBe('ERR_CONNECTION_REFUSED');
     expect(Date.now() - t1).toBeLessThan(400);
   });

@@ -54,7 +54,7 @@ describe('methods', () => {
     expect(Buffer.isBuffer(res.body)).toBe(true);
     expect(res.body.toString()).toBe('hello world');
     expect(await res.text()).toBe('hello world');
-    expect(res.info).toEqual({ httpVersionMinor: 1, reused: false, attempts: 1 });
+    expect(res.info).toEqual({ httpVersion: '1.1', httpVersionMinor: 1, reused: false, attempts: 1 });
     expect(srv.requests).toHaveLength(1);
     expect(srv.requests[0]!.method).toBe('GET');
     expect(srv.requests[0]!.url).toBe('/greet');
@@ -83,9 +83,12 @@ describe('methods', () => {
   });
 
   it('POST, PUT, PATCH, DELETE send the right method, framing and body', async () => {
-    const srv = await startHttpServer((req, res) => {
-      res.end(`${req.method} ${req.url}`);
-    }, { collectBody: true });
+    const srv = await startHttpServer(
+      (req, res) => {
+        res.end(`${req.method} ${req.url}`);
+      },
+      { collectBody: true },
+    );
     const s = session();
     const post = await s.request(srv.url('/p'), { method: 'POST', body: 'a=1&b=2', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(await post.text()).toBe('POST /p');
@@ -148,7 +151,7 @@ describe('methods', () => {
   it('OPTIONS with an asterisk-free path and a long path/query are sent verbatim', async () => {
     const { srv, heads } = await rawServer(() => 'HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
     const s = session();
-    const q = 'k=' + 'v'.repeat(3000);
+    const q = `k=${'v'.repeat(3000)}`;
     await s.request(srv.url(`/deep/path/?${q}`), { method: 'OPTIONS' });
     expect(heads[0]!.startsWith(`OPTIONS /deep/path/?${q} HTTP/1.1\r\n`)).toBe(true);
   });
@@ -214,12 +217,18 @@ describe('headers', () => {
     expect(raw['set-cookie']).toEqual(['a=1; Path=/', 'b=2, with comma; HttpOnly']);
     expect(raw['content-length']).toEqual(['0']);
     expect(res.headers.rawPairs()).toEqual([
-      'X-Multi', 'a',
-      'Set-Cookie', 'a=1; Path=/',
-      'x-multi', 'b',
-      'Set-Cookie', 'b=2, with comma; HttpOnly',
-      'X-Spaced', 'padded value',
-      'Content-Length', '0',
+      'X-Multi',
+      'a',
+      'Set-Cookie',
+      'a=1; Path=/',
+      'x-multi',
+      'b',
+      'Set-Cookie',
+      'b=2, with comma; HttpOnly',
+      'X-Spaced',
+      'padded value',
+      'Content-Length',
+      '0',
     ]);
   });
 
@@ -239,7 +248,7 @@ describe('headers', () => {
       if (path === '/404') return 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n';
       if (path === '/custom') return 'HTTP/1.1 299 Totally Custom Reason\r\ncontent-length: 0\r\n\r\n';
       if (path === '/empty') return 'HTTP/1.1 503 \r\ncontent-length: 0\r\n\r\n';
-      return 'HTTP/1.1 418 I\'m a teapot\r\ncontent-length: 0\r\n\r\n';
+      return "HTTP/1.1 418 I'm a teapot\r\ncontent-length: 0\r\n\r\n";
     });
     const s = session();
     const r404 = await s.request(srv.url('/404'));
@@ -325,9 +334,9 @@ describe('URLs', () => {
     const srv = await startHttpServer((req, res) => res.end(req.headers.authorization ?? 'none'));
     const s = session();
     const a = await s.request(`http://alice:p%40ss%3Aw%C3%B6rd@127.0.0.1:${srv.port}/`);
-    expect(await a.text()).toBe('Basic ' + Buffer.from('alice:p@ss:wörd', 'utf8').toString('base64'));
+    expect(await a.text()).toBe(`Basic ${Buffer.from('alice:p@ss:wörd', 'utf8').toString('base64')}`);
     const b = await s.request(`http://bob@127.0.0.1:${srv.port}/`);
-    expect(await b.text()).toBe('Basic ' + Buffer.from('bob:').toString('base64'));
+    expect(await b.text()).toBe(`Basic ${Buffer.from('bob:').toString('base64')}`);
     // An explicit Authorization header wins over userinfo.
     const c = await s.request(`http://alice:secret@127.0.0.1:${srv.port}/`, { headers: { authorization: 'Bearer tok' } });
     expect(await c.text()).toBe('Bearer tok');
@@ -404,12 +413,16 @@ describe('bodiless responses', () => {
     expect([a.status, a.body.length, b.status, b.body.length]).toEqual([204, 0, 304, 0]);
   });
 
-  it('HTTP/1.0 responses report httpVersionMinor 0', async () => {
+  it("HTTP/1.0 responses report httpVersion '1.0' (and httpVersionMinor 0)", async () => {
     const { srv } = await rawServer(() => 'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nv0');
     const s = session();
     const res = await s.request(srv.url('/'));
+    expect(res.info.httpVersion).toBe('1.0');
     expect(res.info.httpVersionMinor).toBe(0);
     expect(await res.text()).toBe('v0');
+    const streamed = await s.stream(srv.url('/'));
+    expect(streamed.info.httpVersion).toBe('1.0');
+    expect((await streamed.buffer()).toString()).toBe('v0');
   });
 });
 

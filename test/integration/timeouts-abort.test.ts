@@ -4,7 +4,19 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { UvfetchError } from '../../lib/index.js';
-import { Cleanup, closedPort, hangingPort, rejection, runScenario, sleep, startHttpServer, startNetServer, waitFor, within, sessionFactory } from '../helpers/http-servers.js';
+import {
+  Cleanup,
+  closedPort,
+  hangingPort,
+  rejection,
+  runScenario,
+  sleep,
+  startHttpServer,
+  startNetServer,
+  waitFor,
+  within,
+  sessionFactory,
+} from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -94,7 +106,7 @@ describe('headers and body timeouts', () => {
 
   it('head and part of the body then a stall → ERR_BODY_TIMEOUT (buffered and streamed)', async () => {
     const srv = await startNetServer((sock) => {
-      sock.once('data', () => sock.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' + 'x'.repeat(40)));
+      sock.once('data', () => sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n${'x'.repeat(40)}`));
     });
     const s = session({ timeout: { body: 250, headers: 5000 } });
     const err = await rejection(s.request(srv.url('/')));
@@ -117,7 +129,7 @@ describe('headers and body timeouts', () => {
         const t = setInterval(() => {
           if (sock.destroyed) return clearInterval(t);
           if (++n <= 8) {
-            sock.write('1\r\n' + String(n) + '\r\n');
+            sock.write(`1\r\n${String(n)}\r\n`);
           } else {
             clearInterval(t);
             sock.write('0\r\n\r\n');
@@ -354,7 +366,7 @@ describe('abort', () => {
 
   it('abort mid-body in buffered mode → ERR_ABORTED and the socket is closed', async () => {
     const srv = await startNetServer((sock) => {
-      sock.once('data', () => sock.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n' + 'y'.repeat(500)));
+      sock.once('data', () => sock.write(`HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n${'y'.repeat(500)}`));
     });
     const s = session();
     const ac = new AbortController();

@@ -170,8 +170,7 @@ describe('client-hello.ts parser and fingerprints', () => {
     );
     expect(ja4({ ...h, sigalgs: [] })).toBe('t13d1516h2_8daaf6152771_6d807ffa2a79'); // spec: no trailing '_'
     expect(ja3(h).ja3).toBe(
-      '771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,' +
-        '27-0-51-16-17513-23-45-13-5-35-18-43-65281-11-10-21,29-23-24,0',
+      '771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,' + '27-0-51-16-17513-23-45-13-5-35-18-43-65281-11-10-21,29-23-24,0',
     );
     for (const chunk of [1, 2, 3, 5, 64, msg.length]) {
       const recs = records(msg, chunk);
@@ -184,8 +183,7 @@ describe('client-hello.ts parser and fingerprints', () => {
   it('JA3 README vector and JA4 ALPN rules', () => {
     const s = '769,47-53-5-10-49161-49162-49171-49172-50-56-19-4,0-10-11,23-24-25,0';
     expect(crypto.createHash('md5').update(s).digest('hex')).toBe('ada70206e40642a3e4461f35503241d5');
-    const alpnOf = (proto: Buffer) =>
-      ja4(parseClientHelloMessage(helloMessage([0x002f], [[0x0010, vec16(vec8(proto))]]))).slice(8, 10);
+    const alpnOf = (proto: Buffer) => ja4(parseClientHelloMessage(helloMessage([0x002f], [[0x0010, vec16(vec8(proto))]]))).slice(8, 10);
     expect(alpnOf(Buffer.from('http/1.1'))).toBe('h1');
     expect(alpnOf(Buffer.from([0xab]))).toBe('ab');
     expect(alpnOf(Buffer.from([0xab, 0xcd]))).toBe('ad');
@@ -211,12 +209,18 @@ describe('client-hello.ts parser and fingerprints', () => {
       expect(() => parseClientHelloMessage(msg.subarray(0, k))).toThrow(ClientHelloError);
     }
     expect(() => parseClientHelloMessage(Buffer.concat([msg, Buffer.from([0])]))).toThrow(ClientHelloError);
-    expect(() => parseClientHelloMessage(helloMessage([0x002f], [[0x17, Buffer.alloc(0)], [0x17, Buffer.alloc(0)]]))).toThrow(
-      /twice/,
-    );
-    expect(() => parseClientHelloMessage(helloMessage([0x002f], [[0x000a, Buffer.from([0, 2, 0, 0x1d, 9])]]))).toThrow(
-      /trailing/,
-    );
+    expect(() =>
+      parseClientHelloMessage(
+        helloMessage(
+          [0x002f],
+          [
+            [0x17, Buffer.alloc(0)],
+            [0x17, Buffer.alloc(0)],
+          ],
+        ),
+      ),
+    ).toThrow(/twice/);
+    expect(() => parseClientHelloMessage(helloMessage([0x002f], [[0x000a, Buffer.from([0, 2, 0, 0x1d, 9])]]))).toThrow(/trailing/);
     expect(handshakeRecordsLength(Buffer.from('GET / HTTP/1.1\r\n'))).toBe(-1);
     expect(handshakeRecordsLength(Buffer.from([22, 3]))).toBe(0);
     expect(() => parseClientHelloRecords(records(Buffer.concat([msg, Buffer.from('x')]), 20000))).toThrow(/shares/);
@@ -264,14 +268,10 @@ describe('tls-fixtures.ts certificates', () => {
     expect((await handshake(expired.port, { servername: 'localhost', ca: fx.caPem })).code).toBe('CERT_HAS_EXPIRED');
 
     const wrong = await serve({ ...fx.wrongHost });
-    expect((await handshake(wrong.port, { servername: 'localhost', ca: fx.caPem })).code).toBe(
-      'ERR_TLS_CERT_ALTNAME_INVALID',
-    );
+    expect((await handshake(wrong.port, { servername: 'localhost', ca: fx.caPem })).code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
 
     const self = await serve({ ...fx.selfSigned });
-    expect((await handshake(self.port, { servername: 'localhost', ca: fx.caPem })).code).toBe(
-      'DEPTH_ZERO_SELF_SIGNED_CERT',
-    );
+    expect((await handshake(self.port, { servername: 'localhost', ca: fx.caPem })).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
     expect((await handshake(self.port, { servername: 'localhost', ca: fx.selfSigned.cert })).ok).toBe(true);
   });
 
@@ -402,8 +402,20 @@ describe('capturing TLS server', () => {
     const out = await new Promise<string>((resolve, reject) => {
       const child = execFile(
         'openssl',
-        ['s_client', '-connect', `127.0.0.1:${srv.port}`, '-servername', 'localhost', '-alpn', 'h2,http/1.1',
-          '-CAfile', path.join(fx.dir, 'ca.pem'), '-verify_return_error', '-quiet', '-ign_eof'],
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${srv.port}`,
+          '-servername',
+          'localhost',
+          '-alpn',
+          'h2,http/1.1',
+          '-CAfile',
+          path.join(fx.dir, 'ca.pem'),
+          '-verify_return_error',
+          '-quiet',
+          '-ign_eof',
+        ],
         { timeout: 10_000 },
         (err, stdout) => (err && !stdout ? reject(err) : resolve(stdout)),
       );

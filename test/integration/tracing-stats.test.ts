@@ -53,7 +53,7 @@ describe('tracing', () => {
     const srv = await server((_q, r) => r.end('ok'));
     const { events } = record(ALL);
     const s = session();
-    const url = srv.url.replace('127.0.0.1', 'localhost') + '/one';
+    const url = `${srv.url.replace('127.0.0.1', 'localhost')}/one`;
     const res = await s.request(url);
     expect(res.status).toBe(200);
     const names = events.map((e) => e.name);
@@ -77,9 +77,9 @@ describe('tracing', () => {
   it('publishes connection:reuse for a kept-alive socket, with zero dns/connect', async () => {
     const srv = await server((_q, r) => r.end('ok'));
     const s = session();
-    await s.request(srv.url + '/warm');
+    await s.request(`${srv.url}/warm`);
     const { events } = record(ALL);
-    await s.request(srv.url + '/again');
+    await s.request(`${srv.url}/again`);
     expect(events.map((e) => e.name)).toEqual(['request:start', 'connection:reuse', 'request:headers', 'request:end']);
     expect(events[1]!.msg).toEqual({ origin: srv.url });
     expect(events[2]!.msg.timings).toMatchObject({ dns: 0, connect: 0 });
@@ -97,7 +97,7 @@ describe('tracing', () => {
       /* never answers */
     });
     const ac = new AbortController();
-    const p = s.request(srv.url + '/slow', { signal: ac.signal });
+    const p = s.request(`${srv.url}/slow`, { signal: ac.signal });
     setTimeout(() => ac.abort(), 20);
     await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });
     expect(events).toHaveLength(2);
@@ -111,7 +111,7 @@ describe('tracing', () => {
     });
     const { events } = record(['request:headers', 'request:end']);
     const s = session();
-    const res = await s.stream(srv.url + '/s');
+    const res = await s.stream(`${srv.url}/s`);
     expect(events.map((e) => e.name)).toEqual(['request:headers']);
     expect(await res.text()).toBe('ab');
     expect(events.map((e) => e.name)).toEqual(['request:headers', 'request:end']);
@@ -124,9 +124,7 @@ describe('tracing', () => {
     expect(plain.timings).toBeUndefined();
     const timed = await s.request(srv.url, { timings: true });
     expect(timed.timings).toMatchObject({ queued: expect.any(Number), ttfb: expect.any(Number), total: expect.any(Number) });
-    expect(() => s.request(srv.url, { timings: 'yes' as unknown as boolean })).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
-    );
+    expect(() => s.request(srv.url, { timings: 'yes' as unknown as boolean })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
   });
 });
 

@@ -132,7 +132,13 @@ describe('request validation (synchronous, nothing sent)', () => {
       ['space in a name', { 'x a': '1' }],
       ['colon in a name', { 'x:a': '1' }],
       ['empty name', { '': '1' }],
-      ['CRLF via iterable pairs', [['x-ok', 'fine'], ['x-bad', 'v\r\nEvil: 1']]],
+      [
+        'CRLF via iterable pairs',
+        [
+          ['x-ok', 'fine'],
+          ['x-bad', 'v\r\nEvil: 1'],
+        ],
+      ],
       ['transfer-encoding set by the user', { 'Transfer-Encoding': 'chunked' }],
       ['transfer-encoding (any case, any value)', { 'TRANSFER-ENCODING': 'gzip' }],
       ['upgrade', { Upgrade: 'websocket' }],
@@ -140,8 +146,20 @@ describe('request validation (synchronous, nothing sent)', () => {
       ['content-length on a GET without a body', { 'content-length': '5' }],
       ['non-numeric content-length', { 'content-length': '0x1' }],
       ['negative content-length', { 'content-length': '-1' }],
-      ['duplicate content-length', [['content-length', '0'], ['Content-Length', '0']]],
-      ['duplicate host', [['host', 'a'], ['Host', 'b']]],
+      [
+        'duplicate content-length',
+        [
+          ['content-length', '0'],
+          ['Content-Length', '0'],
+        ],
+      ],
+      [
+        'duplicate host',
+        [
+          ['host', 'a'],
+          ['Host', 'b'],
+        ],
+      ],
     ];
     for (const [name, headers] of cases) {
       it(name, async () => {
@@ -154,13 +172,9 @@ describe('request validation (synchronous, nothing sent)', () => {
     });
 
     it('content-length that does not match a known-length body', async () => {
-      await rejectsSync('ERR_INVALID_HEADER', (s) =>
-        s.request(srv.url('/'), { method: 'POST', body: 'abc', headers: { 'content-length': '4' } }),
-      );
+      await rejectsSync('ERR_INVALID_HEADER', (s) => s.request(srv.url('/'), { method: 'POST', body: 'abc', headers: { 'content-length': '4' } }));
       // 'é' is two UTF-8 bytes: a length counted in characters is wrong.
-      await rejectsSync('ERR_INVALID_HEADER', (s) =>
-        s.request(srv.url('/'), { method: 'POST', body: 'é', headers: { 'content-length': '1' } }),
-      );
+      await rejectsSync('ERR_INVALID_HEADER', (s) => s.request(srv.url('/'), { method: 'POST', body: 'é', headers: { 'content-length': '1' } }));
     });
 
     it('content-length that is not an integer, for a streamed body', async () => {

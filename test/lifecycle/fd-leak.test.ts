@@ -141,9 +141,7 @@ describe('fd accounting', () => {
   it('bad responses and resets: 100 requests', async () => {
     const srv = await server();
     const s = session();
-    const codes = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => codeOf(s.request(srv.url(i % 2 === 0 ? '/bad' : '/reset')))),
-    );
+    const codes = await Promise.all(Array.from({ length: 100 }, (_, i) => codeOf(s.request(srv.url(i % 2 === 0 ? '/bad' : '/reset')))));
     expect(new Set(codes)).toEqual(new Set(['ERR_BAD_RESPONSE', 'ERR_CONNECTION_RESET']));
     await expectBackToBaseline(s, srv);
   });
@@ -159,9 +157,7 @@ describe('fd accounting', () => {
   it('body timeouts and maxBodySize overruns', async () => {
     const srv = await server();
     const s = session({ maxBodySize: 256 * 1024, timeout: { body: 100 } });
-    const codes = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => codeOf(s.request(srv.url(i % 2 === 0 ? '/big' : '/stall')))),
-    );
+    const codes = await Promise.all(Array.from({ length: 20 }, (_, i) => codeOf(s.request(srv.url(i % 2 === 0 ? '/big' : '/stall')))));
     expect(new Set(codes)).toEqual(new Set(['ERR_BODY_TOO_LARGE', 'ERR_BODY_TIMEOUT']));
     await expectBackToBaseline(s, srv);
   });

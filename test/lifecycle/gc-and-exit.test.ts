@@ -189,7 +189,13 @@ describe('promptness with the server in another process', () => {
     const r = await results();
     for (const k of ['close', 'queued']) {
       const run = r[k]!;
-      expect({ k, code: run.code, signal: run.signal, stderr: run.stderr, timedOut: run.timedOut }).toEqual({ k, code: 0, signal: null, stderr: '', timedOut: false });
+      expect({ k, code: run.code, signal: run.signal, stderr: run.stderr, timedOut: run.timedOut }).toEqual({
+        k,
+        code: 0,
+        signal: null,
+        stderr: '',
+        timedOut: false,
+      });
     }
   }, 30_000);
 

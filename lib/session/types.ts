@@ -1,0 +1,132 @@
+// The public option and stats types of Session (they name types of every layer below it).
+import type { BodyInit, DnsOptions, DnsStats, HeadersInit, LimitOptions, TimeoutOptions } from '../core/types.js';
+import type { CookieJar } from '../policies/cookies.js';
+import type { RateLimitOptions, RateLimitStats } from '../policies/rate-limit.js';
+import type { RetryOptions } from '../policies/retry.js';
+import type { TlsProfile } from '../tls/profile.js';
+import type { TlsOptions } from '../tls/types.js';
+
+/** Redirects and retries: per session, and per request (a request's fields override the session's). */
+export interface PolicyOptions {
+  /** 'follow' (default): follow 301/302/303/307/308; 'manual': return the 3xx; 'error': reject with ERR_REDIRECT. */
+  redirect?: 'follow' | 'manual' | 'error';
+  /** Redirects followed before ERR_TOO_MANY_REDIRECTS. Default 10. */
+  maxRedirects?: number;
+  /** Headers removed on a cross-origin hop, besides Authorization, Cookie, Proxy-Authorization
+   * and Host (a request's list adds to the session's). */
+  redirectStripHeaders?: readonly string[];
+  /** Follow https → http redirects. Default false (ERR_REDIRECT). */
+  allowDowngrade?: boolean;
+  /** Retry failed attempts (see RetryOptions); `true` = the defaults, `false` = off. Default: off. */
+  retry?: RetryOptions | boolean;
+}
+
+export interface SessionOptions extends LimitOptions, PolicyOptions {
+  /** Token-bucket rate limits per origin and/or overall; requests wait before they are submitted. */
+  rateLimit?: RateLimitOptions;
+  /** A cookie jar for this session: `true` (a new in-memory tough-cookie CookieJar) or your own
+   * CookieJar. Default: none (cookies are neither stored nor sent). */
+  cookies?: boolean | CookieJar;
+  /**
+   * Connections across all origins (connecting, busy and idle). Default 256. `'auto'` derives it
+   * from the file-descriptor soft limit less `fdReserve`.
+   */
+  connections?: number | 'auto';
+  /** With `connections: 'auto'`: descriptors kept for everything else. Default max(64, 10% of the limit). */
+  fdReserve?: number;
+  /** Connections to one origin (scheme + host + port). Default 64. */
+  connectionsPerHost?: number;
+  /** How long an idle keep-alive connection is kept. Default 15 000. A server's Keep-Alive: timeout= lowers it. */
+  keepAliveTimeout?: number;
+  timeout?: TimeoutOptions;
+  /** TCP_NODELAY. Default true. */
+  noDelay?: boolean;
+  /** TCP keep-alive probes after this much idle time (ms); 0/false = off (default). */
+  tcpKeepAlive?: number | false;
+  /** Local IP address to bind outgoing connections to. */
+  localAddress?: string;
+  /** Default User-Agent, sent when a request sets none. Default `uvfetch/<version>`; '' sends none. */
+  userAgent?: string;
+  /** TLS profile for https requests (a TlsProfile, or its options). Default: `new TlsProfile()`. */
+  tls?: TlsProfile | TlsOptions;
+  /** Proxy for every request: 'http://[user:pass@]host:port', 'socks5://[user:pass@]host:port',
+   * 'env' (HTTP_PROXY / HTTPS_PROXY / NO_PROXY, read at construction) or null (direct; default). */
+  proxy?: string | URL | 'env' | null;
+  /** Name resolution: the session's DNS cache, resolver and address selection. */
+  dns?: DnsOptions;
+}
+
+export interface RequestOptions extends LimitOptions, PolicyOptions {
+  /** Default 'GET'. Standard methods are upper-cased (as fetch does); others are sent as given. */
+  method?: string;
+  headers?: HeadersInit;
+  /** Buffer, string (UTF-8), Uint8Array, ArrayBuffer, or an (async) iterable of chunks (sent chunked
+   * unless a content-length header is given). */
+  body?: BodyInit | null;
+  signal?: AbortSignal;
+  timeout?: TimeoutOptions;
+  /** Measure phase timings natively and expose them as `res.timings` (always on while tracing). */
+  timings?: boolean;
+  /** TLS profile for this request (overrides the session's). Pass the same TlsProfile (or options
+   * object) to share connections: the pool key includes the profile. */
+  tls?: TlsProfile | TlsOptions;
+  /** Proxy for this request (overrides the session's; null = direct). Connections are pooled per proxy. */
+  proxy?: string | URL | 'env' | null;
+}
+
+export interface SessionStats {
+  requests: {
+    started: number;
+    completed: number;
+    failed: number;
+    inFlight: number;
+    queued: number;
+    /** Transparent retries after stale keep-alive sockets. */
+    retried: number;
+    /** Responses by status class. */
+    byStatus: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number };
+    /** Completed requests per second over the last 1 s and 10 s. */
+    perSecond: { '1s': number; '10s': number };
+  };
+  connections: {
+    open: number;
+    idle: number;
+    active: number;
+    connecting: number;
+    created: number;
+    reused: number;
+    /** reused / (created + reused): how often a request found a kept-alive socket. */
+    reuseRatio: number;
+    /** Per origin (with `stats({ perOrigin: true })`). */
+    perOrigin?: Array<{ origin: string; open: number; idle: number; queued: number }>;
+  };
+  /** Event-loop delay of this thread (perf_hooks.monitorEventLoopDelay), ms, since the first stats() call. */
+  eventLoop: { p50: number; p99: number; max: number };
+  bytes: { in: number; out: number };
+  fd: {
+    /** Soft RLIMIT_NOFILE. */
+    limit: number;
+    /** Descriptors open in the whole process (null when none is free to count them with). */
+    open: number | null;
+    /** Requests and raw connects that had to wait for a descriptor (EMFILE/ENFILE treated as backpressure). */
+    exhaustedWaits: number;
+  };
+  /** Raw sockets (`connect()` / `SocketPool` with this session). They count against `connections`. */
+  raw: {
+    /** Not yet closed: connecting, open, or waiting. */
+    open: number;
+    /** Of those, connects waiting for a slot under `connections` or for a free descriptor. */
+    waiting: number;
+  };
+  tls: {
+    /** Completed handshakes (full and resumed). */
+    handshakes: number;
+    /** Of those, resumed from the session cache. */
+    resumed: number;
+    /** Handshakes that failed (verification, alerts, timeouts, closed by the server). */
+    failures: number;
+  };
+  dns: DnsStats;
+  /** With `rateLimit`: waiting requests and the current rate of each origin. */
+  rateLimit?: RateLimitStats;
+}
