@@ -141,12 +141,26 @@ function makeCertificate(dir) {
   const cnf = join(dir, 'ext.cnf');
   writeFileSync(cnf, 'subjectAltName=DNS:*.crawl.test\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n');
   run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ca.key');
-  run('req', '-new', '-x509', '-key', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=uvfetch crawl bench CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  run(
+    'req',
+    '-new',
+    '-x509',
+    '-key',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=uvfetch crawl bench CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
   run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'server.key');
   run('req', '-new', '-key', 'server.key', '-out', 'server.csr', '-subj', '/CN=crawl.test');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem',
-    '-days', '2', '-extfile', cnf);
+  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', cnf);
 }
 
 function freePort() {
@@ -243,7 +257,7 @@ async function accepted(statusPort) {
 }
 
 /** Flushes nginx's buffered access log (USR1 reopens the logs) and reads what this run added. */
-async function logSince(dir, proc, offset) {
+async function logSince(dir, offset) {
   const log = join(dir, 'access.log');
   execFileSync('kill', ['-USR1', String(readFileSync(join(dir, 'nginx.pid'), 'utf8').trim())]);
   await new Promise((r) => setTimeout(r, 300));
@@ -335,7 +349,7 @@ async function main() {
         const res = await runClient({ ...o, ...r, caFile: join(server.dir, 'ca.pem') });
         await new Promise((x) => setTimeout(x, 200));
         const after = await accepted(o.statusPort);
-        const log = await logSince(server.dir, server.proc, logOffset);
+        const log = await logSince(server.dir, logOffset);
         logOffset = log.size;
         const s = summarize(log.text);
         const opened = after - before - 1; // the stub_status request's own connection
@@ -366,7 +380,7 @@ async function main() {
   const undici = table.find((r) => r.client === 'undici Agent');
   for (const r of table) r.ratioToUndici = undici ? r.rps / undici.rps : null;
   if (values.json) {
-    process.stdout.write(JSON.stringify({ config: o, results: table }, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify({ config: o, results: table }, null, 2)}\n`);
     return;
   }
   console.log(
@@ -375,7 +389,9 @@ async function main() {
       (o.rounds > 1 ? ` (median of ${o.rounds} rounds)` : ''),
   );
   const pad = (s, n) => String(s).padStart(n);
-  console.log(`${'client'.padEnd(28)}${pad('req/s', 10)}${pad('× undici', 10)}${pad('opened', 8)}${pad('used', 7)}${pad('unused', 14)}${pad('resumed', 9)}${pad('errors', 8)}`);
+  console.log(
+    `${'client'.padEnd(28)}${pad('req/s', 10)}${pad('× undici', 10)}${pad('opened', 8)}${pad('used', 7)}${pad('unused', 14)}${pad('resumed', 9)}${pad('errors', 8)}`,
+  );
   for (const r of table) {
     console.log(
       `${r.client.padEnd(28)}${pad(Math.round(r.rps), 10)}${pad(r.ratioToUndici ? r.ratioToUndici.toFixed(2) : '-', 10)}` +

@@ -122,7 +122,8 @@ ${
       await sleep(30);
     }
   }
-  if (!up) throw new Error(`nginx did not start: ${stderr}${fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : ''}`);
+  if (!up)
+    throw new Error(`nginx did not start: ${stderr}${fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : ''}`);
   return {
     ports,
     async requests(atLeast = 0) {

@@ -175,7 +175,10 @@ describe('bench:raw', () => {
     expect(rep.cpu.pingPong.kernelBound).toBeGreaterThan(0);
     // A ratio is null only when uvfetch's user CPU in the (short) test window measured 0
     // (getrusage granularity on a loaded machine): a division by zero, not missing data.
-    for (const [part, unit] of [['pingPong', 'userUsPerTrip'], ['bulk', 'userUsPerMB']] as const) {
+    for (const [part, unit] of [
+      ['pingPong', 'userUsPerTrip'],
+      ['bulk', 'userUsPerMB'],
+    ] as const) {
       const r = rep.cpu[part];
       if (r.userRatio === null) expect(r.uvfetch[unit]).toBe(0);
       else expect(typeof r.userRatio).toBe('number');

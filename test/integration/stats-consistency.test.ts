@@ -1,7 +1,7 @@
 // When a completion or an error reaches JS, the counters it implies are already true: stats()
 // read in the same tick as the rejection shows no connection for a request that just failed
 // because its connection was refused, reset or timed out.
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Session } from '../../lib/index.js';
 import { Cleanup, closedPort, hangingPort, sessionFactory, startHttpServer, startNetServer } from '../helpers/http-servers.js';
