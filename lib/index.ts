@@ -2,6 +2,7 @@ export { Session, VERSION, type SessionDns, type ResolvedAddress } from './sessi
 export { Response, StreamResponse, type ResponseInfo } from './response.js';
 export { ResponseHeaders } from './headers.js';
 export { UvfetchError, type ErrorCode } from './errors.js';
+export { fetch, UvfetchAgent, type UvfetchRequestInit, type UvfetchResponse, type UvfetchFetchOptions, type FetchResponseDetails, type UvfetchDispatchOptions, type UvfetchDispatchHandler, type UvfetchDispatchController } from './fetch/index.js';
 export type { RedirectHop } from './redirect.js';
 export type { RetryOptions, RetryBackoffOptions } from './retry.js';
 export type { RateLimitOptions, RateLimitBucketOptions, RateLimitStats } from './rate-limit.js';

@@ -10,6 +10,7 @@ import { kMemoryResponse } from './bench-hooks.js';
 import { acquireLoopDelay, RateWindow, releaseLoopDelay } from './metrics.js';
 import { channels, decodeTimings, tracingActive, type Timings } from './tracing.js';
 import { fetchMany, type FetchManyOptions, type FetchManyRequest, type FetchManyResult } from './fetch-many.js';
+import { sessionFetch, type UvfetchRequestInit, type UvfetchResponse } from './fetch/fetch.js';
 import { Response, StreamResponse, type ResponseInfo } from './response.js';
 import { decodeTlsInfo, TlsProfile, type TlsInfo } from './tls.js';
 import { basicAuth, proxyConfig, proxyFor, type NativeProxy, type ProxyConfig } from './proxy.js';
@@ -826,6 +827,11 @@ export class Session {
       }
       if (iterable !== undefined) void pumpBody(this.#engine, d, p, iterable, streamedLength);
     });
+  }
+
+  /** WHATWG fetch() through this session (lib/fetch): a global Response; uvfetch options in `init`. */
+  fetch(input: string | URL | Request, init?: UvfetchRequestInit): Promise<UvfetchResponse> {
+    return sessionFetch(this, input, init);
   }
 
   /**
