@@ -123,6 +123,49 @@ function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
+function isModern(h: UvfetchDispatchHandler): boolean {
+  return typeof h.onRequestStart === 'function' || typeof h.onResponseStart === 'function';
+}
+
+function rawPairs(h: Record<string, string | string[] | undefined> | null | undefined): Buffer[] {
+  const raw: Buffer[] = [];
+  if (h == null) return raw;
+  for (const [n, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) raw.push(Buffer.from(n, 'latin1'), Buffer.from(String(x), 'latin1'));
+    else raw.push(Buffer.from(n, 'latin1'), Buffer.from(String(v), 'latin1'));
+  }
+  return raw;
+}
+
+/** An old-style handler seen through the new-style interface (for interceptors). */
+class LegacyAsModern implements UvfetchDispatchHandler {
+  readonly #h: UvfetchDispatchHandler;
+  constructor(h: UvfetchDispatchHandler) {
+    this.#h = h;
+  }
+  onRequestStart(c: UvfetchDispatchController, context: unknown): void {
+    this.#h.onConnect?.((reason?: Error) => c.abort(reason ?? new UvfetchError('ERR_ABORTED', 'request aborted')), context);
+  }
+  onRequestUpgrade(...args: unknown[]): void {
+    this.#h.onUpgrade?.(args[1], rawPairs(args[2] as Record<string, string>), args[3]);
+  }
+  onResponseStart(c: UvfetchDispatchController, status: number, headers: Record<string, string | string[]>, message?: string): void {
+    this.#h.onResponseStarted?.();
+    if (this.#h.onHeaders?.(status, rawPairs(headers), () => c.resume(), message ?? '') === false) c.pause();
+  }
+  onResponseData(c: UvfetchDispatchController, chunk: Buffer): void {
+    if (this.#h.onData?.(chunk) === false) c.pause();
+  }
+  onResponseEnd(_c: UvfetchDispatchController, trailers: Record<string, string | string[]>): void {
+    this.#h.onComplete?.(rawPairs(trailers));
+  }
+  onResponseError(_c: UvfetchDispatchController, err: Error): void {
+    if (typeof this.#h.onError !== 'function') throw err;
+    this.#h.onError(err);
+  }
+}
+
 /** One dispatched request and its handler, whichever style it has. */
 class Call implements UvfetchDispatchController {
   readonly #h: UvfetchDispatchHandler;
@@ -138,7 +181,7 @@ class Call implements UvfetchDispatchController {
   constructor(agent: UvfetchAgent, handler: UvfetchDispatchHandler) {
     this.#agent = agent;
     this.#h = handler;
-    this.#modern = typeof handler.onRequestStart === 'function' || typeof handler.onResponseStart === 'function';
+    this.#modern = isModern(handler);
   }
 
   get aborted(): boolean {
@@ -398,8 +441,10 @@ export class UvfetchAgent extends EventEmitter {
     for (const interceptor of list) {
       if (interceptor == null) continue;
       if (typeof interceptor !== 'function') throw new TypeError(`invalid interceptor, expected function received ${typeof interceptor}`);
-      dispatch = interceptor(dispatch);
-      if (typeof dispatch !== 'function' || dispatch.length !== 2) throw new TypeError('invalid interceptor');
+      const inner = interceptor(dispatch);
+      if (typeof inner !== 'function' || inner.length !== 2) throw new TypeError('invalid interceptor');
+      // Interceptors (undici 7's) speak the new handler style: an old-style handler is adapted.
+      dispatch = (opts, handler) => inner(opts, isModern(handler) ? handler : new LegacyAsModern(handler));
     }
     return new Proxy(this, {
       get: (target, key) => (key === 'dispatch' ? dispatch : Reflect.get(target, key, target)),
