@@ -150,23 +150,41 @@ export function sessionFetch(session: Session, input: unknown, init?: UvfetchReq
   return fetchImpl(session, input, init);
 }
 
+/**
+ * An invalid request is reported with the platform's own TypeError (its wording changes across
+ * Node versions): the Request constructor is asked to build it, and what it throws is thrown.
+ * Only on this failure path; `mine` is the answer if the platform would accept it.
+ */
+function platformError(input: unknown, init: UvfetchRequestInit, mine: TypeError): unknown {
+  try {
+    new Request(input as RequestInfo, init as RequestInit);
+  } catch (err) {
+    if (err instanceof TypeError) return err;
+  }
+  return mine;
+}
+
 async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestInit | undefined): Promise<UvfetchResponse> {
   const i: UvfetchRequestInit = init ?? NO_INIT;
   if (typeof i !== 'object' || i === null) throw new TypeError("Failed to execute 'fetch': init must be an object");
   let url: URL;
   let req: RequestLike | undefined;
-  if (typeof input === 'string') {
-    url = parseUrl(input);
-  } else if (input instanceof URL) {
-    url = input;
-  } else if (isRequestLike(input)) {
-    req = input;
-    url = parseUrl(req.url);
-  } else {
-    url = parseUrl(String(input));
+  try {
+    if (typeof input === 'string') {
+      url = parseUrl(input);
+    } else if (input instanceof URL) {
+      url = input;
+    } else if (isRequestLike(input)) {
+      req = input;
+      url = parseUrl(req.url);
+    } else {
+      url = parseUrl(String(input));
+    }
+  } catch (err) {
+    throw platformError(input, i, err as TypeError);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new TypeError(`Request cannot be constructed from a URL that includes credentials: ${String(input instanceof URL ? input.href : (req?.url ?? input))}`);
+    throw platformError(input, i, new TypeError(`Request cannot be constructed from a URL that includes credentials: ${String(input instanceof URL ? input.href : (req?.url ?? input))}`));
   }
   const protocol = url.protocol;
   if (protocol !== 'http:' && protocol !== 'https:') {
@@ -175,14 +193,21 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
     throw fetchFailed(new UvfetchError('ERR_UNSUPPORTED_PROTOCOL', `unsupported URL scheme ${protocol} (http: and https: only)`, { url: url.href }));
   }
 
-  const method = i.method !== undefined ? normalizeMethod(i.method) : req !== undefined ? req.method : 'GET';
-  const signal = i.signal !== undefined ? i.signal : (req?.signal ?? null);
-  if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
-  const mode = i.redirect ?? req?.redirect ?? 'follow';
-  if (mode !== 'follow' && mode !== 'manual' && mode !== 'error') {
-    throw new TypeError(`Failed to construct 'Request': '${String(mode)}' is not a valid value for redirect.`);
+  let method: string;
+  let signal: AbortSignal | null;
+  let mode: RequestRedirect;
+  try {
+    method = i.method !== undefined ? normalizeMethod(i.method) : req !== undefined ? req.method : 'GET';
+    signal = i.signal !== undefined ? i.signal : (req?.signal ?? null);
+    if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
+    mode = i.redirect ?? req?.redirect ?? 'follow';
+    if (mode !== 'follow' && mode !== 'manual' && mode !== 'error') {
+      throw new TypeError(`Failed to construct 'Request': '${String(mode)}' is not a valid value for redirect.`);
+    }
+    if (i.duplex !== undefined && i.duplex !== 'half') throw new TypeError(`Failed to construct 'Request': '${String(i.duplex)}' is not a valid value for duplex.`);
+  } catch (err) {
+    throw err instanceof TypeError ? platformError(input, i, err) : err;
   }
-  if (i.duplex !== undefined && i.duplex !== 'half') throw new TypeError(`Failed to construct 'Request': '${String(i.duplex)}' is not a valid value for duplex.`);
   if ((i as Record<string, unknown>).impersonate !== undefined) {
     throw invalidOption('impersonate', 'not supported yet: uvfetch has no browser profiles (use the tls option for a TLS profile of your own)');
   }
@@ -195,7 +220,11 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
   // Body.
   let body: ExtractedBody | null;
   if (i.body !== undefined) {
-    body = await extractBody(i.body, i.duplex);
+    try {
+      body = await extractBody(i.body, i.duplex);
+    } catch (err) {
+      throw err instanceof TypeError ? platformError(input, i, err) : err;
+    }
   } else if (req !== undefined && req.body !== null) {
     // A Request's body is read whole: its length is then known (sent with content-length) and it
     // can be resent on a 307/308, as Node's fetch does for Requests made from a string or bytes.
@@ -203,7 +232,7 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
   } else {
     body = null;
   }
-  if (body !== null && (method === 'GET' || method === 'HEAD')) throw new TypeError('Request with GET/HEAD method cannot have body.');
+  if (body !== null && (method === 'GET' || method === 'HEAD')) throw platformError(input, i, new TypeError('Request with GET/HEAD method cannot have body.'));
   if (body !== null) {
     if (body.type !== null && !headers.some(([n]) => n === 'content-type')) headers.push(['content-type', body.type]);
     // A known length is the body's own, whatever a content-length header said; an unknown one
@@ -212,6 +241,8 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
     if (body.bytes === undefined && body.length >= 0) headers.push(['content-length', String(body.length)]);
   } else {
     headers = headers.filter(([n]) => n !== 'content-length');
+    // The engine sends content-length: 0 for a bodiless POST, PUT, PATCH; Node's fetch also for these.
+    if (method === 'PROPFIND' || method === 'PROPPATCH' || method === 'QUERY') headers.push(['content-length', '0']);
   }
   if (!headers.some(([n]) => n === 'accept')) headers.push(['accept', '*/*']);
 
@@ -235,6 +266,8 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
 
   let hop: Hop = { url, method, headers, body: body === null ? undefined : RESENDABLE };
   let hops: RedirectHop[] | undefined;
+  // Node's fetch: a response is 'cors' once a redirect has left the first URL's origin.
+  let tainted = false;
   for (;;) {
     const opts: RequestOptions = { ...base, method: hop.method, headers: hop.headers };
     if (hop.body !== undefined && body !== null) opts.body = body.bytes ?? body.chunks!();
@@ -275,6 +308,7 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
         }
         if (next !== null) {
           (hops ??= []).push({ url: from, method: hop.method, status, location: publicHref(next.url) });
+          if (!tainted && next.url.origin !== url.origin) tainted = true;
           discard(res);
           if (signal?.aborted) throw signal.reason;
           hop = next;
@@ -282,18 +316,19 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
         }
       }
     }
-    const finalUrl = new URL(hop.url);
-    finalUrl.hash = '';
+    let href = hop.url.href;
+    if (hop.url.hash !== '') href = href.slice(0, href.length - hop.url.hash.length);
     return makeResponse({
       status,
       statusText: res.statusText,
       rawHead: res.headers.rawHead,
       body: res.body,
       head: hop.method === 'HEAD',
-      url: finalUrl.href,
+      url: href,
       redirected: hops !== undefined,
+      type: tainted ? 'cors' : 'basic',
       details: { info: res.info, tls: res.tls, timings: res.timings, redirects: hops ?? NO_HOPS },
-      bodyOptions: { mapError: (e) => bodyFailure(e, signal), maxBodySize, url: finalUrl.href },
+      bodyOptions: { mapError: (e) => bodyFailure(e, signal), maxBodySize, url: href },
     }) as UvfetchResponse;
   }
 }

@@ -26,6 +26,7 @@ const kMeta = Symbol('uvfetch.fetchResponse');
 interface Meta {
   url: string;
   redirected: boolean;
+  type: ResponseType;
   details: FetchResponseDetails;
 }
 
@@ -53,8 +54,8 @@ Object.defineProperties(FetchResponse.prototype, {
     enumerable: true,
   },
   type: {
-    get(): ResponseType {
-      return 'basic';
+    get(this: WithMeta): ResponseType {
+      return this[kMeta].type;
     },
     configurable: true,
     enumerable: true,
@@ -181,6 +182,7 @@ export interface MakeResponse {
   head: boolean;
   url: string;
   redirected: boolean;
+  type: ResponseType;
   details: FetchResponseDetails;
   bodyOptions: BodyOptions;
 }
@@ -194,6 +196,6 @@ export function makeResponse(m: MakeResponse): Response {
     stream = webBody(m.body, m.bodyOptions);
   }
   const res = new FetchResponse(stream, { status: m.status, statusText: m.statusText, headers: headerPairs(m.rawHead) }) as unknown as WithMeta;
-  res[kMeta] = { url: m.url, redirected: m.redirected, details: m.details };
+  res[kMeta] = { url: m.url, redirected: m.redirected, type: m.type, details: m.details };
   return res;
 }
