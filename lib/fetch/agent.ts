@@ -375,6 +375,7 @@ export class UvfetchAgent extends EventEmitter {
       body.destroy();
       return;
     }
+    body.once('error', (err) => call.fail(err));
     try {
       call.head(res);
     } catch (err) {
@@ -403,7 +404,6 @@ export class UvfetchAgent extends EventEmitter {
         });
       }
     });
-    body.once('error', (err) => call.fail(err));
     if (call.paused) body.pause();
   }
 
