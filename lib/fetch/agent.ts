@@ -12,6 +12,8 @@
 // framing (the session's default User-Agent is off unless you set `userAgent`).
 
 import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Session } from '../session.js';
 import type { StreamResponse } from '../response.js';
@@ -434,6 +436,27 @@ export class UvfetchAgent extends EventEmitter {
     p.then(() => callback(null, null), (e: Error) => callback(e, null));
   }
 
+  /**
+   * undici's Dispatcher convenience methods (`dispatcher.request(opts)` & co, which some SDKs
+   * call): undici's own implementations, run over this dispatcher's dispatch(). They need the
+   * `undici` package installed next to your code (uvfetch does not depend on it).
+   */
+  request(...args: unknown[]): unknown {
+    return undiciApi('request').apply(this, args);
+  }
+  stream(...args: unknown[]): unknown {
+    return undiciApi('stream').apply(this, args);
+  }
+  pipeline(...args: unknown[]): unknown {
+    return undiciApi('pipeline').apply(this, args);
+  }
+  connect(...args: unknown[]): unknown {
+    return undiciApi('connect').apply(this, args);
+  }
+  upgrade(...args: unknown[]): unknown {
+    return undiciApi('upgrade').apply(this, args);
+  }
+
   /** undici's Dispatcher.compose(): this agent with interceptors wrapped around dispatch(). */
   compose(...args: unknown[]): UvfetchAgent {
     const list = (Array.isArray(args[0]) ? args[0] : args) as Array<((d: UvfetchAgent['dispatch']) => UvfetchAgent['dispatch']) | null | undefined>;
@@ -450,6 +473,31 @@ export class UvfetchAgent extends EventEmitter {
       get: (target, key) => (key === 'dispatch' ? dispatch : Reflect.get(target, key, target)),
     });
   }
+}
+
+type ApiFn = (this: unknown, ...args: unknown[]) => unknown;
+let undiciProto: Record<string, ApiFn> | undefined;
+
+/** A method of undici's Dispatcher.prototype, from the undici the application has installed. */
+function undiciApi(name: string): ApiFn {
+  if (undiciProto === undefined) {
+    for (const base of [path.join(process.cwd(), 'noop.js'), import.meta.url]) {
+      try {
+        const mod = createRequire(base)('undici') as { Dispatcher?: { prototype: Record<string, ApiFn> } };
+        if (mod.Dispatcher !== undefined) {
+          undiciProto = mod.Dispatcher.prototype;
+          break;
+        }
+      } catch {
+        /* next */
+      }
+    }
+  }
+  const fn = undiciProto?.[name];
+  if (typeof fn !== 'function') {
+    throw new UvfetchError('ERR_INVALID_OPTION', `UvfetchAgent.${name}() needs the undici package (npm install undici); or call undici.${name}(url, { dispatcher: agent })`, { reason: name });
+  }
+  return fn;
 }
 
 /** The URL a dispatch addresses: origin + path (+ query). */

@@ -17,6 +17,9 @@ import { Cleanup, closedPort, readBody, rejection, sleep, startHttpServer, waitF
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
+/** undici's Dispatcher type (structurally: UvfetchAgent has what undici calls). */
+const d = (x: UvfetchAgent): undici.Dispatcher => x as unknown as undici.Dispatcher;
+
 function agent(opts?: ConstructorParameters<typeof UvfetchAgent>[0]): UvfetchAgent {
   const a = new UvfetchAgent(opts);
   cleanup.add(() => a.destroy());
@@ -106,7 +109,7 @@ describe("Node's global fetch", () => {
   it('init.dispatcher, abort during the body, and a response larger than buffers', async () => {
     const srv = await app();
     const a = agent();
-    const init = { dispatcher: a } as RequestInit;
+    const init = { dispatcher: d(a) } as RequestInit;
     expect((await (await fetch(srv.url('/echo?q=1'), init)).json()).url).toBe('/echo?q=1');
     const big = await firehose(8 * 1024 * 1024);
     const ac = new AbortController();
@@ -125,29 +128,29 @@ describe("undici 7's APIs with dispatcher: agent", () => {
   it('request(): status, parsed headers, body mixins, every body kind, query', async () => {
     const srv = await app();
     const a = agent();
-    const { statusCode, headers, body } = await undici.request(srv.url('/echo'), { dispatcher: a, method: 'POST', body: 'plain', query: { q: 'x y' } });
+    const { statusCode, headers, body } = await undici.request(srv.url('/echo'), { dispatcher: d(a), method: 'POST', body: 'plain', query: { q: 'x y' } });
     expect(statusCode).toBe(200);
     expect(headers['set-cookie']).toEqual(['a=1', 'b=2']);
     const seen = (await body.json()) as { url: string; body: string; headers: Record<string, string> };
     expect([seen.url, seen.body, seen.headers['content-length']]).toEqual(['/echo?q=x+y', 'plain', '5']);
     for (const b of [Buffer.from('buffer'), Readable.from([Buffer.from('read'), Buffer.from('able')])]) {
-      const r = await undici.request(srv.url('/echo'), { dispatcher: a, method: 'PUT', body: b });
+      const r = await undici.request(srv.url('/echo'), { dispatcher: d(a), method: 'PUT', body: b });
       expect(((await r.body.json()) as { body: string }).body).toBe(b instanceof Buffer ? 'buffer' : 'readable');
     }
     const fd = new FormData();
     fd.append('k', 'v');
-    const r = await undici.request(srv.url('/echo'), { dispatcher: a, method: 'POST', body: fd as never });
+    const r = await undici.request(srv.url('/echo'), { dispatcher: d(a), method: 'POST', body: fd as never });
     const s = (await r.body.json()) as { body: string; headers: Record<string, string> };
     expect(s.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/);
     expect(s.body).toContain('name="k"\r\n\r\nv\r\n');
     // No decoding, no redirects, nothing added: what a dispatcher must do.
-    const gz = await undici.request(srv.url('/gzip'), { dispatcher: a });
+    const gz = await undici.request(srv.url('/gzip'), { dispatcher: d(a) });
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(zlib.gunzipSync(Buffer.from(await gz.body.arrayBuffer())).toString()).toBe('zipped '.repeat(20));
-    const rd = await undici.request(srv.url('/redirect'), { dispatcher: a });
+    const rd = await undici.request(srv.url('/redirect'), { dispatcher: d(a) });
     expect(rd.statusCode).toBe(303);
     await rd.body.dump();
-    const h = (await (await undici.request(srv.url('/echo'), { dispatcher: a })).body.json()) as { headers: Record<string, string> };
+    const h = (await (await undici.request(srv.url('/echo'), { dispatcher: d(a) })).body.json()) as { headers: Record<string, string> };
     expect(h.headers['user-agent']).toBeUndefined();
     expect(h.headers['accept-encoding']).toBeUndefined();
   });
@@ -156,7 +159,7 @@ describe("undici 7's APIs with dispatcher: agent", () => {
     const srv = await app();
     const a = agent();
     const parts: Buffer[] = [];
-    await undici.stream(srv.url('/echo'), { dispatcher: a, method: 'POST', body: 'to stream', opaque: parts }, ({ opaque }) =>
+    await undici.stream(srv.url('/echo'), { dispatcher: d(a), method: 'POST', body: 'to stream', opaque: parts }, ({ opaque }) =>
       new Writable({
         write(c, _e, cb) {
           (opaque as Buffer[]).push(c as Buffer);
@@ -168,7 +171,7 @@ describe("undici 7's APIs with dispatcher: agent", () => {
     const out: Buffer[] = [];
     await pipe(
       Readable.from([Buffer.from('piped in')]),
-      undici.pipeline(srv.url('/echo'), { dispatcher: a, method: 'PUT' }, ({ body }) => body),
+      undici.pipeline(srv.url('/echo'), { dispatcher: d(a), method: 'PUT' }, ({ body }) => body),
       new Writable({
         write(c, _e, cb) {
           out.push(c as Buffer);
@@ -177,15 +180,22 @@ describe("undici 7's APIs with dispatcher: agent", () => {
       }),
     );
     expect(JSON.parse(Buffer.concat(out).toString()).body).toBe('piped in');
-    const res = await undici.fetch(srv.url('/gzip'), { dispatcher: a as unknown as undici.Dispatcher });
+    const res = await undici.fetch(srv.url('/gzip'), { dispatcher: d(a) });
     expect(await res.text()).toBe('zipped '.repeat(20));
+  });
+
+  it('agent.request() / agent.stream(): undici\'s own methods over this dispatcher', async () => {
+    const srv = await app();
+    const a = agent();
+    const r = (await a.request({ origin: srv.url('/'), path: '/echo?via=method', method: 'GET' })) as undici.Dispatcher.ResponseData;
+    expect(((await r.body.json()) as { url: string }).url).toBe('/echo?via=method');
   });
 
   it('compose() with undici 7 interceptors (new-style handlers wrapped around old-style ones)', async () => {
     const srv = await app();
     const a = agent();
     const composed = a.compose(undici.interceptors.redirect({ maxRedirections: 3 }));
-    const r = await undici.request(srv.url('/redirect'), { dispatcher: composed as unknown as undici.Dispatcher });
+    const r = await undici.request(srv.url('/redirect'), { dispatcher: d(composed) });
     expect(r.statusCode).toBe(200);
     expect(((await r.body.json()) as { url: string }).url).toBe('/echo?from=redirect');
   });
@@ -349,7 +359,7 @@ describe('handlers driven directly', () => {
       expect((e as UvfetchError).code).toBe('ERR_UNSUPPORTED_PROTOCOL');
       expect(e.message).toMatch(/not supported by UvfetchAgent/);
     }
-    const viaUndici = await rejection(undici.connect(srv.url('/'), { dispatcher: a as unknown as undici.Dispatcher }));
+    const viaUndici = await rejection(undici.connect(srv.url('/'), { dispatcher: d(a) }));
     expect(viaUndici.code).toBe('ERR_UNSUPPORTED_PROTOCOL');
     expect(srv.requests.length).toBe(0);
   });
@@ -364,19 +374,19 @@ describe('lifecycle and stats', () => {
       res.end('late');
     });
     const a = agent();
-    const p = undici.request(srv.url('/'), { dispatcher: a as unknown as undici.Dispatcher });
+    const p = undici.request(srv.url('/'), { dispatcher: d(a) });
     await waitFor(() => srv.requests.length === 1);
     const closing = a.close();
     expect(a.closed).toBe(true);
     release();
     expect(await (await p).body.text()).toBe('late');
     await closing;
-    const after = await rejection(undici.request(srv.url('/'), { dispatcher: a as unknown as undici.Dispatcher }));
+    const after = await rejection(undici.request(srv.url('/'), { dispatcher: d(a) }));
     expect(after.code).toBe('ERR_SESSION_CLOSED');
 
     const hang = await startHttpServer(() => {});
     const b = agent();
-    const q = undici.request(hang.url('/'), { dispatcher: b as unknown as undici.Dispatcher }).catch((e: unknown) => Promise.reject(e));
+    const q = undici.request(hang.url('/'), { dispatcher: d(b) }).catch((e: unknown) => Promise.reject(e));
     q.catch(() => {}); // observed below, after destroy()
     await waitFor(() => hang.requests.length === 1);
     const boom = new Error('shutting down');
@@ -389,7 +399,7 @@ describe('lifecycle and stats', () => {
   it('stats() has the shape of session.stats()', async () => {
     const srv = await app();
     const a = agent({ connections: 8 });
-    await (await undici.request(srv.url('/echo'), { dispatcher: a as unknown as undici.Dispatcher })).body.dump();
+    await (await undici.request(srv.url('/echo'), { dispatcher: d(a) })).body.dump();
     const s = new Session();
     cleanup.add(() => s.destroy());
     const shape = (o: unknown): unknown =>
@@ -416,7 +426,7 @@ describe('lifecycle and stats', () => {
     });
     const a = agent();
     const body = new PassThrough({ highWaterMark: 64 * 1024 });
-    const p = undici.request(srv.url('/'), { dispatcher: a as unknown as undici.Dispatcher, method: 'POST', body });
+    const p = undici.request(srv.url('/'), { dispatcher: d(a), method: 'POST', body });
     let offered = 0;
     const chunk = Buffer.alloc(64 * 1024);
     const total = 48 * 1024 * 1024;

@@ -32,7 +32,7 @@ async function handler(srv: () => HttpTestServer, req: import('node:http').Incom
   let fields: unknown = null;
   if (ct.startsWith('multipart/form-data')) {
     // Boundaries differ by design: compare what the platform's parser reads, and that a length was sent.
-    const form = await new Response(body, { headers: { 'content-type': ct } }).formData();
+    const form = await new Response(new Uint8Array(body), { headers: { 'content-type': ct } }).formData();
     fields = await Promise.all([...form].map(async ([n, v]) => (typeof v === 'string' ? [n, v] : [n, v.name, v.type, await v.text()])));
     h['content-type'] = 'multipart/form-data; boundary=<boundary>';
     h['content-length'] = h['content-length'] === undefined ? undefined : '<present>';

@@ -22,7 +22,7 @@ async function echoServer(): Promise<HttpTestServer> {
     let fields: unknown = null;
     if (ct.startsWith('multipart/form-data') || ct.startsWith('application/x-www-form-urlencoded')) {
       // The platform's form parser (undici's) reads what uvfetch encoded.
-      const form = await new Response(body, { headers: { 'content-type': ct } }).formData();
+      const form = await new Response(new Uint8Array(body), { headers: { 'content-type': ct } }).formData();
       const out: unknown[] = [];
       for (const [name, value] of form) {
         out.push(typeof value === 'string' ? [name, value] : [name, { filename: value.name, type: value.type, text: await value.text() }]);
