@@ -46,8 +46,12 @@ import { benchCertificate, startTlsLoopbackServer, type TlsServerKind } from './
 // ---------------------------------------------------------------------------------------------
 // Public types.
 
-export const CLIENTS = ['uvfetch', 'undici-pool', 'undici-agent', 'node-http', 'fetch'] as const;
+export const CLIENTS = ['uvfetch', 'undici-pool', 'undici-agent', 'node-http', 'fetch', 'uvfetch-fetch', 'undici-fetch'] as const;
 export type ClientName = (typeof CLIENTS)[number];
+/** Clients run when --clients is not given. */
+export const DEFAULT_CLIENTS: readonly ClientName[] = ['uvfetch', 'undici-pool', 'undici-agent', 'node-http', 'fetch'];
+/** The `fetch` scenario's clients: the three fetch() implementations, and uvfetch's request() for its cost. */
+export const FETCH_CLIENTS: readonly ClientName[] = ['uvfetch-fetch', 'fetch', 'undici-fetch', 'uvfetch'];
 export const BASELINE: ClientName = 'undici-pool';
 
 export interface Scenario {
@@ -71,6 +75,8 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'chunked-c50', description: '13 B chunked body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: true, concurrency: 50, tls: false },
   { name: 'https-c50', description: 'HTTPS, 13 B body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: false, concurrency: 50, tls: true },
   { name: 'https-close-c50', description: 'HTTPS, 13 B body, new TLS connection (full handshake) per request, concurrency 50', bodySize: 13, keepAlive: false, chunked: false, concurrency: 50, tls: true },
+  // fetch() implementations (uvfetch's, Node's global, undici 7's) and uvfetch's request(); not in 'all'.
+  { name: 'fetch', description: 'fetch() implementations, 13 B body, keep-alive, concurrency 50', bodySize: 13, keepAlive: true, chunked: false, concurrency: 50, tls: false },
 ];
 
 /** Which HTTPS server to use: nginx when installed (auto), or one of them explicitly. */
@@ -398,6 +404,42 @@ async function makeClient(spec: SegmentSpec): Promise<BenchClient> {
         async close() {
           agent.destroy();
         },
+      };
+    }
+    case 'uvfetch-fetch': {
+      // uvfetch's fetch() on a Session sized like the uvfetch client's; a global Response per request.
+      const { Session } = await import('./index.js');
+      const session = new Session({
+        connections: C,
+        connectionsPerHost: C,
+        ...(https_ ? { tls: { ...(ca !== undefined ? { ca } : {}), sessionCacheSize: 0 } } : {}),
+      });
+      const init = close ? { headers: { connection: 'close' } } : undefined;
+      return {
+        async request() {
+          const res = await session.fetch(url, init);
+          const ab = await res.arrayBuffer();
+          if (res.status !== 200) throw statusError(res.status);
+          return ab.byteLength;
+        },
+        close: () => session.close(),
+      };
+    }
+    case 'undici-fetch': {
+      // undici 7's fetch() with its default global dispatcher (HTTPS: an Agent trusting `ca`, no resumption).
+      if (spec.undiciEntry === null) throw new Error('undici is not installed');
+      const mod = (await import(pathToFileURL(spec.undiciEntry).href)) as { default?: unknown };
+      const undici = (mod.default ?? mod) as typeof import('undici');
+      const init: Record<string, unknown> = close ? { headers: { connection: 'close' } } : {};
+      if (https_) init.dispatcher = new undici.Agent({ connect: { ...(ca !== undefined ? { ca } : {}), maxCachedSessions: 0 } });
+      return {
+        async request() {
+          const res = await undici.fetch(url, init);
+          const ab = await res.arrayBuffer();
+          if (res.status !== 200) throw statusError(res.status);
+          return ab.byteLength;
+        },
+        async close() {},
       };
     }
     case 'fetch': {
@@ -828,6 +870,8 @@ const LABELS: Record<string, string> = {
   'undici-agent': 'undici-agent',
   'node-http': 'node-http',
   fetch: 'fetch',
+  'uvfetch-fetch': 'uvfetch fetch()',
+  'undici-fetch': 'undici fetch()',
   wrk: 'wrk (C ceiling)',
 };
 
@@ -1103,7 +1147,11 @@ export function formatReport(r: BenchReport): string {
                 ? `node:http${r.scenarios.some((s) => s.tls) ? '/node:https' : ''} keep-alive Agent`
                 : c === 'fetch'
                   ? `global fetch (undici ${v.nodeFetchUndici ?? '?'})`
-                  : `wrk ${v.wrk} -t1`,
+                  : c === 'uvfetch-fetch'
+                    ? `uvfetch ${v.uvfetch} fetch()`
+                    : c === 'undici-fetch'
+                      ? `undici ${v.undici} fetch()`
+                      : `wrk ${v.wrk} -t1`,
       )
       .join(', ')}`,
   );
@@ -1136,6 +1184,13 @@ export function formatReport(r: BenchReport): string {
       c.serverCpuPercent === null ? '-' : `${c.serverCpuPercent.toFixed(0)}%${c.serverBound ? '*' : ''}`,
     ]);
     out.push(...table(header, rows));
+    const uf = s.clients.find((c) => c.client === 'uvfetch-fetch');
+    const gf = s.clients.find((c) => c.client === 'fetch');
+    if (uf !== undefined && gf !== undefined && gf.rps.median > 0) {
+      const req = s.clients.find((c) => c.client === 'uvfetch');
+      const cost = req !== undefined && req.rps.median > 0 && uf.rps.median > 0 ? `; fetch() costs ${(1e6 / uf.rps.median - 1e6 / req.rps.median).toFixed(1)} µs/request over request()` : '';
+      out.push(`uvfetch fetch() / global fetch: ${(uf.rps.median / gf.rps.median).toFixed(2)}x${cost}`);
+    }
     const uv = s.clients.find((c) => c.client === 'uvfetch');
     if (uv !== undefined && uv.ratioToWrk !== null) {
       out.push(`uvfetch reaches ${uv.ratioToWrk.toFixed(2)} of wrk's req/s (the C ceiling against this server).`);
@@ -1177,8 +1232,10 @@ warm-up, then a measured window of closed-loop requests; every body is read full
 
 options:
   --scenario NAME     small-c50 (default) | small-c500 | 16k-c50 | close-c50 | chunked-c50 |
-                      https-c50 | https-close-c50 | all (comma-separated list allowed)
-  --clients LIST      subset of ${CLIENTS.join(',')} (default: all);
+                      https-c50 | https-close-c50 | all (comma-separated list allowed) |
+                      fetch (uvfetch fetch(), global fetch, undici fetch(), uvfetch request())
+  --clients LIST      subset of ${CLIENTS.join(',')} (default: ${DEFAULT_CLIENTS.join(',')};
+                      with --scenario fetch: ${FETCH_CLIENTS.join(',')});
                       'wrk' in the list = --with-wrk
   --concurrency N     override the scenario's concurrency
   --duration S        measured seconds per client per round (default 3)
@@ -1241,7 +1298,7 @@ export function parseBenchArgs(argv: string[]): ParsedArgs {
   if (positionals.length > 0) throw new BenchUsageError(`unexpected argument '${positionals[0]}'`);
   let scenarios: Scenario[];
   const sc = values.scenario ?? 'small-c50';
-  if (sc === 'all') scenarios = [...SCENARIOS];
+  if (sc === 'all') scenarios = SCENARIOS.filter((x) => x.name !== 'fetch');
   else {
     scenarios = sc.split(',').map((n) => {
       const s = SCENARIOS.find((x) => x.name === n.trim());
@@ -1250,7 +1307,7 @@ export function parseBenchArgs(argv: string[]): ParsedArgs {
     });
   }
   let withWrk = values['with-wrk'] ?? false;
-  let clients: ClientName[] = [...CLIENTS];
+  let clients: ClientName[] = scenarios.length === 1 && scenarios[0]!.name === 'fetch' ? [...FETCH_CLIENTS] : [...DEFAULT_CLIENTS];
   if (values.clients !== undefined) {
     const list = values.clients.split(',').map((s) => s.trim()).filter(Boolean);
     if (list.includes('wrk')) withWrk = true;
