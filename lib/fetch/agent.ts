@@ -174,6 +174,8 @@ class Call implements UvfetchDispatchController {
   readonly #modern: boolean;
   readonly #agent: UvfetchAgent;
   readonly ac = new AbortController();
+  /** How the agent lists it: weakly, so a body its consumer dropped unread can be collected (the session then aborts it). */
+  readonly ref = new WeakRef(this);
   #paused = false;
   #aborted = false;
   #reason: Error | null = null;
@@ -276,7 +278,7 @@ const kDone = Symbol('uvfetch.agent.done');
  */
 export class UvfetchAgent extends EventEmitter {
   readonly #session: Session;
-  readonly #calls = new Set<Call>();
+  readonly #calls = new Set<WeakRef<Call>>();
   #closed = false;
   #destroyed = false;
   #closing: Promise<void> | undefined;
@@ -303,7 +305,7 @@ export class UvfetchAgent extends EventEmitter {
 
   /** @internal */
   [kDone](call: Call): void {
-    this.#calls.delete(call);
+    this.#calls.delete(call.ref);
   }
 
   /**
@@ -332,7 +334,7 @@ export class UvfetchAgent extends EventEmitter {
         if (opts.headersTimeout != null) o.timeout.headers = Math.min(MAX_TIMER, Math.max(0, Math.trunc(Number(opts.headersTimeout))));
         if (opts.bodyTimeout != null) o.timeout.body = Math.min(MAX_TIMER, Math.max(0, Math.trunc(Number(opts.bodyTimeout))));
       }
-      this.#calls.add(call);
+      this.#calls.add(call.ref);
       call.start();
       if (call.aborted) return true; // the handler aborted in onConnect/onRequestStart: fail() is queued
       const b = opts.body;
@@ -429,7 +431,7 @@ export class UvfetchAgent extends EventEmitter {
     this.#closed = true;
     this.#destroyed = true;
     const reason = err ?? new UvfetchError('ERR_SESSION_CLOSED', 'the UvfetchAgent was destroyed');
-    for (const c of [...this.#calls]) c.abort(reason);
+    for (const r of [...this.#calls]) r.deref()?.abort(reason);
     const p = this.#session.destroy();
     this.#closing ??= p;
     if (callback === undefined) return p;
