@@ -1,7 +1,8 @@
 // The Response fetch() resolves with: a real global Response (a subclass, so `instanceof
-// Response` holds and text()/json()/arrayBuffer()/blob()/formData()/clone() are the platform's),
-// whose body is a web byte stream fed from the engine's streamed body with backpressure.
+// Response` holds), whose body is a web byte stream fed from the engine's streamed body with
+// backpressure — made lazily (see FetchResponse).
 
+import * as nodeStream from 'node:stream';
 import type { Readable } from 'node:stream';
 import { UvfetchError } from '../errors.js';
 import type { ResponseInfo } from '../response.js';
@@ -23,11 +24,19 @@ export interface FetchResponseDetails {
 
 const kMeta = Symbol('uvfetch.fetchResponse');
 
+/** Per response (shared by the views of one response, not by clones). */
 interface Meta {
   url: string;
   redirected: boolean;
   type: ResponseType;
   details: FetchResponseDetails;
+  /** The engine's stream of the body, until it is read or turned into `stream`; undefined: no body. */
+  readable: Readable | undefined;
+  bodyOptions: BodyOptions | undefined;
+  /** The web stream, once `body` was asked for (or a clone tee'd it). */
+  stream: ReadableStream<Uint8Array> | undefined;
+  /** Read through the fast path (text(), json(), arrayBuffer(), bytes()). */
+  used: boolean;
 }
 
 type WithMeta = Response & { [kMeta]: Meta };
@@ -35,10 +44,190 @@ type WithMeta = Response & { [kMeta]: Meta };
 /**
  * A global Response whose url, redirected and type are those of the fetch that made it (a
  * constructed Response has no URL and type 'default'; the platform gives no other way to set them).
+ *
+ * Its body is lazy: `res.body` is a web byte stream over the engine's stream, made when first
+ * asked for; text(), json(), arrayBuffer() and bytes() read the engine's stream directly when
+ * nobody asked for `body` (the web stream, a platform Response around it and the platform's
+ * reader cost ~30 µs a response — most of what fetch() would cost over request()). blob(),
+ * formData() and clone() go through the platform, on the web stream.
  */
 class FetchResponse extends Response {}
 
+const DECODER = new TextDecoder();
+let unusable: TypeError | undefined;
+/** The platform's own "body already read" error (its wording, whatever the Node version). */
+async function usedError(): Promise<TypeError> {
+  if (unusable === undefined) {
+    const r = new Response('');
+    await r.arrayBuffer();
+    try {
+      await r.arrayBuffer();
+    } catch (e) {
+      unusable = e as TypeError;
+    }
+  }
+  return new TypeError(unusable?.message ?? 'Body is unusable: Body has already been read');
+}
+
+function isDisturbed(s: ReadableStream<unknown>): boolean {
+  return (disturbedFn ??= (nodeStream as unknown as { isDisturbed: (s: unknown) => boolean }).isDisturbed)(s);
+}
+let disturbedFn: ((s: unknown) => boolean) | undefined;
+
+/** The web stream of `m` (made now if need be), or null for a response without a body. */
+function streamOf(m: Meta): ReadableStream<Uint8Array> | null {
+  if (m.stream !== undefined) return m.stream;
+  if (m.readable === undefined) return null;
+  if (m.used) {
+    // Read already: an empty, finished stream stands for it (bodyUsed stays true).
+    m.stream = new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  } else {
+    m.stream = webBody(m.readable, m.bodyOptions!);
+  }
+  m.readable = undefined;
+  return m.stream;
+}
+
+/** The whole body from the engine's stream (fast path), bounded by maxBodySize. */
+function readAll(readable: Readable, o: BodyOptions): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    if (readable.errored) {
+      reject(o.mapError(readable.errored));
+      return;
+    }
+    const parts: Buffer[] = [];
+    let n = 0;
+    readable.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > o.maxBodySize) {
+        readable.destroy();
+        reject(o.mapError(new UvfetchError('ERR_BODY_TOO_LARGE', `response body exceeds ${o.maxBodySize} bytes`, { url: o.url })));
+        return;
+      }
+      parts.push(c);
+    });
+    readable.once('end', () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, n)));
+    readable.once('error', (e) => reject(o.mapError(e)));
+    readable.once('close', () => {
+      if (!readable.readableEnded && !readable.errored) reject(o.mapError(new UvfetchError('ERR_ABORTED', 'response body destroyed', { url: o.url })));
+    });
+  });
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The body's bytes by the fast path, or by the platform when the web stream exists. */
+async function bytesOf(res: WithMeta): Promise<Buffer | null> {
+  const m = res[kMeta];
+  if (m.stream !== undefined) return null; // the platform reads the stream
+  if (m.used) throw await usedError();
+  if (m.readable === undefined) return EMPTY;
+  m.used = true;
+  const readable = m.readable;
+  return readAll(readable, m.bodyOptions!);
+}
+
+/** A platform Response over the web stream, to read it with the platform's semantics. */
+async function platformView(res: WithMeta): Promise<Response> {
+  const stream = streamOf(res[kMeta]);
+  if (stream !== null && (stream.locked || isDisturbed(stream))) throw await usedError();
+  const ct = res.headers.get('content-type');
+  return new Response(stream, ct === null ? undefined : { headers: { 'content-type': ct } });
+}
+
+function copyToArrayBuffer(b: Buffer): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+}
+
+const methods: PropertyDescriptorMap = {
+  body: {
+    get(this: WithMeta): ReadableStream<Uint8Array> | null {
+      return streamOf(this[kMeta]);
+    },
+    configurable: true,
+    enumerable: true,
+  },
+  bodyUsed: {
+    get(this: WithMeta): boolean {
+      const m = this[kMeta];
+      return m.used || (m.stream !== undefined && isDisturbed(m.stream));
+    },
+    configurable: true,
+    enumerable: true,
+  },
+  text: {
+    value: async function text(this: WithMeta): Promise<string> {
+      const b = await bytesOf(this);
+      return b === null ? (await platformView(this)).text() : DECODER.decode(b);
+    },
+    configurable: true,
+    writable: true,
+  },
+  json: {
+    value: async function json(this: WithMeta): Promise<unknown> {
+      const b = await bytesOf(this);
+      return b === null ? (await platformView(this)).json() : JSON.parse(DECODER.decode(b));
+    },
+    configurable: true,
+    writable: true,
+  },
+  arrayBuffer: {
+    value: async function arrayBuffer(this: WithMeta): Promise<ArrayBuffer> {
+      const b = await bytesOf(this);
+      return b === null ? (await platformView(this)).arrayBuffer() : copyToArrayBuffer(b);
+    },
+    configurable: true,
+    writable: true,
+  },
+  blob: {
+    value: function blob(this: WithMeta): Promise<Blob> {
+      return bodyUsedCheck(this).then(async () => (await platformView(this)).blob());
+    },
+    configurable: true,
+    writable: true,
+  },
+  formData: {
+    value: function formData(this: WithMeta): Promise<FormData> {
+      return bodyUsedCheck(this).then(async () => (await platformView(this)).formData());
+    },
+    configurable: true,
+    writable: true,
+  },
+  clone: {
+    value: function clone(this: WithMeta): Response {
+      const m = this[kMeta];
+      if (m.used || (m.stream !== undefined && (m.stream.locked || isDisturbed(m.stream)))) {
+        throw new TypeError('Response.clone: Body has already been consumed.');
+      }
+      const s = streamOf(m);
+      let other: ReadableStream<Uint8Array> | undefined;
+      if (s !== null) [m.stream, other] = s.tee();
+      const c = new FetchResponse(null, { status: this.status, statusText: this.statusText, headers: this.headers }) as unknown as WithMeta;
+      c[kMeta] = { ...m, readable: undefined, stream: other, used: false };
+      return c;
+    },
+    configurable: true,
+    writable: true,
+  },
+};
+if ('bytes' in Response.prototype) {
+  methods.bytes = {
+    value: async function bytes(this: WithMeta): Promise<Uint8Array> {
+      const b = await bytesOf(this);
+      return b === null ? ((await platformView(this)) as Response & { bytes(): Promise<Uint8Array> }).bytes() : new Uint8Array(copyToArrayBuffer(b));
+    },
+    configurable: true,
+    writable: true,
+  };
+}
+
+async function bodyUsedCheck(res: WithMeta): Promise<void> {
+  const m = res[kMeta];
+  if (m.used) throw await usedError();
+}
+
 Object.defineProperties(FetchResponse.prototype, {
+  ...methods,
   url: {
     get(this: WithMeta): string {
       return this[kMeta].url;
@@ -65,17 +254,6 @@ Object.defineProperties(FetchResponse.prototype, {
       return this[kMeta].details;
     },
     configurable: true,
-  },
-  clone: {
-    value: function clone(this: WithMeta): Response {
-      // The platform's clone() tees the body and returns a plain Response: give it our view.
-      const c = Response.prototype.clone.call(this) as WithMeta;
-      Object.setPrototypeOf(c, FetchResponse.prototype);
-      c[kMeta] = this[kMeta];
-      return c;
-    },
-    configurable: true,
-    writable: true,
   },
 });
 
@@ -120,6 +298,11 @@ export function webBody(readable: Readable, o: BodyOptions): ReadableStream<Uint
     {
       type: 'bytes',
       start(c: ReadableByteStreamController) {
+        if (readable.errored) {
+          settled = true;
+          c.error(o.mapError(readable.errored));
+          return;
+        }
         readable.on('data', (chunk: Buffer) => {
           if (settled) return;
           received += chunk.byteLength;
@@ -187,15 +370,19 @@ export interface MakeResponse {
   bodyOptions: BodyOptions;
 }
 
-/** The global Response of a fetch. */
+/** The global Response of a fetch (its body is made lazily, see FetchResponse). */
 export function makeResponse(m: MakeResponse): Response {
-  let stream: ReadableStream<Uint8Array> | null = null;
+  let readable: Readable | undefined;
   if (m.head || nullBodyStatus(m.status)) {
     m.body.resume(); // nothing to read; lets the (empty) Readable end
   } else {
-    stream = webBody(m.body, m.bodyOptions);
+    readable = m.body;
+    // An error while nobody reads is kept by the Readable (readable.errored) for the first read.
+    readable.on('error', noop);
   }
-  const res = new FetchResponse(stream, { status: m.status, statusText: m.statusText, headers: headerPairs(m.rawHead) }) as unknown as WithMeta;
-  res[kMeta] = { url: m.url, redirected: m.redirected, type: m.type, details: m.details };
+  const res = new FetchResponse(null, { status: m.status, statusText: m.statusText, headers: headerPairs(m.rawHead) }) as unknown as WithMeta;
+  res[kMeta] = { url: m.url, redirected: m.redirected, type: m.type, details: m.details, readable, bodyOptions: m.bodyOptions, stream: undefined, used: false };
   return res;
 }
+
+function noop(): void {}

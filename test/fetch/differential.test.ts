@@ -220,6 +220,46 @@ describe('uvfetch fetch() and Node global fetch agree', () => {
     });
   }
 
+  it('body state: bodyUsed, second reads, body after a read, clone before and after, blob, bytes, bad JSON', async () => {
+    const run = async (f: Fetcher) => {
+      const out: unknown[] = [];
+      const msg = async (p: () => unknown) => {
+        try {
+          await p();
+          return 'ok';
+        } catch (e) {
+          return `${(e as Error).name}: ${(e as Error).message}`;
+        }
+      };
+      let r = await f(a.url('/json'));
+      out.push(r.bodyUsed, await r.text(), r.bodyUsed, await msg(() => r.text()), await msg(() => r.json()), r.body === null, await msg(() => r.clone()));
+      r = await f(a.url('/json'));
+      const reader = r.body!.getReader();
+      let n = 0;
+      for (;;) {
+        const x = await reader.read();
+        if (x.done) break;
+        n += x.value.byteLength;
+      }
+      reader.releaseLock();
+      out.push(n, r.bodyUsed, await msg(() => r.arrayBuffer()));
+      r = await f(a.url('/json'));
+      const c = r.clone();
+      out.push(await c.json(), await r.text(), c.bodyUsed, r.bodyUsed, c.url === r.url, c instanceof Response);
+      r = await f(a.url('/json'));
+      const blob = await r.blob();
+      out.push(blob.type, blob.size, r.bodyUsed);
+      r = await f(a.url('/text'));
+      out.push([...(await (r as Response & { bytes(): Promise<Uint8Array> }).bytes())].length);
+      r = await f(a.url('/text'));
+      out.push(await msg(() => r.json()));
+      r = await f(a.url('/status/204'));
+      out.push(await r.text(), await r.text(), r.bodyUsed, r.body);
+      return out;
+    };
+    expect(await run(clients.uvfetch)).toEqual(await run(clients.node));
+  });
+
   it('abort before the request: both reject with the same reason object', async () => {
     for (const reason of [undefined, new Error('custom reason')]) {
       const ac = new AbortController();

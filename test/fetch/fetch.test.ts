@@ -372,6 +372,38 @@ describe('abort', () => {
     await waitFor(() => srv.closed === 2, 5_000, 'both sockets closed');
   });
 
+  it('during text() (the fast path, no web stream), and an error that came while nobody read', async () => {
+    const srv = await startHttpServer((req, res) => {
+      res.writeHead(200, { 'content-length': '1000000' });
+      res.write(Buffer.alloc(1000, 1), () => {
+        if (req.url === '/die') setTimeout(() => res.socket?.destroy(), 20);
+      });
+    });
+    const s = session();
+    const ac = new AbortController();
+    const res = await s.fetch(srv.url('/stall'), { signal: ac.signal });
+    const p = res.text();
+    await sleep(50);
+    ac.abort();
+    expect(await rejection(p)).toBe(ac.signal.reason);
+    const dead = await s.fetch(srv.url('/die'));
+    await sleep(300); // the socket dies before anyone reads
+    const err = await rejection(dead.arrayBuffer());
+    expect([err.message, err.cause.code]).toEqual(['terminated', 'ERR_SOCKET_CLOSED']);
+    const dead2 = await s.fetch(srv.url('/die'));
+    await sleep(300);
+    const reader = dead2.body!.getReader(); // the web stream made after the error: it errors too
+    let err2: any;
+    for (let i = 0; i < 10 && err2 === undefined; i++) {
+      try {
+        if ((await reader.read()).done) break;
+      } catch (e) {
+        err2 = e;
+      }
+    }
+    expect([err2?.message, err2?.cause?.code]).toEqual(['terminated', 'ERR_SOCKET_CLOSED']);
+  });
+
   it('cancelling res.body closes the socket (never reused)', async () => {
     const srv = await startHttpServer((_req, res) => {
       res.writeHead(200, { 'content-length': '1000000' });
