@@ -1187,9 +1187,18 @@ export function formatReport(r: BenchReport): string {
     const uf = s.clients.find((c) => c.client === 'uvfetch-fetch');
     const gf = s.clients.find((c) => c.client === 'fetch');
     if (uf !== undefined && gf !== undefined && gf.rps.median > 0) {
+      // Also per client CPU: on a shared machine a client may not get its whole core.
+      const cpuUs = (c: ClientSummary) => (c.clientCpuPercent !== null && c.rps.median > 0 ? (c.clientCpuPercent / 100) * (1e6 / c.rps.median) : NaN);
       const req = s.clients.find((c) => c.client === 'uvfetch');
-      const cost = req !== undefined && req.rps.median > 0 && uf.rps.median > 0 ? `; fetch() costs ${(1e6 / uf.rps.median - 1e6 / req.rps.median).toFixed(1)} µs/request over request()` : '';
-      out.push(`uvfetch fetch() / global fetch: ${(uf.rps.median / gf.rps.median).toFixed(2)}x${cost}`);
+      let line = `uvfetch fetch() / global fetch: ${(uf.rps.median / gf.rps.median).toFixed(2)}x req/s`;
+      const perCpu = cpuUs(gf) / cpuUs(uf);
+      if (Number.isFinite(perCpu)) line += `, ${perCpu.toFixed(2)}x per client CPU second`;
+      if (req !== undefined && req.rps.median > 0 && uf.rps.median > 0) {
+        line += `; fetch() costs ${(1e6 / uf.rps.median - 1e6 / req.rps.median).toFixed(1)} µs/request over request()`;
+        const cpu = cpuUs(uf) - cpuUs(req);
+        if (Number.isFinite(cpu)) line += ` (${cpu.toFixed(1)} µs of client CPU: ${cpuUs(uf).toFixed(1)} vs ${cpuUs(req).toFixed(1)})`;
+      }
+      out.push(line);
     }
     const uv = s.clients.find((c) => c.client === 'uvfetch');
     if (uv !== undefined && uv.ratioToWrk !== null) {

@@ -27,7 +27,7 @@ describe('uvfetch bench --scenario fetch', () => {
   it('the text report gives the ratio to global fetch and the cost over request()', async () => {
     const r = await runCli([...ARGS, '--clients', 'uvfetch-fetch,fetch,uvfetch']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/uvfetch fetch\(\) \/ global fetch: [\d.]+x; fetch\(\) costs -?[\d.]+ µs\/request over request\(\)/);
+    expect(r.stdout).toMatch(/uvfetch fetch\(\) \/ global fetch: [\d.]+x req\/s, [\d.]+x per client CPU second; fetch\(\) costs -?[\d.]+ µs\/request over request\(\) \(-?[\d.]+ µs of client CPU/);
   });
 
   it('--help lists the fetch scenario', async () => {
