@@ -145,6 +145,9 @@ function discard(res: StreamResponse): void {
   body.on('error', () => clearTimeout(t));
 }
 
+/** Node's own fetch as it was when uvfetch loaded (so `globalThis.fetch = uvfetch.fetch` cannot loop). */
+const platformFetch: typeof globalThis.fetch | undefined = globalThis.fetch;
+
 /** `session.fetch(input, init)` and the module-level `fetch()`. */
 export function sessionFetch(session: Session, input: unknown, init?: UvfetchRequestInit): Promise<UvfetchResponse> {
   return fetchImpl(session, input, init);
@@ -189,7 +192,7 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
   const protocol = url.protocol;
   if (protocol !== 'http:' && protocol !== 'https:') {
     // data: and blob: URLs involve no network: Node's own fetch answers them.
-    if (protocol === 'data:' || protocol === 'blob:') return (await globalThis.fetch(input as RequestInfo, i)) as UvfetchResponse;
+    if ((protocol === 'data:' || protocol === 'blob:') && platformFetch !== undefined) return (await platformFetch(input as RequestInfo, i)) as UvfetchResponse;
     throw fetchFailed(new UvfetchError('ERR_UNSUPPORTED_PROTOCOL', `unsupported URL scheme ${protocol} (http: and https: only)`, { url: url.href }));
   }
 

@@ -552,8 +552,15 @@ describe('errors', () => {
     expect([err.message, err.cause.code]).toEqual(['terminated', 'ERR_BODY_TOO_LARGE']);
   });
 
-  it('data: URLs are answered as Node fetch answers them', async () => {
+  it('data: URLs are answered as Node fetch answers them (also with globalThis.fetch replaced by uvfetch)', async () => {
     expect(await (await session().fetch('data:text/plain,hi%20there')).text()).toBe('hi there');
+    const orig = globalThis.fetch;
+    globalThis.fetch = moduleFetch as typeof fetch;
+    try {
+      expect(await (await fetch('data:,replaced')).text()).toBe('replaced');
+    } finally {
+      globalThis.fetch = orig;
+    }
   });
 });
 
