@@ -5,9 +5,12 @@
 // streaming both ways with backpressure (bounded by what the server could write / the client
 // produced while the other side stalled), errors and their causes, Request inputs and cloning.
 
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import * as zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetch as moduleFetch, UvfetchError, type UvfetchResponse } from '../../lib/index.js';
+import { tlsFixtures } from '../helpers/tls-fixtures.js';
 import { Cleanup, closedPort, readBody, rejection, sessionFactory, sleep, startHttpServer, waitFor, type HttpTestServer } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
@@ -570,5 +573,22 @@ describe('keep-alive', () => {
     const s = session();
     for (let i = 0; i < 20; i++) await (await s.fetch(srv.url(`/${i}`), { keepalive: true })).text();
     expect(srv.connections).toBe(1);
+  });
+});
+
+describe('https and uvfetch options', () => {
+  it("tls: the profile's trust decides; untrusted is a fetch failure with ERR_TLS_CERT_UNTRUSTED; res.uvfetch.tls", async () => {
+    const fx = await tlsFixtures();
+    const srv = https.createServer({ cert: fx.server.cert, key: fx.server.key }, (_req, res) => res.end('secure'));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    cleanup.add(() => new Promise<void>((r) => srv.close(() => r())));
+    cleanup.add(() => srv.closeAllConnections());
+    const url = `https://127.0.0.1:${(srv.address() as AddressInfo).port}/`;
+    const s = session();
+    const bad = await rejection(s.fetch(url));
+    expect([bad.message, bad.cause.code]).toEqual(['fetch failed', 'ERR_TLS_CERT_UNTRUSTED']);
+    const res = (await s.fetch(url, { tls: { ca: fx.caPem } })) as UvfetchResponse;
+    expect(await res.text()).toBe('secure');
+    expect(res.uvfetch.tls?.protocol).toMatch(/^TLSv1\.[23]$/);
   });
 });
