@@ -6,6 +6,8 @@
 //   observability/  tracing channels, metrics
 //   session/        Session and its parts, responses, the policy loop, fetchMany
 //   raw/            raw sockets and SocketPool (built on a Session's engine)
+//   fetch/          fetch() and UvfetchAgent (session.fetch() reaches it through a registration
+//                   in session/fetch-types.ts, so session/ does not import it)
 //   index.ts        exports only
 //
 // A layer imports only from layers below it (type imports included), nothing has a cycle, the
@@ -38,6 +40,7 @@ module.exports = {
     layer('observability', ['core', 'tls', 'observability']),
     layer('session', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session']),
     layer('raw', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'raw']),
+    layer('fetch', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'fetch']),
     {
       name: 'pure-modules-load-no-addon',
       comment: 'core/, policies/ and net/proxy.ts must not reach the native addon, even indirectly.',

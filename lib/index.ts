@@ -1,6 +1,6 @@
 // The package entry: exports only. The layers below, bottom up (imports point downward only; see
 // the README's "How it is built" and .dependency-cruiser.cjs):
-//   core/ → native/ → net/, tls/, policies/ → observability/ → session/ → raw/
+//   core/ → native/ → net/, tls/, policies/ → observability/ → session/ → raw/, fetch/
 export { UvfetchError, type ErrorCode } from './core/errors.js';
 export { ResponseHeaders } from './core/headers.js';
 export type { BodyInit, DnsAddress, DnsLookupFunction, DnsOptions, DnsStats, HeadersInit, LimitOptions, TimeoutOptions } from './core/types.js';
@@ -18,3 +18,14 @@ export { type ResolvedAddress, Session, type SessionDns, VERSION } from './sessi
 export type { PolicyOptions, RequestOptions, SessionOptions, SessionStats } from './session/types.js';
 export { TlsProfile } from './tls/profile.js';
 export type { PeerCertificateSummary, TlsFingerprint, TlsInfo, TlsOptions, TlsVerifyOptions, TlsVersion } from './tls/types.js';
+export {
+  fetch,
+  UvfetchAgent,
+  type UvfetchRequestInit,
+  type UvfetchResponse,
+  type UvfetchFetchOptions,
+  type FetchResponseDetails,
+  type UvfetchDispatchOptions,
+  type UvfetchDispatchHandler,
+  type UvfetchDispatchController,
+} from './fetch/index.js';

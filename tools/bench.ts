@@ -34,7 +34,19 @@
 
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { type BenchConfig, BenchUsageError, CLIENTS, type ClientName, PIN_ENV, SCENARIOS, type Scenario, allowedCpus, hasTaskset } from './bench/config.js';
+import {
+  type BenchConfig,
+  BenchUsageError,
+  CLIENTS,
+  type ClientName,
+  DEFAULT_CLIENTS,
+  FETCH_CLIENTS,
+  PIN_ENV,
+  SCENARIOS,
+  type Scenario,
+  allowedCpus,
+  hasTaskset,
+} from './bench/config.js';
 import { formatReport, runBench } from './bench/run.js';
 
 export {
@@ -42,6 +54,8 @@ export {
   type BenchConfig,
   type BenchReport,
   CLIENTS,
+  DEFAULT_CLIENTS,
+  FETCH_CLIENTS,
   type ClientName,
   type ClientSummary,
   type HttpsServerChoice,
@@ -63,8 +77,10 @@ warm-up, then a measured window of closed-loop requests; every body is read full
 
 options:
   --scenario NAME     small-c50 (default) | small-c500 | 16k-c50 | close-c50 | chunked-c50 |
-                      https-c50 | https-close-c50 | all (comma-separated list allowed)
-  --clients LIST      subset of ${CLIENTS.join(',')} (default: all);
+                      https-c50 | https-close-c50 | all (comma-separated list allowed) |
+                      fetch (uvfetch fetch(), global fetch, undici fetch(), uvfetch request())
+  --clients LIST      subset of ${CLIENTS.join(',')} (default: ${DEFAULT_CLIENTS.join(',')};
+                      with --scenario fetch: ${FETCH_CLIENTS.join(',')});
                       'wrk' in the list = --with-wrk
   --concurrency N     override the scenario's concurrency
   --duration S        measured seconds per client per round (default 3)
@@ -127,7 +143,7 @@ export function parseBenchArgs(argv: string[]): ParsedArgs {
   if (positionals.length > 0) throw new BenchUsageError(`unexpected argument '${positionals[0]}'`);
   let scenarios: Scenario[];
   const sc = values.scenario ?? 'small-c50';
-  if (sc === 'all') scenarios = [...SCENARIOS];
+  if (sc === 'all') scenarios = SCENARIOS.filter((x) => x.name !== 'fetch');
   else {
     scenarios = sc.split(',').map((n) => {
       const s = SCENARIOS.find((x) => x.name === n.trim());
@@ -136,7 +152,7 @@ export function parseBenchArgs(argv: string[]): ParsedArgs {
     });
   }
   let withWrk = values['with-wrk'] ?? false;
-  let clients: ClientName[] = [...CLIENTS];
+  let clients: ClientName[] = scenarios.length === 1 && scenarios[0]!.name === 'fetch' ? [...FETCH_CLIENTS] : [...DEFAULT_CLIENTS];
   if (values.clients !== undefined) {
     const list = values.clients
       .split(',')

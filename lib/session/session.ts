@@ -12,6 +12,7 @@ import type { RedirectPolicy } from '../policies/redirect.js';
 import { TlsProfile } from '../tls/profile.js';
 import { Dispatcher, type Pending, type ResolvedAddress } from './dispatcher.js';
 import { type FetchManyOptions, type FetchManyRequest, type FetchManyResult, fetchMany } from './fetch-many.js';
+import { fetchImpl, type UvfetchRequestInit, type UvfetchResponse } from './fetch-types.js';
 import { checkRequestOptions, normalizeHost, sessionOptions, type Timeouts } from './options.js';
 import { type PolicyContext, prepare, run, runFrom, sessionPolicies } from './policy-loop.js';
 import { kRawAccess, type RawAccess } from './raw-access.js';
@@ -163,6 +164,13 @@ export class Session {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** WHATWG fetch() through this session (lib/fetch): a global Response; uvfetch options in `init`. */
+  fetch(input: string | URL | Request, init?: UvfetchRequestInit): Promise<UvfetchResponse> {
+    const impl = fetchImpl();
+    if (impl === undefined) return Promise.reject(new UvfetchError('ERR_INTERNAL', "fetch() is not loaded: import Session from 'uvfetch'"));
+    return impl(this, input, init);
   }
 
   /**

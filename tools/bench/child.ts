@@ -140,6 +140,42 @@ export async function makeClient(spec: SegmentSpec): Promise<BenchClient> {
         },
       };
     }
+    case 'uvfetch-fetch': {
+      // uvfetch's fetch() on a Session sized like the uvfetch client's; a global Response per request.
+      const { Session } = await import('uvfetch');
+      const session = new Session({
+        connections: C,
+        connectionsPerHost: C,
+        ...(https_ ? { tls: { ...(ca !== undefined ? { ca } : {}), sessionCacheSize: 0 } } : {}),
+      });
+      const init = close ? { headers: { connection: 'close' } } : undefined;
+      return {
+        async request() {
+          const res = await session.fetch(url, init);
+          const ab = await res.arrayBuffer();
+          if (res.status !== 200) throw statusError(res.status);
+          return ab.byteLength;
+        },
+        close: () => session.close(),
+      };
+    }
+    case 'undici-fetch': {
+      // undici 7's fetch() with its default global dispatcher (HTTPS: an Agent trusting `ca`, no resumption).
+      if (spec.undiciEntry === null) throw new Error('undici is not installed');
+      const mod = (await import(pathToFileURL(spec.undiciEntry).href)) as { default?: unknown };
+      const undici = (mod.default ?? mod) as typeof import('undici');
+      const init: Record<string, unknown> = close ? { headers: { connection: 'close' } } : {};
+      if (https_) init.dispatcher = new undici.Agent({ connect: { ...(ca !== undefined ? { ca } : {}), maxCachedSessions: 0 } });
+      return {
+        async request() {
+          const res = await undici.fetch(url, init);
+          const ab = await res.arrayBuffer();
+          if (res.status !== 200) throw statusError(res.status);
+          return ab.byteLength;
+        },
+        async close() {},
+      };
+    }
     case 'fetch': {
       // Node's global fetch (its bundled undici, global dispatcher with default settings).
       // `connection: close` is passed through to undici, which then does not reuse the socket.

@@ -12,8 +12,12 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { TlsServerKind } from '../tls-loopback.js';
 
-export const CLIENTS = ['uvfetch', 'undici-pool', 'undici-agent', 'node-http', 'fetch'] as const;
+export const CLIENTS = ['uvfetch', 'undici-pool', 'undici-agent', 'node-http', 'fetch', 'uvfetch-fetch', 'undici-fetch'] as const;
 export type ClientName = (typeof CLIENTS)[number];
+/** Clients run when --clients is not given. */
+export const DEFAULT_CLIENTS: readonly ClientName[] = ['uvfetch', 'undici-pool', 'undici-agent', 'node-http', 'fetch'];
+/** The `fetch` scenario's clients: the three fetch() implementations, and uvfetch's request() for its cost. */
+export const FETCH_CLIENTS: readonly ClientName[] = ['uvfetch-fetch', 'fetch', 'undici-fetch', 'uvfetch'];
 export const BASELINE: ClientName = 'undici-pool';
 
 export interface Scenario {
@@ -60,6 +64,16 @@ export const SCENARIOS: readonly Scenario[] = [
     chunked: false,
     concurrency: 50,
     tls: true,
+  },
+  // fetch() implementations (uvfetch's, Node's global, undici 7's) and uvfetch's request(); not in 'all'.
+  {
+    name: 'fetch',
+    description: 'fetch() implementations, 13 B body, keep-alive, concurrency 50',
+    bodySize: 13,
+    keepAlive: true,
+    chunked: false,
+    concurrency: 50,
+    tls: false,
   },
 ];
 

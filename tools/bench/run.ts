@@ -114,6 +114,8 @@ export const LABELS: Record<string, string> = {
   'undici-agent': 'undici-agent',
   'node-http': 'node-http',
   fetch: 'fetch',
+  'uvfetch-fetch': 'uvfetch fetch()',
+  'undici-fetch': 'undici fetch()',
   wrk: 'wrk (C ceiling)',
 };
 
@@ -397,7 +399,11 @@ export function formatReport(r: BenchReport): string {
                 ? `node:http${r.scenarios.some((s) => s.tls) ? '/node:https' : ''} keep-alive Agent`
                 : c === 'fetch'
                   ? `global fetch (undici ${v.nodeFetchUndici ?? '?'})`
-                  : `wrk ${v.wrk} -t1`,
+                  : c === 'uvfetch-fetch'
+                    ? `uvfetch ${v.uvfetch} fetch()`
+                    : c === 'undici-fetch'
+                      ? `undici ${v.undici} fetch()`
+                      : `wrk ${v.wrk} -t1`,
       )
       .join(', ')}`,
   );
@@ -430,6 +436,22 @@ export function formatReport(r: BenchReport): string {
       c.serverCpuPercent === null ? '-' : `${c.serverCpuPercent.toFixed(0)}%${c.serverBound ? '*' : ''}`,
     ]);
     out.push(...table(header, rows));
+    const uf = s.clients.find((c) => c.client === 'uvfetch-fetch');
+    const gf = s.clients.find((c) => c.client === 'fetch');
+    if (uf !== undefined && gf !== undefined && gf.rps.median > 0) {
+      // Also per client CPU: on a shared machine a client may not get its whole core.
+      const cpuUs = (c: ClientSummary) => (c.clientCpuPercent !== null && c.rps.median > 0 ? (c.clientCpuPercent / 100) * (1e6 / c.rps.median) : Number.NaN);
+      const req = s.clients.find((c) => c.client === 'uvfetch');
+      let line = `uvfetch fetch() / global fetch: ${(uf.rps.median / gf.rps.median).toFixed(2)}x req/s`;
+      const perCpu = cpuUs(gf) / cpuUs(uf);
+      if (Number.isFinite(perCpu)) line += `, ${perCpu.toFixed(2)}x per client CPU second`;
+      if (req !== undefined && req.rps.median > 0 && uf.rps.median > 0) {
+        line += `; fetch() costs ${(1e6 / uf.rps.median - 1e6 / req.rps.median).toFixed(1)} µs/request over request()`;
+        const cpu = cpuUs(uf) - cpuUs(req);
+        if (Number.isFinite(cpu)) line += ` (${cpu.toFixed(1)} µs of client CPU: ${cpuUs(uf).toFixed(1)} vs ${cpuUs(req).toFixed(1)})`;
+      }
+      out.push(line);
+    }
     const uv = s.clients.find((c) => c.client === 'uvfetch');
     if (uv !== undefined && uv.ratioToWrk !== null) {
       out.push(`uvfetch reaches ${uv.ratioToWrk.toFixed(2)} of wrk's req/s (the C ceiling against this server).`);

@@ -747,6 +747,9 @@ void Http1Connection::finish_response() {
   engine_->request_finished(r, false);
   raw_head_.clear();
   body_.clear();
+  // A closing session closes its connections as their last request finishes (inside
+  // request_finished): this one must not be parked idle again.
+  if (state_ == State::Closing) return;
   if (!reuse) {
     close(false);
     return;
