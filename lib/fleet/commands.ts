@@ -3,6 +3,7 @@
 
 import { FleetUsageError } from './options.js';
 import { fetchCommand, FETCH_USAGE } from './batch.js';
+import { workerCommand, WORKER_USAGE, enqueueCommand, ENQUEUE_USAGE, resultsCommand, RESULTS_USAGE, fleetStatsCommand, FLEET_STATS_USAGE } from './tools.js';
 
 export interface FleetCommand {
   name: string;
@@ -29,6 +30,10 @@ function wrap(c: FleetCommand, usageError: new (msg: string) => Error): FleetCom
 export function fleetCommands(usageError: new (msg: string) => Error): FleetCommand[] {
   const list: FleetCommand[] = [
     { name: 'fetch', summary: 'fetch every URL of a file (or stdin) into JSON lines', usage: FETCH_USAGE, run: fetchCommand },
+    { name: 'worker', summary: 'fetch from a Redis stream as one worker of a fleet', usage: WORKER_USAGE, run: workerCommand },
+    { name: 'enqueue', summary: 'add the URLs of a file (or stdin) to a Redis stream', usage: ENQUEUE_USAGE, run: enqueueCommand },
+    { name: 'results', summary: 'print a Redis results stream as JSON lines', usage: RESULTS_USAGE, run: resultsCommand },
+    { name: 'fleet-stats', summary: "print a fleet's totals, workers and queues", usage: FLEET_STATS_USAGE, run: fleetStatsCommand },
   ];
   return list.map((c) => wrap(c, usageError));
 }
