@@ -1,0 +1,154 @@
+// The fleet on a real redis-server: `uvfetch worker` processes (and runWorker in-process) against a
+// loopback HTTP server that records every request per host. Host names are mapped to 127.0.0.1
+// through the Session's DNS overrides (--session-options).
+
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ensureCliBuilt } from '../helpers/run-cli.js';
+import {
+  redisMissing,
+  startRedis,
+  startRecordingServer,
+  sessionOptionsFile,
+  spawnCli,
+  exitOf,
+  waitFor,
+  tempDir,
+  xrangeAll,
+  RespClient,
+  sleep,
+  type RedisServer,
+  type RecordingServer,
+  type CliProcess,
+} from './helpers.js';
+
+if (redisMissing !== undefined) console.log(`fleet tests skipped: ${redisMissing}`);
+
+interface Fixture {
+  redis: RedisServer;
+  http: RecordingServer;
+  c: RespClient;
+  tmp: { dir: string; remove: () => void };
+}
+
+async function fixture(opts: { appendonly?: boolean; delayMs?: number } = {}): Promise<Fixture> {
+  const redis = await startRedis({ appendonly: opts.appendonly ?? false });
+  const http = await startRecordingServer(opts.delayMs ?? 0);
+  const c = await RespClient.connect(redis.port);
+  return { redis, http, c, tmp: tempDir('fleet') };
+}
+
+async function teardown(f: Fixture | undefined, workers: CliProcess[] = []): Promise<void> {
+  for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill('SIGKILL');
+  if (f === undefined) return;
+  f.c.close();
+  await f.http.close();
+  await f.redis.stop();
+  f.tmp.remove();
+}
+
+/** Writes the URL file: `perHost` URLs for each of `hosts` host names; returns the file and the names. */
+function urlFile(f: Fixture, hosts: number, perHost: number, name = 'urls.txt'): { file: string; hostNames: string[]; count: number } {
+  const hostNames = Array.from({ length: hosts }, (_, i) => `h${i}.fleet.test`);
+  const lines: string[] = [];
+  for (let k = 0; k < perHost; k++) for (let h = 0; h < hosts; h++) lines.push(`http://${hostNames[h]}:${f.http.port}/u/${h}/${k}`);
+  const file = path.join(f.tmp.dir, name);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return { file, hostNames, count: lines.length };
+}
+
+async function enqueue(f: Fixture, file: string, stream: string): Promise<void> {
+  const p = spawnCli(['enqueue', file, '--redis', f.redis.url, '--stream', stream, '--group', 'fetchers']);
+  expect(await exitOf(p, 60_000, 'enqueue'), p.stderr()).toBe(0);
+}
+
+function worker(f: Fixture, sessionFile: string, extra: string[] = []): CliProcess {
+  return spawnCli([
+    'worker', '--redis', f.redis.url, '--stream', 'in', '--group', 'fetchers', '--results', 'out',
+    '--session-options', sessionFile, '--stats-interval', '500', ...extra,
+  ]);
+}
+
+async function xlen(c: RespClient, key: string): Promise<number> {
+  return Number(await c.call('XLEN', key));
+}
+
+async function pendingCount(c: RespClient): Promise<number> {
+  const r = (await c.call('XPENDING', 'in', 'fetchers')) as [number, ...unknown[]];
+  return Number(r[0]);
+}
+
+/** Every input entry has exactly one result entry, and its data is a complete record. */
+async function checkResults(f: Fixture, expected: number): Promise<Array<Record<string, unknown>>> {
+  const inputs = await xrangeAll(f.c, 'in');
+  expect(inputs).toHaveLength(expected);
+  const results = await xrangeAll(f.c, 'out');
+  const byId = new Map<string, Record<string, unknown>>();
+  for (const [, fields] of results) {
+    expect(byId.has(fields.id!), `two result entries for input ${fields.id}`).toBe(false);
+    const rec = JSON.parse(fields.data!) as Record<string, unknown>;
+    expect(rec.id).toBe(fields.id);
+    byId.set(fields.id!, rec);
+  }
+  for (const [id, fields] of inputs) {
+    const rec = byId.get(id);
+    expect(rec, `no result for input ${id} (${fields.url})`).toBeDefined();
+    expect(rec!.url).toBe(fields.url);
+  }
+  expect(byId.size).toBe(expected);
+  expect(await pendingCount(f.c)).toBe(0);
+  return [...byId.values()];
+}
+
+beforeAll(() => {
+  if (redisMissing === undefined) ensureCliBuilt();
+});
+
+describe.skipIf(redisMissing !== undefined)('fleet workers on Redis Streams', () => {
+  it('3 workers, 20,000 URLs over 200 hosts, one SIGKILLed mid-run: every URL gets exactly one result, nothing pending', { timeout: 240_000 }, async () => {
+    let f: Fixture | undefined;
+    const workers: CliProcess[] = [];
+    try {
+      f = await fixture();
+      const { file, hostNames, count } = urlFile(f, 200, 100);
+      expect(count).toBe(20_000);
+      const sess = sessionOptionsFile(f.tmp.dir, hostNames);
+      await enqueue(f, file, 'in');
+      const common = ['--concurrency', '64', '--per-host', '8', '--claim-idle', '2000', '--slot-lease', '2000', '--until-empty'];
+      for (let i = 0; i < 3; i++) workers.push(worker(f, sess, [...common, '--consumer', `w${i}`]));
+      const fx = f;
+      await waitFor('4,000 results', async () => (await xlen(fx.c, 'out')) >= 4000, 120_000);
+      workers[0]!.proc.kill('SIGKILL');
+      await workers[0]!.exited;
+      const held = (await f.c.call('XPENDING', 'in', 'fetchers', '-', '+', 1000, 'w0')) as unknown[];
+      for (const w of workers.slice(1)) expect(await exitOf(w, 180_000, 'worker'), w.stderr().slice(-2000)).toBe(0);
+      const recs = await checkResults(f, 20_000);
+      expect(recs.every((r) => r.status === 200 && r.error === null)).toBe(true);
+      // Fetched at least once each; more than once only for the entries the killed worker held.
+      for (const [, n] of f.http.hits) expect(n).toBeGreaterThanOrEqual(1);
+      expect(f.http.hits.size).toBe(20_000);
+      const extra = f.http.total - 20_000;
+      expect(extra).toBeLessThanOrEqual(held.length);
+      // The killed worker's entries were claimed by the others.
+      const claimedBy = (w: CliProcess): number => Number(/\((\d+) claimed\)/.exec(w.stderr())?.[1] ?? 0);
+      expect(claimedBy(workers[1]!) + claimedBy(workers[2]!)).toBeGreaterThanOrEqual(held.length);
+      for (const h of f.http.hosts.values()) expect(h.maxActive).toBeLessThanOrEqual(8);
+      expect(await xlen(f.c, 'in:dead')).toBe(0);
+      // fleet-stats sees the totals.
+      const st = spawnCli(['fleet-stats', '--redis', f.redis.url, '--stream', 'in', '--group', 'fetchers', '--results', 'out', '--json']);
+      expect(await exitOf(st, 30_000, 'fleet-stats'), st.stderr()).toBe(0);
+      const stats = JSON.parse(st.stdout()) as { totals: Record<string, number>; pending: number; results: number; streamLength: number };
+      expect(stats.pending).toBe(0);
+      expect(stats.results).toBe(20_000);
+      expect(stats.streamLength).toBe(20_000);
+      // The survivors flushed their counts when they stopped; the killed one up to its last refresh.
+      const okOf = (w: CliProcess): number => Number(/, (\d+) ok,/.exec(w.stderr())?.[1] ?? NaN);
+      expect(stats.totals.ok).toBeGreaterThanOrEqual(okOf(workers[1]!) + okOf(workers[2]!));
+      expect(stats.totals.ok).toBeLessThanOrEqual(20_000);
+      console.log(`fleet SIGKILL test: ${held.length} entries held by the killed worker, ${extra} fetched twice, totals ${JSON.stringify(stats.totals)}`);
+    } finally {
+      await teardown(f, workers);
+    }
+  });
+});
