@@ -26,3 +26,7 @@ export type {
   DnsLookupFunction,
   DnsStats,
 } from './types.js';
+// The fleet worker: importing this loads no Redis client (ioredis is loaded when a worker starts).
+export { runWorker, type WorkerOptions, type WorkerSummary } from './fleet/worker.js';
+export type { RedisClient } from './fleet/redis.js';
+export type { FetchRecord } from './fleet/records.js';

@@ -104,6 +104,12 @@ interface GateWaiter {
   onAbort: () => void;
 }
 
+/** Resolves with `p`, or with undefined after `ms` (Redis away at shutdown must not hang it). */
+function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms)))]).finally(() => clearTimeout(t));
+}
+
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal?.aborted) return resolve();
@@ -344,7 +350,11 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
           rec = errorRecord(p.url, method, e, extra);
         }
       }
-      if (job.released || job.lost) return; // handed back / owned by another: write nothing
+      if (job.lost) {
+        counts.superseded++; // owned by another consumer now: it writes the result
+        return;
+      }
+      if (job.released) return; // handed back at shutdown: write nothing
       const written = await commit(job, results, ['id', id, 'data', JSON.stringify(rec)]);
       if (!written) counts.superseded++;
       else if (rec.error === null) counts.ok++;
@@ -440,9 +450,14 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   let cursor = '0-0';
   let lastClaim = -Infinity;
   const lowWater = Math.max(1, Math.ceil(concurrency / 16));
+  const stopped = new Promise<void>((r) => {
+    if (stopAc.signal.aborted) r();
+    else stopAc.signal.addEventListener('abort', () => r(), { once: true });
+  });
   try {
-    await ensureGroup();
-    await publishStats('running');
+    // Both wait while Redis is unreachable; a stop request ends the wait.
+    await Promise.race([ensureGroup(), stopped]);
+    if (!stopping) await Promise.race([publishStats('running'), stopped]);
     log(`worker ${consumer}: reading ${stream} as ${group}, concurrency ${concurrency}`);
     while (!stopping) {
       let free = concurrency - jobs.size;
@@ -516,7 +531,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         j.ac.abort();
       }
       try {
-        counts.released += Number(await RELEASE.run(cmd, [stream, lastErrorKey], [group, consumer, `released unfinished at shutdown by ${consumer}`, ...ids]));
+        const n = await bounded(RELEASE.run(cmd, [stream, lastErrorKey], [group, consumer, `released unfinished at shutdown by ${consumer}`, ...ids]), 5000);
+        if (n === undefined) throw new Error('Redis did not answer');
+        counts.released += Number(n);
       } catch (e) {
         log(`worker ${consumer}: could not hand back ${ids.length} entries (${replyErrorText(e)}); they are claimed after ${claimIdle} ms`);
       }
@@ -526,15 +543,20 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     clearInterval(tick);
     clearInterval(statsTimer);
     options.signal?.removeEventListener('abort', onStop);
-    try {
-      await publishStats('stopped');
-      // A consumer with nothing pending leaves the group (DELCONSUMER would drop pending entries).
-      const mine = (await cmd.call('XPENDING', stream, group, '-', '+', 1, consumer)) as unknown[];
-      if (mine.length === 0) await cmd.call('XGROUP', 'DELCONSUMER', stream, group, consumer);
-    } catch {
-      /* Redis away at the end: the stats hash expires by itself */
+    if (cmd.status === 'ready') {
+      await bounded(
+        (async () => {
+          await publishStats('stopped');
+          // A consumer with nothing pending leaves the group (DELCONSUMER would drop pending entries).
+          const mine = (await cmd.call('XPENDING', stream, group, '-', '+', 1, consumer)) as unknown[];
+          if (mine.length === 0) await cmd.call('XGROUP', 'DELCONSUMER', stream, group, consumer);
+        })().catch(() => {}),
+        3000,
+      );
+    } // else Redis is away: the stats hash expires by itself
+    if (ownClient) {
+      if (cmd.status !== 'ready' || (await bounded(cmd.quit().catch(() => undefined), 1000)) === undefined) cmd.disconnect();
     }
-    if (ownClient) await cmd.quit().catch(() => cmd.disconnect());
     if (ownSession) await session.close();
     log(`worker ${consumer}: stopped`);
   }

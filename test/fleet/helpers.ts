@@ -46,7 +46,7 @@ type Resp = string | number | null | Resp[] | Error;
 
 export class RespClient {
   readonly #sock: net.Socket;
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
   readonly #waiting: Array<(v: Resp) => void> = [];
 
   private constructor(sock: net.Socket) {
