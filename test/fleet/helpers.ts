@@ -225,7 +225,7 @@ export interface RecordingServer {
 }
 
 /** A loopback HTTP server answering `ok <path>` after `delayMs`, recording every request per Host. */
-export async function startRecordingServer(delayMs = 0): Promise<RecordingServer> {
+export async function startRecordingServer(delayMs = 0, port = 0): Promise<RecordingServer> {
   const hits = new Map<string, number>();
   const hosts = new Map<string, HostLog>();
   const s: RecordingServer = { port: 0, hits, hosts, total: 0, close: async () => {} };
@@ -252,7 +252,7 @@ export async function startRecordingServer(delayMs = 0): Promise<RecordingServer
     else answer();
   });
   server.keepAliveTimeout = 30_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
   s.port = (server.address() as net.AddressInfo).port;
   s.close = () =>
     new Promise<void>((r) => {
