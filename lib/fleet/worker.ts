@@ -184,7 +184,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const maxDeliveries = posInt(options.maxDeliveries, 'maxDeliveries', 5);
   const maxLen = posInt(options.resultsMaxLen, 'resultsMaxLen', 1_000_000, 0);
   const statsInterval = posInt(options.statsInterval, 'statsInterval', 2000, 50);
-  const blockMs = posInt(options.blockMs, 'blockMs', 1000, 1);
+  // untilEmpty: a drained stream is noticed within 100 ms.
+  const blockMs = Math.min(posInt(options.blockMs, 'blockMs', 1000, 1), options.untilEmpty === true ? 100 : Infinity);
   const grace = posInt(options.shutdownGrace, 'shutdownGrace', 10_000, 0);
   const bodies = { inlineMax: posInt(options.inlineMax, 'inlineMax', 65_536, 0), bodiesDir: options.bodiesDir };
   const baseOpts: RequestOptions = { timeout: { total: 30_000 }, ...(options.requestOptions ?? {}), timings: true };
