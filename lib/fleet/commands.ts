@@ -2,6 +2,7 @@
 // lib/cli.ts registers them; the Redis ones load the Redis client (ioredis) only when run.
 
 import { FleetUsageError } from './options.js';
+import { RedisUnavailableError } from './redis.js';
 import { fetchCommand, FETCH_USAGE } from './batch.js';
 import { workerCommand, WORKER_USAGE, enqueueCommand, ENQUEUE_USAGE, resultsCommand, RESULTS_USAGE, fleetStatsCommand, FLEET_STATS_USAGE } from './tools.js';
 
@@ -21,6 +22,10 @@ function wrap(c: FleetCommand, usageError: new (msg: string) => Error): FleetCom
         return await c.run(argv);
       } catch (e) {
         if (e instanceof FleetUsageError) throw new usageError(e.message);
+        if (e instanceof RedisUnavailableError) {
+          process.stderr.write(`uvfetch ${c.name}: ${e.message}\n`);
+          return 1;
+        }
         throw e;
       }
     },
