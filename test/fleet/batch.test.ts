@@ -4,8 +4,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync, writeFileSync, statSync, truncateSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { ensureCliBuilt } from '../helpers/run-cli.js';
-import { startRecordingServer, sessionOptionsFile, spawnCli, exitOf, waitFor, tempDir, type RecordingServer } from './helpers.js';
+import { ensureFleetBuilt, startRecordingServer, sessionOptionsFile, spawnCli, exitOf, waitFor, tempDir, type RecordingServer } from './helpers.js';
 
 interface Rec {
   url: string;
@@ -38,7 +37,7 @@ function countLines(file: string): number {
   return n;
 }
 
-beforeAll(ensureCliBuilt);
+beforeAll(ensureFleetBuilt);
 
 describe('uvfetch fetch', () => {
   it('100,000 URLs: killed mid-run, resumed: complete, valid JSONL with every line exactly once', { timeout: 300_000 }, async () => {

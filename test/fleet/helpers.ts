@@ -2,13 +2,22 @@
 // temp dir, a tiny RESP client for the checks, a loopback HTTP server that records every request
 // per host, and CLI child processes.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { cli, root } from '../helpers/run-cli.js';
+import { cli, root, ensureCliBuilt } from '../helpers/run-cli.js';
+
+/** dist/ with the fleet modules (an older dist/ without them is compiled again). */
+export function ensureFleetBuilt(): void {
+  ensureCliBuilt();
+  if (existsSync(path.join(root, 'dist', 'fleet', 'commands.js'))) return;
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+}
 
 export const redisMissing: string | undefined = spawnSync('redis-server', ['--version']).error
   ? 'redis-server is not installed (Debian package redis-server; .ci/run installs it)'

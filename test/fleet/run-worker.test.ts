@@ -2,7 +2,7 @@
 // entries that are not usable requests, dead letters, hand-back at shutdown, a worker that lost
 // its entry to another, and the lazy loading of the Redis client.
 
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Session, runWorker, type WorkerSummary } from '../../lib/index.js';
@@ -16,11 +16,14 @@ import {
   waitFor,
   spawnCli,
   exitOf,
+  ensureFleetBuilt,
   type RedisServer,
   type RecordingServer,
 } from './helpers.js';
 
 if (redisMissing !== undefined) console.log(`runWorker tests skipped: ${redisMissing}`);
+
+beforeAll(ensureFleetBuilt);
 
 async function setup(delayMs = 0): Promise<{ redis: RedisServer; http: RecordingServer; c: RespClient; session: Session; done: () => Promise<void> }> {
   const redis = await startRedis({ appendonly: false });

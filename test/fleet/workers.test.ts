@@ -5,7 +5,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ensureCliBuilt } from '../helpers/run-cli.js';
 import {
   redisMissing,
   startRedis,
@@ -21,6 +20,7 @@ import {
   type RedisServer,
   type RecordingServer,
   type CliProcess,
+  ensureFleetBuilt,
 } from './helpers.js';
 
 if (redisMissing !== undefined) console.log(`fleet tests skipped: ${redisMissing}`);
@@ -102,7 +102,7 @@ async function checkResults(f: Fixture, expected: number): Promise<Array<Record<
 }
 
 beforeAll(() => {
-  if (redisMissing === undefined) ensureCliBuilt();
+  if (redisMissing === undefined) ensureFleetBuilt();
 });
 
 describe.skipIf(redisMissing !== undefined)('fleet workers on Redis Streams', () => {
@@ -236,6 +236,54 @@ describe.skipIf(redisMissing !== undefined)('fleet workers on Redis Streams', ()
       await checkResults(f, 5000);
       for (const w of workers) expect(w.stderr()).toMatch(/Redis connection lost/);
       console.log(`fleet Redis restart test: ${before.size} results seen before the crash, ${after.size} after the restart; ${f.http.total - 5000} URLs fetched twice (${sentBefore} requests before the crash)`);
+    } finally {
+      await teardown(f, workers);
+    }
+  });
+
+
+  it('enqueue → worker → results round trip: JSON request lines, malformed lines as error results, results de-duplicated on id', { timeout: 60_000 }, async () => {
+    let f: Fixture | undefined;
+    const workers: CliProcess[] = [];
+    try {
+      f = await fixture();
+      const u = `http://r.fleet.test:${f.http.port}`;
+      const file = path.join(f.tmp.dir, 'mixed.txt');
+      writeFileSync(file, [`${u}/a`, '', '# comment', JSON.stringify({ url: `${u}/p`, method: 'PUT', body: 'x' }), 'no url here', '{"url":'].join('\n') + '\n');
+      await enqueue(f, file, 'in');
+      const inputs = await xrangeAll(f.c, 'in');
+      expect(inputs.map(([, e]) => e)).toEqual([
+        { url: `${u}/a`, line: '1' },
+        { request: JSON.stringify({ url: `${u}/p`, method: 'PUT', body: 'x' }), line: '4' },
+        { url: 'no url here', line: '5' },
+        { request: '{"url":', line: '6' },
+      ]);
+      const w = worker(f, sessionOptionsFile(f.tmp.dir, ['r.fleet.test']), ['--until-empty', '--json']);
+      workers.push(w);
+      expect(await exitOf(w, 30_000, 'worker'), w.stderr()).toBe(0);
+      expect(JSON.parse(w.stdout())).toMatchObject({ received: 4, ok: 2, errors: 2 });
+      // A second result entry for the same input id (what a lossy Redis failover could cause).
+      const dupe = (await xrangeAll(f.c, 'out'))[0]![1];
+      await f.c.call('XADD', 'out', '*', 'id', dupe.id!, 'data', dupe.data!);
+      const r = spawnCli(['results', '--redis', f.redis.url, '--results', 'out']);
+      expect(await exitOf(r, 20_000, 'results'), r.stderr()).toBe(0);
+      const recs = r.stdout().trim().split('\n').map((l) => JSON.parse(l) as { id: string; url: string; status: number | null; method: string; error: { code: string } | null });
+      expect(recs).toHaveLength(4);
+      expect(r.stderr()).toMatch(/4 printed, 1 duplicate/);
+      const byUrl = new Map(recs.map((x) => [x.url, x]));
+      expect(byUrl.get(`${u}/a`)).toMatchObject({ status: 200, error: null });
+      expect(byUrl.get(`${u}/p`)).toMatchObject({ status: 200, method: 'PUT', error: null });
+      expect(byUrl.get('no url here')!.error!.code).toBe('ERR_INVALID_URL');
+      expect(byUrl.get('{"url":')!.error!.code).toBe('ERR_INVALID_URL');
+      expect(new Set(recs.map((x) => x.id))).toEqual(new Set(inputs.map(([id]) => id)));
+      const all = spawnCli(['results', '--redis', f.redis.url, '--results', 'out', '--no-dedupe']);
+      expect(await exitOf(all, 20_000, 'results'), all.stderr()).toBe(0);
+      expect(all.stdout().trim().split('\n')).toHaveLength(5);
+      const st = spawnCli(['fleet-stats', '--redis', f.redis.url, '--stream', 'in', '--group', 'fetchers', '--results', 'out']);
+      expect(await exitOf(st, 20_000, 'fleet-stats'), st.stderr()).toBe(0);
+      expect(st.stdout()).toMatch(/queue +4 entries, 0 pending, 0 not yet delivered, 5 results, 0 dead letters/);
+      expect(st.stdout()).toMatch(/totals +4 received \(0 claimed\), 2 ok, 2 error results/);
+      expect(st.stdout()).toMatch(/stopped \(\d+s ago\)/);
     } finally {
       await teardown(f, workers);
     }
