@@ -115,7 +115,7 @@ describe.skipIf(redisMissing !== undefined)('fleet workers on Redis Streams', ()
       expect(count).toBe(20_000);
       const sess = sessionOptionsFile(f.tmp.dir, hostNames);
       await enqueue(f, file, 'in');
-      const common = ['--concurrency', '64', '--per-host', '8', '--claim-idle', '2000', '--slot-lease', '2000', '--until-empty'];
+      const common = ['--concurrency', '64', '--per-host', '8', '--claim-idle', '4000', '--slot-lease', '4000', '--until-empty'];
       for (let i = 0; i < 3; i++) workers.push(worker(f, sess, [...common, '--consumer', `w${i}`]));
       const fx = f;
       await waitFor('4,000 results', async () => (await xlen(fx.c, 'out')) >= 4000, 120_000);
