@@ -41,6 +41,7 @@ module.exports = {
     layer('session', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session']),
     layer('raw', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'raw']),
     layer('fetch', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'fetch']),
+    layer('fleet', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'fleet']),
     {
       name: 'pure-modules-load-no-addon',
       comment: 'core/, policies/ and net/proxy.ts must not reach the native addon, even indirectly.',
@@ -64,10 +65,10 @@ module.exports = {
     },
     {
       name: 'tools-use-the-entry',
-      comment: 'tools/ uses the library as users do: through its entry (the package name).',
+      comment: 'tools/ uses the library as users do: through its entries (uvfetch, uvfetch/fleet).',
       severity: 'error',
       from: { path: '^tools/' },
-      to: { path: '^lib/', pathNot: '^lib/index\\.ts$' },
+      to: { path: '^lib/', pathNot: '^lib/(index|fleet/index)\\.ts$' },
     },
   ],
   options: {

@@ -4,7 +4,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     // tools/ imports the library by its package name; under test that is the sources.
-    alias: { uvfetch: fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+    alias: [
+      { find: /^uvfetch$/, replacement: fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+      { find: /^uvfetch\/fleet$/, replacement: fileURLToPath(new URL('./lib/fleet/index.ts', import.meta.url)) },
+    ],
   },
   test: {
     // Native addon: run each test file in its own forked process (a crash stays contained,

@@ -29,3 +29,5 @@ export {
   type UvfetchDispatchHandler,
   type UvfetchDispatchController,
 } from './fetch/index.js';
+// The fleet worker: importing this loads no Redis client (ioredis is loaded when a worker starts).
+export { runWorker, type WorkerOptions, type WorkerSummary, type RedisClient, type FetchRecord } from './fleet/index.js';
