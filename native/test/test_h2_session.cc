@@ -1003,6 +1003,8 @@ TEST(h2_hostile_protocol_errors_are_typed) {
       {"regular_before_status", frame(1, 5, 1, lit("a", "b") + kStatus200), false, kH2ProtocolError},
       {"request_pseudo_in_response", frame(1, 5, 1, kStatus200 + lit(":path", "/")), false, kH2ProtocolError},
       {"missing_status", frame(1, 5, 1, lit("a", "b")), false, kH2ProtocolError},
+      {"status_below_100", frame(1, 5, 1, lit(":status", "051")), false, kH2InternalError},
+      {"status_above_599", frame(1, 5, 1, lit(":status", "600")), false, kH2InternalError},
       {"uppercase_name", frame(1, 5, 1, kStatus200 + lit("Bad", "x")), false, kH2ProtocolError},
       {"connection_header", frame(1, 5, 1, kStatus200 + lit("connection", "close")), false, kH2ProtocolError},
       {"data_beyond_content_length",

@@ -843,8 +843,16 @@ int H2Session::cb_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t
   std::string_view n(reinterpret_cast<const char*>(name), namelen);
   std::string_view v(reinterpret_cast<const char*>(value), valuelen);
   if (n == ":status") {
+    // nghttp2 checks for three digits only ("051" passes): HTTP status codes are 100..599.
     int st = 0;
-    for (char c : v) st = st * 10 + (c - '0');  // nghttp2 checked: three digits
+    for (char c : v) st = st * 10 + (c - '0');
+    if (v.size() != 3 || st < 100 || st > 599) {
+      if (s->error == Error::Ok) {
+        s->error = Error::Http2Protocol;
+        s->detail = "invalid :status in the response";
+      }
+      return kNgErrTemporalCallbackFailure;
+    }
     s->status = st;
     return 0;
   }

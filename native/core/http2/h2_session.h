@@ -245,7 +245,6 @@ class H2Session {
   uint32_t fail_h2_ = 0;
   std::string fail_detail_;
   std::string last_lib_error_;
-  bool in_callback_failure_ = false;
 
   // GOAWAY
   bool goaway_received_ = false;
@@ -257,7 +256,6 @@ class H2Session {
   uint64_t window_start_ = 0;
   std::array<uint32_t, 8> counts_{};
   uint32_t continuations_ = 0;
-  int32_t rst_pending_local_ = 0;
 
   // SETTINGS ACK wait
   std::deque<uint64_t> settings_sent_at_;
