@@ -944,7 +944,9 @@ int H2Session::cb_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* f, i
   }
   if (Stream* s = self->find(f->hd.stream_id)) {
     if (s->lib_detail.empty()) {
-      if (lib_error == kNgErrHttpHeader) s->lib_detail = "malformed response header block (pseudo-header or field misuse)";
+      if (f->hd.type == kFrameData && s->content_length >= 0)
+        s->lib_detail = "response DATA does not match content-length";
+      else if (lib_error == kNgErrHttpHeader) s->lib_detail = "malformed response header block (pseudo-header or field misuse)";
       else if (lib_error == kNgErrHttpMessaging) s->lib_detail = "malformed response message";
       else s->lib_detail = what;
     }
