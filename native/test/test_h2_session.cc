@@ -1,6 +1,8 @@
 // HTTP/2 client codec (native/core/http2): the preface checked byte by byte with a frame parser
 // written here (not the codec's), responses driven by an nghttp2 *server* session in the same
 // process, and hostile servers written as raw bytes.
+#include <dlfcn.h>
+
 #include <cstring>
 #include <functional>
 #include <map>
@@ -421,6 +423,62 @@ struct RawFixture {
 TEST(h2_available_in_test_process) {
   CHECK(h2_available());
   CHECK(ng().session_client_new2 != nullptr);
+}
+
+namespace {
+void* hide_client_new(const char* sym) {
+  return std::strcmp(sym, "nghttp2_session_client_new2") == 0 ? nullptr : dlsym(RTLD_DEFAULT, sym);
+}
+void* mix_copies(const char* sym) {
+  // one function from another object (libc) than the rest: must be refused
+  return std::strcmp(sym, "nghttp2_strerror") == 0 ? dlsym(RTLD_DEFAULT, "strerror") : dlsym(RTLD_DEFAULT, sym);
+}
+}  // namespace
+
+TEST(h2_unavailable_when_node_exports_no_nghttp2) {
+  Nghttp2Api none = resolve_api([](const char*) -> void* { return nullptr; });
+  CHECK(!none.ok);
+  CHECK_EQ(std::string(none.missing), "nghttp2_session_callbacks_new");
+  Nghttp2Api partial = resolve_api(hide_client_new);
+  CHECK(!partial.ok);
+  CHECK_EQ(std::string(partial.missing), "nghttp2_session_client_new2");
+  Nghttp2Api mixed = resolve_api(mix_copies);
+  CHECK(!mixed.ok);
+  CHECK_EQ(std::string(mixed.missing), "nghttp2 symbols come from more than one library");
+  Nghttp2Api full = resolve_api(nullptr);
+  CHECK(full.ok);
+  CHECK_EQ(std::string(error_code(Error::Http2Unavailable)), "ERR_HTTP2_UNAVAILABLE");
+}
+
+TEST(h2_request_priority_override_and_none) {
+  Recorder rec;
+  auto c = make(chrome_like(), &rec);
+  if (!c) return;
+  RequestHead r;
+  r.method = "GET";
+  r.scheme = "https";
+  r.authority = "a";
+  r.path = "/";
+  Error e;
+  std::string why;
+  int32_t def = c->submit_request(r, &e, &why);
+  r.priority = RequestHead::Priority::None;
+  int32_t none = c->submit_request(r, &e, &why);
+  r.priority = RequestHead::Priority::Explicit;
+  r.priority_spec = {0, 1, 147, false};
+  int32_t expl = c->submit_request(r, &e, &why);
+  std::vector<RawFrame> fr;
+  CHECK(parse_frames(take_output(*c), true, &fr));
+  std::map<int32_t, const RawFrame*> h;
+  for (auto& f : fr)
+    if (f.type == 1) h[f.sid] = &f;
+  CHECK(h.size() == 3);
+  if (h.size() != 3) return;
+  CHECK((h[def]->flags & 0x20) && be32(h[def]->payload, 0) == 0x80000000u && uint8_t(h[def]->payload[4]) == 255);
+  CHECK(!(h[none]->flags & 0x20));
+  CHECK((h[expl]->flags & 0x20) && be32(h[expl]->payload, 0) == 1u && uint8_t(h[expl]->payload[4]) == 146);
+  // the fingerprint stays the connection's first request's
+  CHECK_EQ(c->fingerprint(), "1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p");
 }
 
 TEST(h2_setting_names_and_option_validation) {

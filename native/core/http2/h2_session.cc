@@ -343,7 +343,7 @@ void H2Session::frame_in(const uint8_t* p, size_t n) {
       int32_t sid = static_cast<int32_t>(get32(fh_ + 5) & 0x7fffffffu);
       payload_left_ = len;
       Stream* s = type == kFrameHeaders && !(flags & (kFlagPriority | kFlagPadded)) ? find(sid) : nullptr;
-      if (s != nullptr && s->has_priority && len >= 5) {
+      if (s != nullptr && s->has_priority) {
         uint8_t pri[5];
         put32(pri, (static_cast<uint32_t>(s->priority.depends_on) & 0x7fffffffu) |
                        (s->priority.exclusive ? 0x80000000u : 0u));
@@ -361,7 +361,6 @@ void H2Session::frame_in(const uint8_t* p, size_t n) {
       } else {
         emit_frame_header(len, type, flags, sid);
       }
-      if (len == 0) continue;
       if (s != nullptr) s->has_priority = false;  // one HEADERS per request
       continue;
     }

@@ -7,13 +7,16 @@
 namespace uvf::http2 {
 
 namespace {
+void* default_lookup(const char* sym) { return dlsym(RTLD_DEFAULT, sym); }
+}  // namespace
 
-Nghttp2Api resolve() {
+Nghttp2Api resolve_api(void* (*lookup)(const char* symbol)) {
+  if (lookup == nullptr) lookup = default_lookup;
   Nghttp2Api a;
   const void* base = nullptr;  // the object the first symbol came from: every other must match
   bool mixed = false;
   auto look = [&](const char* sym, bool required, auto& slot) {
-    void* p = dlsym(RTLD_DEFAULT, sym);
+    void* p = lookup(sym);
     if (p == nullptr) {
       if (required && a.missing[0] == '\0') a.missing = sym;
       return;
@@ -30,8 +33,8 @@ Nghttp2Api resolve() {
 #undef UVF_NGHTTP2_LOOKUP
   // The *2 variants (nghttp2 >= 1.60) have the same ABI on Linux; prefer them where present
   // (the ssize_t ones are deprecated and may go in a later major version).
-  if (void* r2 = dlsym(RTLD_DEFAULT, "nghttp2_session_mem_recv2")) {
-    if (void* s2 = dlsym(RTLD_DEFAULT, "nghttp2_session_mem_send2")) {
+  if (void* r2 = lookup("nghttp2_session_mem_recv2")) {
+    if (void* s2 = lookup("nghttp2_session_mem_send2")) {
       a.session_mem_recv = reinterpret_cast<decltype(a.session_mem_recv)>(r2);
       a.session_mem_send = reinterpret_cast<decltype(a.session_mem_send)>(s2);
       a.has_v2 = true;
@@ -42,10 +45,8 @@ Nghttp2Api resolve() {
   return a;
 }
 
-}  // namespace
-
 const Nghttp2Api& api() {
-  static const Nghttp2Api table = resolve();  // C++11 magic statics: resolved once, thread-safe
+  static const Nghttp2Api table = resolve_api(nullptr);  // C++11 magic statics: resolved once, thread-safe
   return table;
 }
 

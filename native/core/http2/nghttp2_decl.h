@@ -299,6 +299,9 @@ struct Nghttp2Api {
   bool has_v2 = false;
 };
 
+// Resolves the table through `lookup` (null: dlsym(RTLD_DEFAULT, ...)). For tests; use api().
+Nghttp2Api resolve_api(void* (*lookup)(const char* symbol));
+
 // The process-wide table, resolved once (thread-safe). Check api().ok (or h2_available()) first.
 const Nghttp2Api& api();
 
