@@ -896,6 +896,31 @@ TEST(h2_goaway_last_stream_id_splits_retryable) {
   CHECK(c->finished());
 }
 
+TEST(h2_client_goaway_with_code_is_not_a_failure_and_ids_run_out) {
+  Recorder rec;
+  SessionOptions o;
+  o.first_stream_id = 0x7fffffff;  // the last client stream id
+  auto c = make(o, &rec);
+  if (!c) return;
+  TestServer srv;
+  srv.on_request = [](TestServer& s, int32_t id) { s.respond(id, 200, {}, "x"); };
+  CHECK_EQ(get(*c, "/"), 0x7fffffff);
+  pump(*c, srv);
+  CHECK_EQ(code(rec.s[0x7fffffff].end.error), "OK");
+  RequestHead r;
+  r.method = "GET";
+  r.scheme = "https";
+  r.path = "/";
+  Error e = Error::Ok;
+  std::string why;
+  CHECK_EQ(c->submit_request(r, &e, &why), -1);
+  CHECK_EQ(code(e), "ERR_SESSION_CLOSED");
+  c->goaway(kH2InternalError, "bye");
+  pump(*c, srv);
+  CHECK(!c->failed());
+  CHECK(!rec.conn_error);
+}
+
 TEST(h2_transport_closed_fails_open_streams) {
   Recorder rec;
   auto c = make(chrome_like(), &rec);

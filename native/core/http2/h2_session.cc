@@ -576,6 +576,7 @@ int32_t H2Session::submit_request(const RequestHead& req, Error* err, std::strin
   prd.source.ptr = st.get();
   prd.read_callback = cb_read_body;
   int32_t id = ng_.submit_request(session_, nullptr, nva.data(), nva.size(), req.has_body ? &prd : nullptr, st.get());
+  if (id == kNgErrStreamIdNotAvailable) return refuse(Error::SessionClosed, "HTTP/2 stream ids exhausted on this connection");
   if (id < 0) return refuse(Error::Http2Protocol, ng_.strerror(id));
   if (st->has_priority && st->priority.depends_on == id)
     st->has_priority = false;  // a stream cannot depend on itself: send no priority rather than a protocol error
@@ -656,6 +657,7 @@ bool H2Session::ping(uint64_t opaque) {
 void H2Session::goaway(uint32_t code, std::string_view debug) {
   if (dead_ || goaway_submitted_) return;
   goaway_submitted_ = true;
+  goaway_code_ = code;
   ng_.submit_goaway(session_, 0, ng_.session_get_last_proc_stream_id(session_), code,
                     reinterpret_cast<const uint8_t*>(debug.data()), debug.size());
 }
@@ -988,7 +990,7 @@ int H2Session::cb_frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud)
       break;
     case kFrameGoaway:
       self->goaway_sent_ = true;
-      if (!self->goaway_submitted_ || f->goaway.error_code != kH2NoError) {
+      if (!self->goaway_submitted_ || f->goaway.error_code != self->goaway_code_) {
         // nghttp2 ended the connection on a protocol error of the server's.
         std::string d = self->last_lib_error_.empty() ? std::string("connection error") : self->last_lib_error_;
         self->fail(Error::Http2Protocol, f->goaway.error_code, std::string(h2_code_name(f->goaway.error_code)) + ": " + d);

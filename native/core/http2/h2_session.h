@@ -251,6 +251,7 @@ class H2Session {
   int32_t goaway_last_id_ = 0;
   bool goaway_sent_ = false;
   bool goaway_submitted_ = false;  // by us (goaway()); any other GOAWAY sent is nghttp2's connection error
+  uint32_t goaway_code_ = 0;
 
   // flood counters
   uint64_t window_start_ = 0;

@@ -215,6 +215,7 @@ enum : uint32_t {
 enum : int {
   kNgErrInvalidArgument = -501,
   kNgErrDeferred = -508,
+  kNgErrStreamIdNotAvailable = -509,
   kNgErrHttpHeader = -531,
   kNgErrHttpMessaging = -532,
   kNgErrTemporalCallbackFailure = -521,
