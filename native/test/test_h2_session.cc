@@ -1023,6 +1023,7 @@ TEST(h2_hostile_control_frame_floods) {
       {"window_update", frame(8, 0, 0, u32(1)), "WINDOW_UPDATE flood"},
       {"priority", frame(2, 0, 101, u32(0) + "\x10"), "PRIORITY flood"},
       {"empty_data", frame(0, 0, 1, ""), "empty frame flood"},
+      {"rst_on_closed", frame(3, 0, 1, u32(8)), "RST_STREAM flood"},
   };
   for (auto& k : cases) {
     SessionOptions o;
