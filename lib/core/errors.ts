@@ -41,6 +41,10 @@ export type ErrorCode =
   | 'ERR_TLS_ALPN'
   | 'ERR_TLS'
   | 'ERR_SOCKET'
+  | 'ERR_HTTP2_PROTOCOL'
+  | 'ERR_HTTP2_STREAM_RESET'
+  | 'ERR_HTTP2_GOAWAY'
+  | 'ERR_HTTP2_UNAVAILABLE'
   | 'ERR_INTERNAL'
   // Raised in JS only (the redirect policy), never by the engine: no native index.
   | 'ERR_REDIRECT'

@@ -94,6 +94,31 @@ seed $q user_accept_enc '' 'GET\\x/\\xh\\x\\xbad\x01\\xAccept-Encoding\\xidentit
 seed $q bad_method   '' 'GE T\\x/\\xh\\x\\x\x00\x00\x00'
 seed $q bad_target   '' 'GET\\x/a b\\xh\\x\\x\x00\x00\x00'
 
+# h2_session: 4 control bytes (see fuzz_h2_session.cc), then server frames.
+# h2f <type> <flags> <stream> <payload %b>: one frame, as %b escapes; lit <name> <value>: an HPACK
+# literal without indexing (new name); st200 = indexed :status 200.
+h2f() {
+  local len; len=$(printf '%b' "$4" | wc -c)
+  printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x\\x%02x' $((len >> 16 & 255)) $((len >> 8 & 255)) \
+    $((len & 255)) "$1" "$2" $(($3 >> 24 & 127)) $(($3 >> 16 & 255)) $(($3 >> 8 & 255)) $(($3 & 255))
+  printf '%s' "$4"
+}
+lit() { printf '\\x00\\x%02x%s\\x%02x%s' ${#1} "$1" ${#2} "$2"; }
+st200='\x88'
+pre="$(h2f 4 0 0 '\x00\x03\x00\x00\x00\x64\x00\x04\x00\x01\x00\x00')$(h2f 4 1 0 '')"
+z=h2_session
+seed $z ok_three      '\x00\x10\x00\x00' "$pre$(h2f 1 4 1 "$st200$(lit content-type text/plain)")$(h2f 0 1 1 hello)$(h2f 1 5 3 "$st200")$(h2f 1 4 5 "$st200")$(h2f 0 0 5 abc)$(h2f 1 5 5 "$(lit grpc-status 0)")"
+seed $z ok_chrome     '\x01\x20\x13\x37' "$pre$(h2f 1 4 1 "$st200$(lit content-length 3)")$(h2f 0 1 1 abc)$(h2f 8 0 0 '\x00\x01\x00\x00')$(h2f 8 0 5 '\x00\x01\x00\x00')"
+seed $z continuation  '\x02\x00\x00\x01' "$pre$(h2f 1 0 1 "$st200")$(h2f 9 0 1 "$(lit a b)")$(h2f 9 4 1 "$(lit c d)")$(h2f 0 1 1 x)"
+seed $z dyn_table     '\x02\x00\x00\x02' "$pre$(h2f 1 4 1 "$st200\\x40\\x01x\\x05hello\\xbe\\xbe\\xbe")$(h2f 0 1 1 '')"
+seed $z informational '\x00\x00\x00\x03' "$pre$(h2f 1 4 1 "$(lit :status 103)$(lit link '</a>')")$(h2f 1 5 1 "$st200")"
+seed $z rst_goaway    '\x10\x00\x00\x04' "$pre$(h2f 3 0 3 '\x00\x00\x00\x07')$(h2f 7 0 0 '\x00\x00\x00\x01\x00\x00\x00\x00bye')$(h2f 1 5 1 "$st200")"
+seed $z ping_settings '\x22\x00\x00\x05' "$pre$(h2f 6 0 0 12345678)$(h2f 4 0 0 '\x00\x01\x00\x00\x10\x00')$(h2f 6 1 0 '\x00\x00\x00\x00\x00\x00\x00\x2a')"
+seed $z push_promise  '\x08\x00\x00\x06' "$pre$(h2f 5 4 1 "\\x00\\x00\\x00\\x02$(lit :method GET)$(lit :scheme https)$(lit :authority fuzz.test)$(lit :path /p)")$(h2f 1 5 1 "$st200")"
+seed $z paused_window '\x44\x40\x00\x07' "$pre$(h2f 1 4 3 "$st200")$(h2f 0 0 3 "$(printf '%0200d' 0)")$(h2f 0 1 3 end)$(h2f 1 5 1 "$st200")"
+seed $z padded_prio   '\x00\x00\x00\x08' "$pre$(h2f 1 44 1 '\x02\x00\x00\x00\x00\x0f\x88\x00\x00')$(h2f 0 9 1 '\x01x\x00')$(h2f 2 0 7 '\x00\x00\x00\x01\x10')"
+seed $z unknown_frame '\x00\x00\x00\x09' "$pre$(h2f 250 0 0 abc)$(h2f 16 0 1 '\x00\x00x')$(h2f 1 5 1 "$st200")"
+
 # dns_cache: op bytes are read from the end; any bytes are a valid program.
 d=dns_cache
 seed $d lookups_complete '' '\x00\x10\x01\x03\x00\x21\x01\x03\x02\x00\x11\x06\x05\x00\x01\x30\x00\x00\x03\x02\x01\x00\x00\x10'

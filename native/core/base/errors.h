@@ -47,6 +47,10 @@ namespace uvf {
   X(TlsAlpn, "ERR_TLS_ALPN", "server selected an application protocol uvfetch cannot speak") \
   X(TlsProtocol, "ERR_TLS", "TLS protocol error")                                            \
   X(Socket, "ERR_SOCKET", "socket error")                                                    \
+  X(Http2Protocol, "ERR_HTTP2_PROTOCOL", "HTTP/2 protocol error")                            \
+  X(Http2StreamReset, "ERR_HTTP2_STREAM_RESET", "HTTP/2 stream reset by the server")         \
+  X(Http2Goaway, "ERR_HTTP2_GOAWAY", "HTTP/2 connection shut down by the server (GOAWAY)")   \
+  X(Http2Unavailable, "ERR_HTTP2_UNAVAILABLE", "HTTP/2 is unavailable: this Node exports no nghttp2") \
   X(Internal, "ERR_INTERNAL", "internal error")
 
 enum class Error : uint16_t {
