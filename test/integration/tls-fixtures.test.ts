@@ -298,7 +298,10 @@ describe('tls-fixtures.ts certificates', () => {
 
 describe('capturing TLS server', () => {
   it('records node:tls hellos with the configured ciphers and groups, in order, and the group the server chose', async () => {
-    const srv = await serve({ ...fx.server, ALPNProtocols: ['http/1.1'] });
+    // The server's groups are set (one list, no preference tuples), so it takes the client's
+    // P-384 key share on every OpenSSL; what Node's default server groups do differs by OpenSSL
+    // version (next test).
+    const srv = await serve({ ...fx.server, ALPNProtocols: ['http/1.1'], ecdhCurve: 'X25519:P-256:P-384' });
     const r = await handshake(srv.port, {
       servername: 'localhost',
       ca: fx.caPem,
@@ -330,6 +333,30 @@ describe('capturing TLS server', () => {
     expect(s.serverHello).toMatchObject({ version: 0x0304, cipher: 0x1303, group: 0x0018, helloRetryRequest: false });
     // The client's own view agrees.
     expect(r.ephemeral).toMatchObject({ name: 'secp384r1' });
+  });
+
+  // OpenSSL-version dependent (the OpenSSL Node is built with: process.versions.openssl).
+  // Node's default server groups: OpenSSL 3.0 (Node 20) takes any key share the client sent for
+  // a group it supports; OpenSSL 3.5 (Node 22, 24, 26) ranks its default groups in preference
+  // tuples (X25519MLKEM768, then X25519 and P-256, then X448, P-384, P-521, ...) and answers a
+  // client offering P-384 first, X25519 too, with a HelloRetryRequest for X25519.
+  it(`records the group Node's default server picks for a client preferring P-384 (OpenSSL ${process.versions.openssl})`, async () => {
+    const [major, minor] = process.versions.openssl.split('.').map(Number) as [number, number];
+    const expected =
+      major === 3 && minor < 5
+        ? { group: 'secp384r1', id: 0x0018, helloRetryRequest: false }
+        : major === 3 && minor >= 5
+          ? { group: 'x25519', id: 0x001d, helloRetryRequest: true }
+          : null;
+    if (expected === null) throw new Error(`no expectation recorded for OpenSSL ${process.versions.openssl}: add it here and to the README`);
+    const srv = await serve({ ...fx.server });
+    const r = await handshake(srv.port, { servername: 'localhost', ca: fx.caPem, ecdhCurve: 'P-384:X25519:P-256' });
+    expect(r.ok).toBe(true);
+    expect(parseClientHelloRecords(srv.hellos[0]!).keyShareGroups).toEqual([0x0018]);
+    expect(srv.sessions).toHaveLength(1);
+    expect(srv.sessions[0]!.negotiatedGroupName).toBe(expected.group);
+    expect(srv.sessions[0]!.serverHello).toMatchObject({ version: 0x0304, group: expected.id, helloRetryRequest: expected.helloRetryRequest });
+    expect(r.ephemeral).toMatchObject({ name: expected.group === 'x25519' ? 'X25519' : 'secp384r1' });
   });
 
   it('sees TLS 1.2 ECDHE groups through the ServerKeyExchange, and a key-share miss as a HelloRetryRequest', async () => {
