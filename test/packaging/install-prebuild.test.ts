@@ -66,15 +66,10 @@ interface Run {
 }
 function run(file: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
-      file,
-      args,
-      { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs, maxBuffer: 64 << 20, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err && code === 1 && !stderr ? String(err) : '') });
-      },
-    );
+    execFile(file, args, { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs, maxBuffer: 64 << 20, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err && code === 1 && !stderr ? String(err) : '') });
+    });
   });
 }
 function ok(r: Run, what: string): Run {
@@ -136,8 +131,10 @@ async function stageAndPack(): Promise<void> {
   fs.mkdirSync(stage);
   // What the project itself packs (package.json "files", README, package.json).
   const dry = JSON.parse(
-    ok(await run(process.execPath, [npmCli(), 'pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, env: process.env, timeoutMs: 60_000 }), 'npm pack --dry-run')
-      .stdout,
+    ok(
+      await run(process.execPath, [npmCli(), 'pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, env: process.env, timeoutMs: 60_000 }),
+      'npm pack --dry-run',
+    ).stdout,
   ) as Array<{ files: Array<{ path: string }> }>;
   for (const { path: rel } of dry[0]!.files) {
     if (rel.startsWith('dist/')) continue; // compiled fresh below
@@ -146,11 +143,15 @@ async function stageAndPack(): Promise<void> {
   }
   // dist/ from lib/ as `prepare` would make it, into the stage.
   ok(
-    await run(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', path.join(stage, 'dist')], {
-      cwd: root,
-      env: process.env,
-      timeoutMs: 120_000,
-    }),
+    await run(
+      process.execPath,
+      [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', path.join(stage, 'dist')],
+      {
+        cwd: root,
+        env: process.env,
+        timeoutMs: 120_000,
+      },
+    ),
     'tsc',
   );
   if (fs.existsSync(path.join(stage, prebuildRel))) {
@@ -163,7 +164,11 @@ async function stageAndPack(): Promise<void> {
   }
   const packed = JSON.parse(
     ok(
-      await run(process.execPath, [npmCli(), 'pack', '--json', '--ignore-scripts', '--pack-destination', tmp], { cwd: stage, env: process.env, timeoutMs: 60_000 }),
+      await run(process.execPath, [npmCli(), 'pack', '--json', '--ignore-scripts', '--pack-destination', tmp], {
+        cwd: stage,
+        env: process.env,
+        timeoutMs: 60_000,
+      }),
       'npm pack',
     ).stdout,
   ) as Array<{ filename: string; files: Array<{ path: string }> }>;
