@@ -354,7 +354,7 @@ void Engine::open_connection(Key& k, Request* first) {
   conns_.push_back(c);
   ++stats_.connections_created;
   c->set_tls_timeout(first->timeouts.tls_ms);
-  c->start(first->timeouts.connect_ms, has_local_addr_ ? reinterpret_cast<sockaddr*>(&local_addr_) : nullptr);
+  c->start(first->timeouts.connect_ms);
 }
 
 void Engine::assign(Key&, Http1Connection* c, Request* r) {
@@ -822,11 +822,7 @@ EngineStats Engine::stats() const {
     if (kv.second->waiting_for_slot() || kv.second->waiting_for_fd()) ++s.raw_waiting;
   }
   for (auto* c : conns_) {
-    auto st = c->state();
-    if (st == Http1Connection::State::Resolving || st == Http1Connection::State::Connecting ||
-        st == Http1Connection::State::Tunneling || st == Http1Connection::State::Handshaking) {
-      ++s.connecting;
-    }
+    if (c->state() == Http1Connection::State::Connecting) ++s.connecting;
   }
   return s;
 }

@@ -1,5 +1,5 @@
-// One HTTP/1.1 client connection: an explicit state machine over a TcpSocket.
-// Connection states: Resolving → Connecting → Idle ⇄ Busy → Closed. While Busy, the response is
+// One HTTP/1.1 client connection: an explicit state machine over a Transport (client/transport.h:
+// resolve, dial, tunnel, TLS). Connection states: Connecting → Idle ⇄ Busy → Closing. While Busy, the response is
 // tracked separately (Head → Body → Done) from the request write (head/body sent or not).
 // One error path, fail(), routes by state. Callbacks never free: closing hands the connection
 // to the engine, which frees it after the loop turn.
@@ -13,15 +13,11 @@
 #include <vector>
 
 #include "base/errors.h"
-#include "client/dialer.h"
 #include "client/engine.h"
-#include "dns/dns_cache.h"
+#include "client/transport.h"
 #include "http1/chunked_decoder.h"
 #include "http1/content_decoder.h"
 #include "http1/response_parser.h"
-#include "net/tcp_socket.h"
-#include "proxy/tunnel.h"
-#include "tls/tls_channel.h"
 
 namespace uvf {
 
@@ -60,16 +56,17 @@ struct Request {
   bool replayable() const { return !streamed_body; }
 };
 
-class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
+class Http1Connection final : private Transport::Owner {
  public:
-  enum class State { Resolving, Connecting, Tunneling, Handshaking, Idle, Busy, Closing };
+  // Connecting covers everything the transport does before it is open (resolve, dial, tunnel, TLS).
+  enum class State { Connecting, Idle, Busy, Closing };
   enum class Deadline { None, Connect, Tls, Headers, Body, Idle };
 
   Http1Connection(Engine* engine, Engine::Key* key);
   ~Http1Connection() override;
 
   // Resolves (unless an IP literal) and connects. Failures are reported via the engine.
-  void start(uint32_t connect_timeout_ms, const sockaddr* local);
+  void start(uint32_t connect_timeout_ms);
   // https: the handshake's own timeout (from the request that opened the connection).
   void set_tls_timeout(uint32_t ms) { tls_timeout_ms_ = ms; }
   // Sends a request on this connection (state must be Idle or just connected).
@@ -87,7 +84,7 @@ class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
   // post-handshake messages (TLS 1.3 session tickets, key updates) keep the connection usable;
   // only application data, a close_notify, EOF or an error make it dead.
   bool probe_alive();
-  bool had_fd() const { return sock_->opened(); }
+  bool had_fd() const { return transport_.had_fd(); }
   // Closes the socket (RST if abortive). The request, if any, must already be detached.
   void close(bool abortive);
   // Fails the current request (or the connect) with `e`; no transparent retry.
@@ -95,8 +92,8 @@ class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
   // The deadline passed (the engine checks it): fail or close according to `deadline_kind`.
   void on_deadline();
   // Happy Eyeballs: when to start a connection attempt racing the first one (0: none planned).
-  uint64_t race_at() const { return dialer_.race_at(); }
-  void on_race_deadline() { dialer_.on_race_deadline(); }
+  uint64_t race_at() const { return transport_.race_at(); }
+  void on_race_deadline() { transport_.on_race_deadline(); }
 
   State state() const { return state_; }
   Engine::Key* key() const { return key_; }
@@ -111,28 +108,18 @@ class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
   // Marks a just-connected connection idle without a request.
   void park(uint64_t now);
 
-  // TcpSocket::Handler
-  void on_connect(int status) override;
-  void on_data(const char* p, size_t n) override;
-  void on_read_end(int status) override;
-  void on_write_drained(int status) override;
-  void on_closed() override;
 
  private:
   enum class Phase { Head, Body, Done };
-  // The engine's DnsCache answers here (synchronously from start() on a hit, literal or override).
-  struct DnsWaiter final : dns::Waiter {
-    Http1Connection* conn = nullptr;
-    void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) override {
-      conn->on_dns(e, addrs, rotate_from);
-    }
-  };
-  void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
-  SocketOptions socket_options() const;
-  // Dialer::Owner
-  void dial_connected() override;
-  void dial_failed(int status) override;
-  void dial_racer_closed() override;
+  Transport::Options transport_options() const;
+  // Transport::Owner
+  void transport_handshaking() override;
+  void transport_connected(const std::string& alpn) override;
+  void transport_data(const char* p, size_t n) override;
+  void transport_read_end(int status) override;
+  void transport_drained(int status) override;
+  void transport_failed(Error e, const char* detail, int sys) override;
+  void transport_closed() override;
   void set_deadline(Deadline kind, uint32_t ms);
   void fail(Error e, const char* detail, int sys = 0, bool allow_retry = true);
   void finish_response();
@@ -146,29 +133,12 @@ class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
   bool finish_decoding();
   void write_request();
   void reset_response_state();
-  // Transport: plaintext in and out, through TLS when the origin is https.
-  int send(const char* a, size_t alen, const char* b = nullptr, size_t blen = 0);
-  int flush_tls();
-  void start_tls();
-  void start_tunnel();
-  void on_tunnel_data(const char* p, size_t n);
-  void transport_ready();  // TCP (and tunnel) up: TLS handshake or straight to Idle
-  void continue_handshake();
-  void handshake_finished();
-  void on_plain(const char* p, size_t n);
-  void read_tls();
 
   Engine* engine_;
   Engine::Key* key_;
-  std::unique_ptr<TcpSocket> sock_;  // a pointer so a Happy Eyeballs race can hand over its winner
-  Dialer dialer_{engine_, this, this, &sock_};
-  State state_ = State::Resolving;
+  Transport transport_;
+  State state_ = State::Connecting;
   Request* req_ = nullptr;
-  DnsWaiter dns_waiter_;
-  uint64_t dns_ticket_ = 0;  // lookup pending in the engine's cache (cancelled by close())
-  bool closed_pending_ = false;  // sock_ closed while a racer's socket was still closing
-  uint32_t connect_timeout_ms_ = 0;
-  const sockaddr* local_ = nullptr;
 
   // Response state (valid while Busy).
   Phase phase_ = Phase::Head;
@@ -198,11 +168,7 @@ class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
   uint32_t idle_timeout_ms_ = 0;
   uint32_t served_ = 0;
   size_t index_ = 0;
-  uint64_t t_start_ = 0, t_resolved_ = 0, t_connected_ = 0, t_tls_ = 0;  // uv_hrtime marks of this connection
-  std::unique_ptr<tls::Channel> tls_;  // https only
-  std::unique_ptr<proxy::Tunnel> tunnel_;  // while Tunneling (CONNECT or SOCKS5)
   uint32_t tls_timeout_ms_ = 10'000;
-  uint32_t tls_info_ = 0;              // id of the TLS session info reported to the sink (0 = none)
 };
 
 }  // namespace uvf

@@ -1,0 +1,190 @@
+// One connected byte stream, whatever it takes to get one: resolve (the engine's DnsCache) →
+// dial (client/dialer.h: address failover, Happy Eyeballs) → proxy tunnel (CONNECT or SOCKS5,
+// proxy/tunnel.h) → TLS (tls::Channel) → open, with the ALPN result. HTTP connections (one
+// protocol per transport, chosen from ALPN) and raw sockets sit on top; they see plaintext only.
+// Phases: Idle → Resolving → Connecting → [Tunneling] → [Handshaking] → Open → Closing.
+//
+// The owner keeps the deadlines (the transport tells it when the handshake starts), decides what
+// a failure means, and closes: the transport reports a failure and never closes by itself.
+// Callbacks never free: closed() is reported once the socket (and any racing socket) is gone.
+#pragma once
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/errors.h"
+#include "client/dialer.h"
+#include "dns/dns_cache.h"
+#include "net/tcp_socket.h"
+#include "pool/connection_pool.h"
+#include "proxy/tunnel.h"
+#include "tls/tls_channel.h"
+
+namespace uvf {
+
+class Engine;
+
+class Transport final : public TcpSocket::Handler, private Dialer::Owner {
+ public:
+  enum class Phase { Idle, Resolving, Connecting, Tunneling, Handshaking, Open, Closing };
+
+  class Owner {
+   public:
+    virtual ~Owner() = default;
+    // Resolved: dial now (true), or later, when the owner calls dial() (waiting for a slot or
+    // a descriptor).
+    virtual bool transport_may_dial() { return true; }
+    // TCP (and the tunnel) are up and the TLS handshake starts: time for the TLS deadline.
+    virtual void transport_handshaking() {}
+    // Open: bytes may flow. alpn: the protocol the server selected ("" for none, or plain TCP).
+    virtual void transport_connected(const std::string& alpn) = 0;
+    // Plaintext received (valid during the call only).
+    virtual void transport_data(const char* p, size_t n) = 0;
+    // Block mode (Options::read_blocks): plaintext in a block the owner lent (transport_take_block);
+    // the owner keeps it or gives it back.
+    virtual void transport_data_block(char* block, size_t n) { transport_data(block, n), transport_give_block(block); }
+    virtual char* transport_take_block(size_t* size) { (void)size; return nullptr; }
+    virtual void transport_give_block(char* block) { (void)block; }
+    // The peer's end of stream (UV_EOF, also for a TLS close_notify) or a read error, once open.
+    virtual void transport_read_end(int status) = 0;
+    // Everything queued was written (status 0), or a queued write failed.
+    virtual void transport_drained(int status) = 0;
+    // shutdown() completed: our FIN is out.
+    virtual void transport_shutdown(int status) { (void)status; }
+    // Could not get (or keep) the stream. detail may be null (resolving and dialing: the owner
+    // words it); sys is the uv error or the proxy's status, 0 if none. The owner closes.
+    virtual void transport_failed(Error e, const char* detail, int sys) = 0;
+    // release_fd() finished: the socket is closed and reset; dial() tries the address again.
+    virtual void transport_fd_released() {}
+    // Every socket is closed: the owner may be freed (after the loop turn).
+    virtual void transport_closed() = 0;
+  };
+
+  struct Options {
+    // Where to go: host/port, TLS (ctx) and proxy (tunnel for SOCKS5 and for TLS through an
+    // HTTP proxy; plain HTTP through a proxy just dials the proxy). Must outlive the transport.
+    const PoolKeyInfo* where = nullptr;
+    const std::string* servername = nullptr;  // TLS name (SNI, verification); null: where->host
+    bool any_alpn = false;     // accept whatever protocol the server selects (raw sockets)
+    bool raw_origin = false;   // SessionInfo::origin as "tls://host:port" (raw) or https://...
+    bool read_blocks = false;  // deliver reads in the owner's blocks (transport_take_block)
+    const std::string* memory_response = nullptr;  // benchmarks: a MemorySocket with this reply
+    SocketOptions socket;
+  };
+
+  Transport(Engine* engine, Owner* owner, const Options& opts);
+  ~Transport() override;
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // Resolves (synchronously for literals, overrides and cache hits) and, unless the owner holds
+  // it (transport_may_dial), dials.
+  void start();
+  // Dials the resolved addresses (or the current one again, after release_fd()).
+  void dial();
+  // EMFILE while dialing: closes the socket so the descriptor wait holds none;
+  // transport_fd_released() follows.
+  void release_fd();
+
+  // Plaintext to send (a and b as one TLS record when small). 0, or a uv error; UV_EPROTO with
+  // tls_write_failed() when TLS refused it.
+  int write(const char* a, size_t alen, const char* b = nullptr, size_t blen = 0);
+  bool tls_write_failed() const { return tls_write_failed_; }
+  Error tls_error() const;
+  const char* tls_detail() const;
+  // Half-close: a TLS close_notify, then the FIN once the queue is out (transport_shutdown).
+  int shutdown();
+  // Closes (RST if abortive; a close_notify first when graceful and TLS is up). Reports closed.
+  void close(bool abortive);
+
+  // Before an idle connection is reused: false when the peer closed it or sent bytes nobody
+  // asked for. Over TLS the waiting records are read and processed first, so post-handshake
+  // messages (TLS 1.3 session tickets, key updates) keep the connection usable; only
+  // application data, a close_notify, EOF or an error make it dead.
+  bool probe_alive();
+
+  int read_start() { return sock_->read_start(); }
+  void read_stop() { sock_->read_stop(); }
+  bool reading() const { return sock_->reading(); }
+  void set_ref(bool ref) { sock_->set_ref(ref); }
+  size_t queued_bytes() const { return sock_->queued_bytes(); }
+  int fd() const { return sock_->fd(); }
+  bool had_fd() const { return sock_->opened(); }
+
+  Phase phase() const { return phase_; }
+  bool secure() const { return tls_ != nullptr; }
+  const std::string& alpn() const { return alpn_; }
+  // The TLS session info id reported to the sink (EngineSink::on_tls_info); 0 = none.
+  uint32_t tls_info() const { return tls_info_; }
+  // uv_hrtime marks: started, resolved (== started when answered at once), TCP+tunnel up, TLS done (0: none).
+  uint64_t t_start() const { return t_start_; }
+  uint64_t t_resolved() const { return t_resolved_; }
+  uint64_t t_connected() const { return t_connected_; }
+  uint64_t t_tls() const { return t_tls_; }
+  // Happy Eyeballs: when the racing attempt is due (0: none).
+  uint64_t race_at() const { return dialer_.race_at(); }
+  void on_race_deadline() { dialer_.on_race_deadline(); }
+
+  // TcpSocket::Handler
+  void on_connect(int status) override;
+  void on_data(const char* p, size_t n) override;
+  char* read_block(size_t* size) override;
+  void read_block_unused(char* block) override;
+  void on_read_end(int status) override;
+  void on_write_drained(int status) override;
+  void on_shutdown(int status) override;
+  void on_closed() override;
+
+ private:
+  struct DnsWaiter final : dns::Waiter {
+    Transport* t = nullptr;
+    void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) override {
+      t->on_dns(e, addrs, rotate_from);
+    }
+  };
+  void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
+  // Dialer::Owner
+  void dial_connected() override;
+  void dial_failed(int status) override;
+  void dial_racer_closed() override;
+  bool via_proxy() const { return where_->proxy.kind != proxy::Kind::None; }
+  void start_tunnel();
+  void tunnel_data(const char* p, size_t n);
+  void ready();  // TCP (and tunnel) up: TLS, or open
+  void start_tls();
+  void continue_handshake();
+  void handshake_finished();
+  void read_tls();
+  void read_tls_blocks();
+  int flush_tls();
+  void fail(Error e, const char* detail, int sys);
+
+  Engine* engine_;
+  Owner* owner_;
+  const PoolKeyInfo* where_;
+  const std::string* servername_;
+  SocketOptions so_;
+  std::unique_ptr<TcpSocket> sock_;  // a pointer so a Happy Eyeballs race can hand over its winner
+  Dialer dialer_{engine_, this, this, &sock_};
+  Phase phase_ = Phase::Idle;
+  bool any_alpn_ : 1;
+  bool raw_origin_ : 1;
+  bool read_blocks_ : 1;
+  bool dial_started_ : 1;
+  bool closed_pending_ : 1;  // the socket closed while a racer's socket was still closing
+  bool fd_releasing_ : 1;    // release_fd(): the socket closes to free its descriptor
+  bool shut_down_ : 1;       // shutdown() sent our close_notify / FIN
+  bool tls_write_failed_ : 1;
+  DnsWaiter dns_waiter_;
+  uint64_t dns_ticket_ = 0;  // lookup pending in the engine's cache (cancelled by close())
+  uint64_t t_start_ = 0, t_resolved_ = 0, t_connected_ = 0, t_tls_ = 0;
+  std::unique_ptr<tls::Channel> tls_;
+  std::unique_ptr<proxy::Tunnel> tunnel_;  // while Tunneling
+  uint32_t tls_info_ = 0;
+  std::string alpn_;
+};
+
+}  // namespace uvf
