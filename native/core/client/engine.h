@@ -1,4 +1,5 @@
-// The request engine: queue → keyed pool → HTTP/1 connection, on a borrowed libuv loop.
+// The request engine: queue → keyed pool → connection (client/connection.h) → transport, on a
+// borrowed libuv loop. It never branches on the protocol a connection speaks.
 // One Engine per Session (per JS environment; never shared across threads). The engine reports
 // everything through an EngineSink; it never calls into JS itself. Events raised during one loop
 // turn are flushed once, at the end of the turn (a uv_check), so the binding can batch them.
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "base/errors.h"
+#include "client/connection.h"
 #include "client/raw_connection.h"
 #include "dns/dns_cache.h"
 #include "dns/resolver_uv.h"
@@ -32,7 +34,7 @@ constexpr size_t kBodyHighWater = 64 * 1024;
 // Stream-mode responses: most body bytes one request delivers per loop turn before its socket
 // stops being read until the turn ends (so a consumer's pause always lands in time).
 constexpr size_t kStreamTurnBytes = 256 * 1024;
-class Http1Connection;
+class Connection;
 struct Request;
 
 struct Timeouts {
@@ -165,9 +167,9 @@ struct EngineStats {
   dns::Stats dns;
 };
 
-class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
+class Engine : public ConnectionPool<Connection, Request>::Driver {
  public:
-  using Pool = ConnectionPool<Http1Connection, Request>;
+  using Pool = ConnectionPool<Connection, Request>;
   using Key = Pool::Key;
 
   // Validates options. Returns nullptr and sets *err / *detail on invalid options.
@@ -234,7 +236,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   bool raw_take_slot(RawId id);  // false: queued; RawConnection::slot_granted() follows
   void raw_closed(RawConnection* c);
 
-  // --- for Http1Connection ---
+  // --- for connections (client/connection.h) ---
   uint64_t now() const { return uv_now(loop_); }
   const EngineOptions& options() const { return opts_; }
   ReadBuffer* read_buffer() { return &rbuf_; }
@@ -262,11 +264,11 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   void arm_deadline(uint64_t at);
   void note_event();  // an event went to the sink: make sure the turn ends with a flush
   void schedule_turn_end();
-  void connection_connected(Http1Connection* c);
-  void connection_connect_failed(Http1Connection* c, Error e, int sys, const char* detail = nullptr);
-  void connection_idle(Http1Connection* c);
-  void connection_closing(Http1Connection* c);  // close() started: no longer open for stats
-  void connection_closed(Http1Connection* c);  // after the handle closed
+  void connection_connected(Connection* c);
+  void connection_connect_failed(Connection* c, Error e, int sys, const char* detail = nullptr);
+  void connection_idle(Connection* c);
+  void connection_closing(Connection* c);  // close() started: no longer open for stats
+  void connection_closed(Connection* c);  // after the handle closed
   void request_finished(Request* r, bool failed);
   void report_timings(Request* r);  // no-op unless the request asked for timings
   bool try_retry(Request* r);  // requeue an idempotent request on a fresh connection
@@ -286,10 +288,10 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   }
 
   // Pool::Driver
-  bool is_alive(Http1Connection* c) override;
-  void discard(Key& k, Http1Connection* c) override;
+  bool is_alive(Connection* c) override;
+  void discard(Key& k, Connection* c) override;
   void open_connection(Key& k, Request* first) override;
-  void assign(Key& k, Http1Connection* c, Request* r) override;
+  void assign(Key& k, Connection* c, Request* r) override;
   bool wants_fresh(Request* r) override;
   bool can_open() override { return !fd_exhausted_; }
   uint64_t now_ms() override { return now(); }
@@ -327,8 +329,8 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   char* spare_block_ = nullptr;
   uint32_t tls_info_seq_ = 0;
   std::unordered_map<RequestId, Request*> requests_;
-  std::vector<Http1Connection*> conns_;          // every connection not yet closed
-  std::vector<Http1Connection*> dead_;           // closed; freed after the loop turn
+  std::vector<Connection*> conns_;          // every connection not yet closed
+  std::vector<Connection*> dead_;           // closed; freed after the loop turn
   sockaddr_storage local_addr_{};
   bool has_local_addr_ = false;
   uv_timer_t timer_;

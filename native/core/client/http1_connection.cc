@@ -14,8 +14,8 @@ constexpr uint32_t kServerKeepAliveMarginMs = 1000;
 constexpr uint64_t kMaxBodyReserve = 1 << 20;
 }  // namespace
 
-Http1Connection::Http1Connection(Engine* engine, Engine::Key* key)
-    : engine_(engine), key_(key), transport_(engine, this, transport_options()) {}
+Http1Connection::Http1Connection(Engine* engine, PoolKey* key)
+    : Connection(key), engine_(engine), transport_(engine, this, transport_options()) {}
 
 Http1Connection::~Http1Connection() = default;
 
@@ -32,7 +32,21 @@ Transport::Options Http1Connection::transport_options() const {
 // ---------------------------------------------------------------------------------------------
 // Connecting (the transport resolves, dials, tunnels and handshakes; the deadlines are ours)
 
-void Http1Connection::start(uint32_t connect_timeout_ms) {
+Connection* new_connection(Engine* engine, PoolKey* key) { return new Http1Connection(engine, key); }
+
+Connection::Stage Http1Connection::stage() const {
+  switch (state_) {
+    case State::Connecting:
+      return Stage::Connecting;
+    case State::Closing:
+      return Stage::Closing;
+    default:
+      return Stage::Open;
+  }
+}
+
+void Http1Connection::start(uint32_t connect_timeout_ms, uint32_t tls_timeout_ms) {
+  tls_timeout_ms_ = tls_timeout_ms;
   set_deadline(Deadline::Connect, connect_timeout_ms);
   state_ = State::Connecting;
   transport_.start();
@@ -202,16 +216,31 @@ void Http1Connection::park(uint64_t now) {
   transport_.set_ref(false);
 }
 
-void Http1Connection::abort_request() {
-  if (req_ != nullptr) {
-    req_->conn = nullptr;
-    req_ = nullptr;
-  }
+void Http1Connection::abort(Request* r) {
+  if (r != req_) return;
+  req_->conn = nullptr;
+  req_ = nullptr;
   close(true);
 }
 
-void Http1Connection::pause_reading() {
-  if (state_ != State::Busy || req_ == nullptr) return;
+void Http1Connection::fail(Request* r, Error e, const char* detail) {
+  if (r == req_) fail(e, detail, 0, /*allow_retry=*/false);
+}
+
+void Http1Connection::fail_all(Error e, const char* detail) {
+  if (req_ != nullptr) {
+    fail(e, detail, 0, /*allow_retry=*/false);
+  } else {
+    close(true);
+  }
+}
+
+void Http1Connection::body_ready(Request* r) {
+  if (r == req_) pump_body();
+}
+
+void Http1Connection::pause(Request* r) {
+  if (state_ != State::Busy || req_ == nullptr || r != req_) return;
   req_->paused = true;
   transport_.read_stop();
   if (deadline_kind_ == Deadline::Body) {
@@ -221,21 +250,21 @@ void Http1Connection::pause_reading() {
   }
 }
 
-void Http1Connection::unthrottle() {
-  if (state_ != State::Busy || req_ == nullptr) return;
+void Http1Connection::unthrottle(Request* r) {
+  if (state_ != State::Busy || req_ == nullptr || r != req_) return;
   req_->throttled = false;
-  if (req_->paused) return;  // the consumer's own pause wins; resume_reading() restarts it
-  int r = transport_.read_start();
-  if (r != 0) fail(error_from_uv(r), uv_strerror(r), r);
+  if (req_->paused) return;  // the consumer's own pause wins; resume() restarts it
+  int rs = transport_.read_start();
+  if (rs != 0) fail(error_from_uv(rs), uv_strerror(rs), rs);
 }
 
-void Http1Connection::resume_reading() {
-  if (state_ != State::Busy || req_ == nullptr || !req_->paused) return;
+void Http1Connection::resume(Request* r) {
+  if (state_ != State::Busy || req_ == nullptr || r != req_ || !req_->paused) return;
   req_->paused = false;
   if (req_->throttled) return;  // the end of the turn restarts reading
-  int r = transport_.read_start();
-  if (r != 0) {
-    fail(error_from_uv(r), uv_strerror(r), r);
+  int rs = transport_.read_start();
+  if (rs != 0) {
+    fail(error_from_uv(rs), uv_strerror(rs), rs);
     return;
   }
   if (phase_ == Phase::Body) set_deadline(Deadline::Body, req_->timeouts.body_ms);
@@ -515,6 +544,7 @@ void Http1Connection::finish_response() {
   engine_->request_finished(r, false);
   raw_head_.clear();
   body_.clear();
+  if (state_ == State::Closing) return;  // the engine closed it meanwhile (a graceful close() ended)
   if (!reuse) {
     close(false);
     return;
@@ -608,7 +638,20 @@ void Http1Connection::set_deadline(Deadline kind, uint32_t ms) {
   engine_->arm_deadline(deadline_);
 }
 
-void Http1Connection::on_deadline() {
+uint64_t Http1Connection::deadline() const {
+  uint64_t race = transport_.race_at();
+  if (race == 0) return deadline_;
+  return deadline_ == 0 ? race : std::min(deadline_, race);
+}
+
+void Http1Connection::on_deadline(uint64_t now) {
+  if (deadline_ != 0 && deadline_ <= now) phase_deadline();
+  if (state_ == State::Closing) return;
+  uint64_t race = transport_.race_at();
+  if (race != 0 && race <= now) transport_.on_race_deadline();
+}
+
+void Http1Connection::phase_deadline() {
   Deadline kind = deadline_kind_;
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
