@@ -45,6 +45,10 @@ struct Enc {
   }
   Error run() {
     rc = encode_request_head(req, &out, &res, &err);
+    // Validation alone (at submit) agrees with the encoder (at assign).
+    EncodeResult vres{};
+    CHECK_EQ(N(uvf::http1::validate_request_head(req, &vres, nullptr)), N(rc));
+    CHECK_EQ(vres.connection_close, res.connection_close);
     return rc;
   }
   // Runs with a pre-filled buffer and checks it is left untouched on error.
@@ -56,6 +60,10 @@ struct Enc {
     CHECK(err.reason != nullptr);
     CHECK_EQ(err.header_index, index);
     CHECK_EQ(out, std::string("prefix-bytes"));
+    EncodeError verr{};
+    CHECK_EQ(N(uvf::http1::validate_request_head(req, nullptr, &verr)), N(expected));
+    CHECK_EQ(std::string(verr.reason != nullptr ? verr.reason : ""), std::string(err.reason));
+    CHECK_EQ(verr.header_index, index);
     return rc;
   }
 };

@@ -170,7 +170,8 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
     *detail = "duplicate request id";
     return Error::Internal;
   }
-  auto* r = new Request;
+  // Validated here (the caller learns of a bad request at once); encoded by the connection
+  // that takes it, in its own protocol.
   http1::RequestHead h;
   h.method = spec.method;
   h.target = spec.target;
@@ -186,15 +187,17 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
     h.body_mode = http1::BodyMode::Length;
     h.content_length = spec.body.size();
   }
-  r->head.reserve(128 + spec.target.size());
   http1::EncodeResult res;
   http1::EncodeError eerr;
-  Error e = http1::encode_request_head(h, &r->head, &res, &eerr);
+  Error e = http1::validate_request_head(h, &res, &eerr);
   if (e != Error::Ok) {
-    delete r;
     *detail = eerr.reason != nullptr ? eerr.reason : error_message(e);
     return e;
   }
+  auto* r = new Request;
+  r->message.set(spec.method, spec.target, spec.headers, spec.header_pairs);
+  r->has_body = spec.has_body;
+  r->streamed_length = spec.streamed_body ? spec.streamed_length : -1;
   r->id = spec.id;
   r->body = std::move(spec.body);
   r->streamed_body = spec.streamed_body;

@@ -119,8 +119,38 @@ void Http1Connection::assign(Request* r) {
   write_request();
 }
 
+// The HTTP/1.1 head from the request's message (validated at submit: this cannot fail but for
+// memory). A retried request keeps the head its first connection encoded.
+bool Http1Connection::encode_head(Request* r) {
+  if (!r->head.empty()) return true;
+  thread_local std::vector<std::string_view> fields;
+  r->message.header_views(&fields);
+  http1::RequestHead h;
+  h.method = r->message.method();
+  h.target = r->message.target();
+  h.host = key_->info.authority;
+  h.headers = fields.empty() ? nullptr : fields.data();
+  h.header_pairs = fields.size() / 2;
+  h.user_agent = engine_->options().user_agent;
+  if (r->limits.decompress) h.accept_encoding = http1::default_accept_encoding();
+  if (r->streamed_body) {
+    h.body_mode = r->streamed_length >= 0 ? http1::BodyMode::Length : http1::BodyMode::Chunked;
+    h.content_length = r->streamed_length >= 0 ? static_cast<uint64_t>(r->streamed_length) : 0;
+  } else if (r->has_body) {
+    h.body_mode = http1::BodyMode::Length;
+    h.content_length = r->body.size();
+  }
+  r->head.reserve(128 + h.target.size());
+  http1::EncodeError err;
+  Error e = http1::encode_request_head(h, &r->head, nullptr, &err);
+  if (e == Error::Ok) return true;
+  fail(e, err.reason != nullptr ? err.reason : error_message(e), 0, /*allow_retry=*/false);
+  return false;
+}
+
 void Http1Connection::write_request() {
   Request* r = req_;
+  if (!encode_head(r)) return;
   int w;
   if (!r->streamed_body) {
     w = transport_.write(r->head.data(), r->head.size(), r->body.data(), r->body.size());

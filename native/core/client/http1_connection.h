@@ -19,6 +19,7 @@
 #include "client/transport.h"
 #include "http1/chunked_decoder.h"
 #include "http1/content_decoder.h"
+#include "http1/request_encoder.h"
 #include "http1/response_parser.h"
 
 namespace uvf {
@@ -83,6 +84,7 @@ class Http1Connection final : public Connection, private Transport::Owner {
   static bool decoded_sink(void* self, const char* p, size_t n);
   bool start_decoding();
   bool finish_decoding();
+  bool encode_head(Request* r);
   void write_request();
   void reset_response_state();
   void pump_body();

@@ -4,19 +4,60 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "client/connection.h"
 #include "client/engine.h"
 
 namespace uvf {
 
+// The request as HTTP semantics see it: method, target and the user's header fields in order,
+// in one buffer (no protocol's wire format: each connection encodes its own head from this).
+class RequestMessage {
+ public:
+  void set(std::string_view method, std::string_view target, const std::string_view* fields, size_t pairs) {
+    size_t total = method.size() + target.size();
+    for (size_t i = 0; i < 2 * pairs; ++i) total += fields[i].size();
+    bytes_.reserve(total);
+    lens_.reserve(2 + 2 * pairs);
+    add(method);
+    add(target);
+    for (size_t i = 0; i < 2 * pairs; ++i) add(fields[i]);
+  }
+  std::string_view method() const { return std::string_view(bytes_.data(), lens_[0]); }
+  std::string_view target() const { return std::string_view(bytes_.data() + lens_[0], lens_[1]); }
+  size_t header_pairs() const { return (lens_.size() - 2) / 2; }
+  // name, value, name, value, ... (views into this message)
+  void header_views(std::vector<std::string_view>* out) const {
+    out->clear();
+    size_t at = static_cast<size_t>(lens_[0]) + lens_[1];
+    for (size_t i = 2; i < lens_.size(); ++i) {
+      out->emplace_back(bytes_.data() + at, lens_[i]);
+      at += lens_[i];
+    }
+  }
+
+ private:
+  void add(std::string_view s) {
+    bytes_.append(s);
+    lens_.push_back(static_cast<uint32_t>(s.size()));
+  }
+  std::string bytes_;           // method, target, then every field name and value, back to back
+  std::vector<uint32_t> lens_;  // their lengths, in that order
+};
+
 struct Request {
   enum class State { Queued, Active };
   RequestId id = 0;
   Engine::Key* key = nullptr;
   State state = State::Queued;
-  std::string head;                 // encoded request head
+  RequestMessage message;           // what to send, validated at submit
+  std::string head;                 // HTTP/1.1 head, encoded by the first connection that took it
+                                    // (kept for a transparent retry)
   std::string body;                 // complete body, if any
+  bool has_body = false;            // a complete body (possibly zero-length) is present
+  int64_t streamed_length = -1;     // streamed body: its announced length, or -1 (unknown)
   bool streamed_body = false;
   bool body_chunked = false;        // streamed with chunked framing
   bool body_ended = false;          // end_body() called

@@ -173,6 +173,10 @@ bool method_is_idempotent(std::string_view m) {
   }
 }
 
+Error validate_request_head(const RequestHead& req, EncodeResult* res, EncodeError* err) {
+  return encode_request_head(req, nullptr, res, err);
+}
+
 void append_chunk_header(uint64_t len, std::string* out) {
   char buf[16 + 2];
   auto r = std::to_chars(buf, buf + 16, len, 16);  // lowercase hex digits
@@ -280,6 +284,11 @@ Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult
     case BodyMode::Chunked:
       framing = Framing::Chunked;
       break;
+  }
+
+  if (out == nullptr) {  // validate_request_head(): no bytes wanted
+    if (res) res->connection_close = close;
+    return Error::Ok;
   }
 
   // ---- pass 2: one reserve, append-only writes ----

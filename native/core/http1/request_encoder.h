@@ -55,9 +55,12 @@ struct EncodeResult {
 //   InvalidMethod  method is not a token
 //   InvalidUrl     target is empty / has bytes outside 0x21..0x7E, or host has such bytes
 //   InvalidHeader  bad name/value, managed header misuse (see .cc); err->header_index says which pair
-// On error nothing is appended. `res` and `err` may be null.
+// On error nothing is appended. `res` and `err` may be null; `out` null: validate only.
 Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult* res,
                           EncodeError* err);
+// The same checks (same errors) without encoding: a request is validated when it is submitted
+// and encoded by the connection that takes it.
+Error validate_request_head(const RequestHead& req, EncodeResult* res, EncodeError* err);
 
 bool is_token(std::string_view s);                   // non-empty, RFC 9110 tchar only
 bool is_valid_header_value(std::string_view s);      // HTAB, SP, VCHAR, obs-text only (may be empty)
