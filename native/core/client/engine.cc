@@ -373,11 +373,8 @@ bool Engine::wants_fresh(Request* r) { return r->fresh_only; }
 
 void Engine::connection_connected(Connection* c) {
   Key& k = *c->key();
-  pool_.connect_finished(k);
-  Request* r = pool_.pop_waiter(k);
-  if (r != nullptr) {
-    assign(k, c, r);
-  } else {
+  // It takes waiters while it has room (one, for HTTP/1.1); with none it waits idle.
+  if (pool_.connected(k, c, *this) == 0) {
     c->park(now());
     pool_.park_idle(k, c);
   }
@@ -474,7 +471,7 @@ void Engine::raw_serve_slot_waiters() {
 
 void Engine::connection_idle(Connection* c) {
   Key& k = *c->key();
-  pool_.park_idle(k, c);
+  pool_.has_room_again(k, c);
   if (closing_ && requests_.empty()) {
     maybe_finish_close();
     return;

@@ -266,7 +266,7 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   void schedule_turn_end();
   void connection_connected(Connection* c);
   void connection_connect_failed(Connection* c, Error e, int sys, const char* detail = nullptr);
-  void connection_idle(Connection* c);
+  void connection_idle(Connection* c);  // finished a request: room for another
   void connection_closing(Connection* c);  // close() started: no longer open for stats
   void connection_closed(Connection* c);  // after the handle closed
   void request_finished(Request* r, bool failed);
