@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "base/errors.h"
+#include "loop/deadline_queue.h"
 #include "pool/connection_pool.h"
 
 namespace uvf {
@@ -59,7 +60,8 @@ class Connection {
   // Before an idle connection is reused: false when it died meanwhile (the pool discards it).
   virtual bool probe_alive() = 0;
   // When on_deadline() is next due (ms on the engine's clock), 0 for never: a phase timeout,
-  // the idle expiry, a Happy Eyeballs race. Changes are announced with Engine::arm_deadline().
+  // the idle expiry, a Happy Eyeballs race. An earlier one is announced with Engine::wake();
+  // a later one is found when the engine asks again at the earlier time.
   virtual uint64_t deadline() const = 0;
   // The engine's timer reached deadline(): fail, race or expire as due.
   virtual void on_deadline(uint64_t now) = 0;
@@ -74,6 +76,7 @@ class Connection {
   uint32_t served() const { return served_; }          // requests it has carried
   size_t index() const { return index_; }              // position in the engine's live list
   void set_index(size_t i) { index_ = i; }
+  DeadlineEntry timer;  // in the engine's deadline queue (Engine::wake)
 
  protected:
   explicit Connection(PoolKey* key) : key_(key) {}

@@ -80,7 +80,7 @@ void Dialer::arm_race() {
   if (racer_ != nullptr && (racer_->connecting || racer_->closing)) return;  // re-armed once closed
   if (addrs_[next_addr_].ss_family == addrs_[addr_index_].ss_family) return;
   race_at_ = engine_->now() + delay;
-  engine_->arm_deadline(race_at_);
+  owner_->dial_wake_at(race_at_);
 }
 
 void Dialer::on_race_deadline() {

@@ -30,6 +30,8 @@ class Dialer {
     virtual void dial_failed(int status) = 0;
     // A racer's socket finished closing (an owner waiting to report its own close goes on).
     virtual void dial_racer_closed() = 0;
+    // A race is due at `at` (race_at()): the owner's deadline sweep must come by then.
+    virtual void dial_wake_at(uint64_t at) = 0;
   };
 
   // sock: the owner's socket slot; handler: the owner's socket handler (a winning racer's socket

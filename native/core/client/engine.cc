@@ -214,6 +214,7 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
   r->key = &k;
   if (r->timeouts.total_ms > 0) {
     r->total_deadline = now() + r->timeouts.total_ms;
+    total_timers_.schedule(r, r->total_deadline);
     arm_deadline(r->total_deadline);
   }
   requests_.emplace(r->id, r);
@@ -310,6 +311,8 @@ void Engine::request_finished(Request* r, bool failed) {
     ++stats_.requests_completed;
   }
   requests_.erase(r->id);
+  total_timers_.cancel(r);
+  fd_timers_.cancel(r);
   delete r;
   if (closing_) maybe_finish_close();
 }
@@ -363,6 +366,7 @@ void Engine::assign(Key&, Connection* c, Request* r) {
   if (c->served() > 0) ++stats_.connections_reused;
   r->fresh_only = false;
   r->fd_deadline = 0;
+  fd_timers_.cancel(r);
   c->assign(r);
 }
 
@@ -416,6 +420,7 @@ void Engine::out_of_fds(Key& k) {
       if (r->fd_deadline != 0 || r->timeouts.connect_ms == 0) continue;
       r->fd_deadline = n + r->timeouts.connect_ms;
       ++stats_.fd_exhausted_waits;
+      fd_timers_.schedule(r, r->fd_deadline);
       arm_deadline(r->fd_deadline);
     }
   });
@@ -491,6 +496,7 @@ void Engine::connection_closing(Connection* c) {
   Key& k = *c->key();
   pool_.unpark(k, c);
   pool_.connection_closing(k);
+  conn_timers_.cancel(c);
 }
 
 void Engine::connection_closed(Connection* c) {
@@ -500,6 +506,7 @@ void Engine::connection_closed(Connection* c) {
   conns_[i] = last;
   last->set_index(i);
   conns_.pop_back();
+  conn_timers_.cancel(c);
   Key& k = *c->key();
   pool_.unpark(k, c);
   pool_.connection_closed(k, /*was_closing=*/true);
@@ -529,43 +536,28 @@ void Engine::on_timer(uv_timer_t* t) {
   self->sweep_deadlines();
 }
 
+void Engine::wake(Connection* c, uint64_t at) {
+  if (c->stage() == Connection::Stage::Closing) return;
+  conn_timers_.schedule_no_later(c, at);
+  arm_deadline(at);
+}
+
+// What is due, queue by queue: each pop is one expired deadline, so a firing costs what expires
+// (plus a re-ask for a connection whose deadline moved later meanwhile), not what is open.
 void Engine::sweep_deadlines() {
   uint64_t n = now();
-  uint64_t next = UINT64_MAX;
-  // Requests past their total timeout, and queued ones past their wait for a descriptor. Ids,
-  // not pointers: failing one may finish others.
-  std::vector<RequestId> expired, fd_expired;
-  for (auto& kv : requests_) {
-    Request* r = kv.second;
-    if (r->total_deadline != 0) {
-      if (r->total_deadline <= n) {
-        expired.push_back(r->id);
-        continue;
-      }
-      next = std::min(next, r->total_deadline);
-    }
-    if (r->fd_deadline != 0 && r->state == Request::State::Queued) {
-      if (r->fd_deadline <= n) {
-        fd_expired.push_back(r->id);
-      } else {
-        next = std::min(next, r->fd_deadline);
-      }
-    }
-  }
-  for (RequestId id : expired) {
-    auto it = requests_.find(id);
-    if (it == requests_.end()) continue;
-    Request* r = it->second;
+  // Requests past their total timeout, queued or carried. One at a time: failing one may finish
+  // others, and their entries leave the queue with them.
+  while (Request* r = total_timers_.pop_due(n)) {
     if (r->state == Request::State::Queued) {
       fail_queued(r, Error::TotalTimeout, "request exceeded its total timeout while queued");
     } else if (r->conn != nullptr) {
       r->conn->fail(r, Error::TotalTimeout, "request exceeded its total timeout");
     }
   }
-  // Failing a request may close connections (and, for sockets that never opened, report the
-  // close at once), so walk a snapshot. Freed connections wait in dead_ until the turn ends.
-  std::vector<Connection*> snapshot(conns_);
-  for (Connection* c : snapshot) {
+  // Connections: an entry may be early (the deadline moved later) or stale (no deadline now).
+  // Freed connections wait in dead_ until the turn ends.
+  while (Connection* c = conn_timers_.pop_due(n)) {
     if (c->stage() == Connection::Stage::Closing) continue;
     uint64_t d = c->deadline();
     if (d != 0 && d <= n) {
@@ -573,8 +565,9 @@ void Engine::sweep_deadlines() {
       if (c->stage() == Connection::Stage::Closing) continue;
       d = c->deadline();
     }
-    if (d != 0) next = std::min(next, d);
+    if (d != 0) conn_timers_.schedule(c, std::max(d, n + 1));
   }
+  uint64_t next = UINT64_MAX;
   if (fd_exhausted_) {
     if (fd_retry_at_ <= n) {
       fd_exhausted_ = false;  // perhaps someone else closed a descriptor: try again
@@ -584,6 +577,9 @@ void Engine::sweep_deadlines() {
       next = std::min(next, fd_retry_at_);
     }
   }
+  // Queued requests past their wait for a descriptor (ids: failing one may finish others).
+  std::vector<RequestId> fd_expired;
+  while (Request* r = fd_timers_.pop_due(n)) fd_expired.push_back(r->id);
   if (!fd_expired.empty()) {
     std::string detail = fd_wait_detail();
     for (RequestId id : fd_expired) {
@@ -593,7 +589,7 @@ void Engine::sweep_deadlines() {
       }
     }
   }
-  raw_sweep(n, &next);
+  raw_sweep(n);
   if (pool_.has_blocked()) {
     // A key waiting under the total limit may take an idle socket once it has gone cold.
     uint64_t cold = pool_.next_cold_at();
@@ -604,6 +600,7 @@ void Engine::sweep_deadlines() {
       next = std::min(next, cold);
     }
   }
+  next = std::min({next, total_timers_.next(), conn_timers_.next(), fd_timers_.next(), raw_timers_.next()});
   if (next != UINT64_MAX) arm_deadline(next);
 }
 

@@ -16,42 +16,17 @@
 
 #include "base/errors.h"
 #include "client/connection.h"
+#include "client/request.h"
 #include "client/raw_connection.h"
 #include "dns/dns_cache.h"
 #include "dns/resolver_uv.h"
+#include "loop/deadline_queue.h"
 #include "http1/request_encoder.h"
 #include "net/tcp_socket.h"
 #include "pool/connection_pool.h"
 #include "tls/tls_channel.h"
 
 namespace uvf {
-
-using RequestId = uint32_t;
-
-// Streamed request bodies: bytes buffered natively (queued chunks plus the socket's write queue)
-// above which write_body() asks the caller to wait for on_drain.
-constexpr size_t kBodyHighWater = 64 * 1024;
-// Stream-mode responses: most body bytes one request delivers per loop turn before its socket
-// stops being read until the turn ends (so a consumer's pause always lands in time).
-constexpr size_t kStreamTurnBytes = 256 * 1024;
-class Connection;
-struct Request;
-
-struct Timeouts {
-  uint32_t connect_ms = 10'000;
-  uint32_t tls_ms = 10'000;      // TLS handshake (after the TCP connect)
-  uint32_t headers_ms = 30'000;  // request assigned → response head complete
-  uint32_t body_ms = 30'000;     // idle time between response body bytes
-  uint32_t total_ms = 0;         // whole request including queueing; 0 = none
-};
-
-struct ResponseLimits {
-  uint32_t max_header_size = 64 * 1024;
-  uint32_t max_header_count = 200;
-  uint64_t max_body_size = 64ull * 1024 * 1024;  // buffered responses only (decoded bytes)
-  bool decompress = true;                        // send Accept-Encoding, decode gzip/deflate/br(/zstd)
-  double max_decompression_ratio = 100.0;        // decoded/encoded past the first MiB; 0 = unlimited
-};
 
 struct DnsEngineOptions {
   dns::Options cache;
@@ -231,6 +206,7 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
     return has_local_addr_ ? reinterpret_cast<const sockaddr*>(&local_addr_) : nullptr;
   }
   void raw_throttle(RawId id);
+  void raw_wake(RawConnection* c, uint64_t at);  // like wake(): its deadline or race is due at `at`
   void raw_out_of_fds(bool first_wait);
   std::string fd_wait_detail() const;  // first_wait: count it in stats (once per connect)
   bool raw_take_slot(RawId id);  // false: queued; RawConnection::slot_granted() follows
@@ -261,7 +237,10 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
     }
   }
   EngineSink* sink() { return sink_; }
+  // The engine's one timer fires at or before `at` (ms on now()'s clock).
   void arm_deadline(uint64_t at);
+  // c's deadline() is due at `at` (or sooner than it was): the sweep asks c then. O(log n).
+  void wake(Connection* c, uint64_t at);
   void note_event();  // an event went to the sink: make sure the turn ends with a flush
   void schedule_turn_end();
   void connection_connected(Connection* c);
@@ -317,7 +296,7 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   RawConnection* raw_find(RawId id);
   void raw_turn_end();
   void raw_serve_slot_waiters();
-  void raw_sweep(uint64_t now, uint64_t* next);
+  void raw_sweep(uint64_t now);
   bool raw_close_all();  // true when none is left
 
   uv_loop_t* loop_;
@@ -331,6 +310,11 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   std::unordered_map<RequestId, Request*> requests_;
   std::vector<Connection*> conns_;          // every connection not yet closed
   std::vector<Connection*> dead_;           // closed; freed after the loop turn
+  // Deadlines, each queue holding only what has one: a timer firing costs what expires.
+  DeadlineQueue<Connection, &Connection::timer> conn_timers_;  // deadline() (lazy: re-asked when due)
+  DeadlineQueue<Request, &Request::total_timer> total_timers_;  // total timeout, queued or carried
+  DeadlineQueue<Request, &Request::fd_timer> fd_timers_;        // queued, waiting for a descriptor
+  DeadlineQueue<RawConnection, &RawConnection::timer> raw_timers_;
   sockaddr_storage local_addr_{};
   bool has_local_addr_ = false;
   uv_timer_t timer_;

@@ -665,7 +665,7 @@ void Http1Connection::set_deadline(Deadline kind, uint32_t ms) {
     return;
   }
   deadline_ = engine_->now() + ms;
-  engine_->arm_deadline(deadline_);
+  engine_->wake(this, deadline_);
 }
 
 uint64_t Http1Connection::deadline() const {

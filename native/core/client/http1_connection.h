@@ -66,6 +66,7 @@ class Http1Connection final : public Connection, private Transport::Owner {
   enum class Phase { Head, Body, Done };
   Transport::Options transport_options() const;
   // Transport::Owner
+  void transport_wake_at(uint64_t at) override { engine_->wake(this, at); }
   void transport_handshaking() override;
   void transport_connected(const std::string& alpn) override;
   void transport_data(const char* p, size_t n) override;

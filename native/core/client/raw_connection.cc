@@ -69,6 +69,8 @@ void RawConnection::start() {
 
 bool RawConnection::transport_may_dial() { return ready_to_dial(); }
 
+void RawConnection::transport_wake_at(uint64_t at) { engine_->raw_wake(this, at); }
+
 bool RawConnection::ready_to_dial() {
   if (!has_slot_) {
     // Raw sockets share the session's socket budget (`connections`) with pooled HTTP ones.
@@ -304,7 +306,7 @@ void RawConnection::set_deadline(uint32_t ms) {
     return;
   }
   deadline_ = engine_->now() + ms;
-  engine_->arm_deadline(deadline_);
+  engine_->raw_wake(this, deadline_);
 }
 
 void RawConnection::on_deadline() {
@@ -423,6 +425,7 @@ void Engine::raw_throttle(RawId id) {
 }
 
 void Engine::raw_closed(RawConnection* c) {
+  raw_timers_.cancel(c);
   if (c->has_slot()) pool_.release_external();
   raws_.erase(c->id());
   raw_dead_.push_back(c);
@@ -457,28 +460,31 @@ void Engine::raw_turn_end() {
   }
 }
 
-void Engine::raw_sweep(uint64_t n, uint64_t* next) {
-  if (raws_.empty()) return;
-  std::vector<RawConnection*> due, race;
-  for (auto& kv : raws_) {
-    uint64_t ra = kv.second->race_at();
-    if (ra != 0) {
-      if (ra <= n) {
-        race.push_back(kv.second);
-      } else {
-        *next = std::min(*next, ra);
-      }
+void Engine::raw_wake(RawConnection* c, uint64_t at) {
+  if (c->state() == RawConnection::State::Closing) return;
+  raw_timers_.schedule_no_later(c, at);
+  arm_deadline(at);
+}
+
+// Raw connections whose deadline or race is due (closed ones wait in raw_dead_ until the turn ends).
+void Engine::raw_sweep(uint64_t n) {
+  while (RawConnection* c = raw_timers_.pop_due(n)) {
+    if (c->state() == RawConnection::State::Closing) continue;
+    uint64_t ra = c->race_at();
+    if (ra != 0 && ra <= n) {
+      c->on_race_deadline();
+      if (c->state() == RawConnection::State::Closing) continue;
     }
-    uint64_t d = kv.second->deadline();
-    if (d == 0) continue;
-    if (d <= n) {
-      due.push_back(kv.second);
-    } else {
-      *next = std::min(*next, d);
+    uint64_t d = c->deadline();
+    if (d != 0 && d <= n) {
+      c->on_deadline();
+      if (c->state() == RawConnection::State::Closing) continue;
     }
+    ra = c->race_at();
+    d = c->deadline();
+    uint64_t due = ra == 0 ? d : d == 0 ? ra : std::min(ra, d);
+    if (due != 0) raw_timers_.schedule(c, std::max(due, n + 1));
   }
-  for (RawConnection* c : race) c->on_race_deadline();
-  for (RawConnection* c : due) c->on_deadline();  // closed ones wait in raw_dead_ until the turn ends
 }
 
 bool Engine::raw_close_all() {

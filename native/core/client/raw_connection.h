@@ -16,6 +16,7 @@
 
 #include "base/errors.h"
 #include "client/transport.h"
+#include "loop/deadline_queue.h"
 #include "pool/connection_pool.h"
 
 namespace uvf {
@@ -81,10 +82,12 @@ class RawConnection final : private Transport::Owner {
   // Happy Eyeballs: when the racing attempt is due (0: none).
   uint64_t race_at() const { return transport_.race_at(); }
   void on_race_deadline() { transport_.on_race_deadline(); }
+  DeadlineEntry timer;  // in the engine's deadline queue (Engine::raw_wake)
 
  private:
   // Transport::Owner
   bool transport_may_dial() override;
+  void transport_wake_at(uint64_t at) override;
   void transport_handshaking() override;
   void transport_connected(const std::string& alpn) override;
   void transport_data(const char* p, size_t n) override;

@@ -8,9 +8,35 @@
 #include <vector>
 
 #include "client/connection.h"
-#include "client/engine.h"
+#include "loop/deadline_queue.h"
 
 namespace uvf {
+
+using RequestId = uint32_t;
+
+// Streamed request bodies: bytes buffered natively (queued chunks plus the socket's write queue)
+// above which write_body() asks the caller to wait for on_drain.
+constexpr size_t kBodyHighWater = 64 * 1024;
+// Stream-mode responses: most body bytes one request delivers per loop turn before its socket
+// stops being read until the turn ends (so a consumer's pause always lands in time).
+constexpr size_t kStreamTurnBytes = 256 * 1024;
+
+struct Timeouts {
+  uint32_t connect_ms = 10'000;
+  uint32_t tls_ms = 10'000;      // TLS handshake (after the TCP connect)
+  uint32_t headers_ms = 30'000;  // request assigned → response head complete
+  uint32_t body_ms = 30'000;     // idle time between response body bytes
+  uint32_t total_ms = 0;         // whole request including queueing; 0 = none
+};
+
+struct ResponseLimits {
+  uint32_t max_header_size = 64 * 1024;
+  uint32_t max_header_count = 200;
+  uint64_t max_body_size = 64ull * 1024 * 1024;  // buffered responses only (decoded bytes)
+  bool decompress = true;                        // send Accept-Encoding, decode gzip/deflate/br(/zstd)
+  double max_decompression_ratio = 100.0;        // decoded/encoded past the first MiB; 0 = unlimited
+};
+
 
 // The request as HTTP semantics see it: method, target and the user's header fields in order,
 // in one buffer (no protocol's wire format: each connection encodes its own head from this).
@@ -50,7 +76,7 @@ class RequestMessage {
 struct Request {
   enum class State { Queued, Active };
   RequestId id = 0;
-  Engine::Key* key = nullptr;
+  PoolKey* key = nullptr;
   State state = State::Queued;
   RequestMessage message;           // what to send, validated at submit
   std::string head;                 // HTTP/1.1 head, encoded by the first connection that took it
@@ -78,6 +104,8 @@ struct Request {
   ResponseLimits limits;
   uint64_t total_deadline = 0;      // 0 = none
   uint64_t fd_deadline = 0;         // waiting for a file descriptor until then; 0 = not waiting
+  DeadlineEntry total_timer;        // in the engine's queues (client/engine.h) while due
+  DeadlineEntry fd_timer;
   // Timing marks (uv_hrtime ns), only taken when want_timings.
   bool want_timings = false;
   uint64_t t_submit = 0, t_assigned = 0, t_first_byte = 0, t_head = 0;

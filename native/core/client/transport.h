@@ -37,6 +37,8 @@ class Transport final : public TcpSocket::Handler, private Dialer::Owner {
     // Resolved: dial now (true), or later, when the owner calls dial() (waiting for a slot or
     // a descriptor).
     virtual bool transport_may_dial() { return true; }
+    // The transport needs the owner's on_race_deadline-calling sweep at `at` (Happy Eyeballs).
+    virtual void transport_wake_at(uint64_t at) = 0;
     // TCP (and the tunnel) are up and the TLS handshake starts: time for the TLS deadline.
     virtual void transport_handshaking() {}
     // Open: bytes may flow. alpn: the protocol the server selected ("" for none, or plain TCP).
@@ -150,6 +152,7 @@ class Transport final : public TcpSocket::Handler, private Dialer::Owner {
   void dial_connected() override;
   void dial_failed(int status) override;
   void dial_racer_closed() override;
+  void dial_wake_at(uint64_t at) override { owner_->transport_wake_at(at); }
   bool via_proxy() const { return where_->proxy.kind != proxy::Kind::None; }
   void start_tunnel();
   void tunnel_data(const char* p, size_t n);
