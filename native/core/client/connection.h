@@ -75,7 +75,7 @@ class Connection {
   uint64_t idle_since() const { return idle_since_; }  // ms; when it last had no request
   uint32_t served() const { return served_; }          // requests it has carried
   size_t index() const { return index_; }              // position in the engine's live list
-  void set_index(size_t i) { index_ = i; }
+  void set_index(size_t i) { index_ = static_cast<uint32_t>(i); }
   DeadlineEntry timer;  // in the engine's deadline queue (Engine::wake)
 
  protected:
@@ -83,7 +83,7 @@ class Connection {
   PoolKey* key_;
   uint64_t idle_since_ = 0;
   uint32_t served_ = 0;
-  size_t index_ = 0;
+  uint32_t index_ = 0;
 };
 
 // A new connection for `key` (not started). Today every connection is HTTP/1.1.

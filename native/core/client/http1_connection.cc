@@ -15,18 +15,27 @@ constexpr uint64_t kMaxBodyReserve = 1 << 20;
 }  // namespace
 
 Http1Connection::Http1Connection(Engine* engine, PoolKey* key)
-    : Connection(key), engine_(engine), transport_(engine, this, transport_options()) {}
+    : Connection(key), transport_(engine, this, transport_options(engine)) {}
 
 Http1Connection::~Http1Connection() = default;
 
-Transport::Options Http1Connection::transport_options() const {
+Transport::Options Http1Connection::transport_options(Engine* engine) const {
   Transport::Options o;
-  o.where = &key_->info;
-  o.memory_response = &engine_->options().memory_response;  // benchmarks: no socket, no kernel
-  o.socket.no_delay = engine_->options().no_delay;
-  o.socket.keep_alive_ms = engine_->options().tcp_keep_alive_ms;
-  o.socket.local = engine_->local_address();
+  o.memory_response = &engine->options().memory_response;  // benchmarks: no socket, no kernel
+  o.socket.no_delay = engine->options().no_delay;
+  o.socket.keep_alive_ms = engine->options().tcp_keep_alive_ms;
+  o.socket.local = engine->local_address();
   return o;
+}
+
+Transport::Target Http1Connection::transport_target() const {
+  const PoolKeyInfo& where = key_->info;
+  Transport::Target t;
+  t.host = &where.host;
+  t.port = where.port;
+  if (where.tls) t.tls = &where.tls_ctx;
+  t.proxy = &where.proxy;
+  return t;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -59,7 +68,7 @@ void Http1Connection::transport_connected(const std::string&) {
   state_ = State::Idle;
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
-  engine_->connection_connected(this);
+  engine()->connection_connected(this);
 }
 
 void Http1Connection::transport_failed(Error e, const char* detail, int sys) { fail(e, detail, sys); }
@@ -100,9 +109,9 @@ void Http1Connection::assign(Request* r) {
     r->t_assigned = uv_hrtime();
     if (served_ == 0) {  // this request paid for the connection
       const Transport& t = transport_;
-      r->dns_us = static_cast<uint32_t>((t.t_resolved() - t.t_start()) / 1000);
-      r->connect_us = static_cast<uint32_t>((t.t_connected() - t.t_resolved()) / 1000);
-      r->tls_us = t.t_tls() != 0 ? static_cast<uint32_t>((t.t_tls() - t.t_connected()) / 1000) : 0;
+      r->dns_us = t.resolved_us();
+      r->connect_us = t.connected_us() - t.resolved_us();
+      r->tls_us = t.tls_us() != 0 ? t.tls_us() - t.connected_us() : 0;
     }
   }
   r->state = Request::State::Active;
@@ -131,7 +140,7 @@ bool Http1Connection::encode_head(Request* r) {
   h.host = key_->info.authority;
   h.headers = fields.empty() ? nullptr : fields.data();
   h.header_pairs = fields.size() / 2;
-  h.user_agent = engine_->options().user_agent;
+  h.user_agent = engine()->options().user_agent;
   if (r->limits.decompress) h.accept_encoding = http1::default_accept_encoding();
   if (r->streamed_body) {
     h.body_mode = r->streamed_length >= 0 ? http1::BodyMode::Length : http1::BodyMode::Chunked;
@@ -155,12 +164,12 @@ void Http1Connection::write_request() {
   if (!r->streamed_body) {
     w = transport_.write(r->head.data(), r->head.size(), r->body.data(), r->body.size());
     if (w == 0) {
-      engine_->add_bytes(0, r->head.size() + r->body.size());
+      engine()->add_bytes(0, r->head.size() + r->body.size());
       request_written_ = true;
     }
   } else {
     w = transport_.write(r->head.data(), r->head.size());
-    if (w == 0) engine_->add_bytes(0, r->head.size());
+    if (w == 0) engine()->add_bytes(0, r->head.size());
   }
   if (w != 0) {
     write_failed_ = true;
@@ -186,10 +195,10 @@ void Http1Connection::pump_body() {
       framed.append(c);
       framed.append(http1::kChunkEnd);
       w = transport_.write(framed.data(), framed.size());
-      if (w == 0) engine_->add_bytes(0, framed.size());
+      if (w == 0) engine()->add_bytes(0, framed.size());
     } else {
       w = transport_.write(c.data(), c.size());
-      if (w == 0) engine_->add_bytes(0, c.size());
+      if (w == 0) engine()->add_bytes(0, c.size());
     }
     if (w != 0) {
       write_failed_ = true;
@@ -211,7 +220,7 @@ void Http1Connection::pump_body() {
         write_failed_ = true;
         return;
       }
-      engine_->add_bytes(0, http1::kLastChunk.size());
+      engine()->add_bytes(0, http1::kLastChunk.size());
     }
     request_written_ = true;
     progressed = true;
@@ -220,8 +229,8 @@ void Http1Connection::pump_body() {
   if (progressed && phase_ == Phase::Head) set_deadline(Deadline::Headers, r->timeouts.headers_ms);
   if (r->drain_wanted && r->chunks.empty() && transport_.queued_bytes() < kBodyHighWater) {
     r->drain_wanted = false;
-    engine_->sink()->on_drain(r->id);
-    engine_->note_event();
+    engine()->sink()->on_drain(r->id);
+    engine()->note_event();
   }
 }
 
@@ -242,7 +251,7 @@ void Http1Connection::transport_drained(int status) {
 void Http1Connection::park(uint64_t now) {
   state_ = State::Idle;
   idle_since_ = now;
-  set_deadline(Deadline::Idle, engine_->options().keep_alive_timeout_ms);
+  set_deadline(Deadline::Idle, engine()->options().keep_alive_timeout_ms);
   transport_.set_ref(false);
 }
 
@@ -304,11 +313,11 @@ void Http1Connection::resume(Request* r) {
 // Reading the response
 
 void Http1Connection::transport_data(const char* p, size_t n) {
-  engine_->add_bytes(n, 0);
+  engine()->add_bytes(n, 0);
   if (state_ == State::Idle) {
     // Bytes nobody asked for on an idle keep-alive socket: never let a later request read them
     // as its response (response-queue poisoning). The socket is discarded.
-    engine_->discard(*key_, this);
+    engine()->discard(*key_, this);
     return;
   }
   if (state_ != State::Busy || req_ == nullptr) return;
@@ -402,15 +411,15 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
     phase_ = Phase::Body;
     if (req_->want_timings) req_->t_head = uv_hrtime();
     if (req_->stream_response) {
-      engine_->report_timings(req_);
+      engine()->report_timings(req_);
       ResponseMeta m;
       m.status = static_cast<uint16_t>(head_.status);
       m.version_minor = static_cast<uint8_t>(head_.version_minor);
       m.reused = served_ > 0;
       m.attempts = req_->attempts;
       m.tls_info = transport_.tls_info();
-      engine_->sink()->on_head(req_->id, m, std::move(raw_head_));
-      engine_->note_event();
+      engine()->sink()->on_head(req_->id, m, std::move(raw_head_));
+      engine()->note_event();
       raw_head_.clear();
     }
     if (framing_ != http1::Framing::None && !req_->paused) {
@@ -483,19 +492,19 @@ bool Http1Connection::deliver_decoded(const char* p, size_t n) {
   if (n == 0) return true;
   body_bytes_ += n;
   if (req_->stream_response) {
-    engine_->sink()->on_data(req_->id, p, n);
-    engine_->note_event();
+    engine()->sink()->on_data(req_->id, p, n);
+    engine()->note_event();
     // libuv may read a busy socket many times in one poll phase, before the consumer has had a
     // chance to say "pause": cap what one stream delivers per loop turn.
-    if (req_->turn != engine_->turn()) {
-      req_->turn = engine_->turn();
+    if (req_->turn != engine()->turn()) {
+      req_->turn = engine()->turn();
       req_->turn_bytes = 0;
     }
     req_->turn_bytes += n;
     if (req_->turn_bytes >= kStreamTurnBytes && !req_->throttled && !req_->paused) {
       req_->throttled = true;
       transport_.read_stop();
-      engine_->throttle(req_->id);
+      engine()->throttle(req_->id);
     }
     return true;
   }
@@ -565,13 +574,13 @@ void Http1Connection::finish_response() {
   ++served_;
   bool reuse = keep_alive_ok_ && request_written_ && !write_failed_ && !r->conn_close;
   if (r->stream_response) {
-    engine_->sink()->on_end(r->id);
+    engine()->sink()->on_end(r->id);
   } else {
-    engine_->report_timings(r);
-    engine_->sink()->on_complete(r->id, m, std::move(raw_head_), std::move(body_));
+    engine()->report_timings(r);
+    engine()->sink()->on_complete(r->id, m, std::move(raw_head_), std::move(body_));
   }
-  engine_->note_event();
-  engine_->request_finished(r, false);
+  engine()->note_event();
+  engine()->request_finished(r, false);
   raw_head_.clear();
   body_.clear();
   if (state_ == State::Closing) return;  // the engine closed it meanwhile (a graceful close() ended)
@@ -580,18 +589,18 @@ void Http1Connection::finish_response() {
     return;
   }
   state_ = State::Idle;
-  idle_since_ = engine_->now();
-  uint32_t ka = engine_->options().keep_alive_timeout_ms;
+  idle_since_ = engine()->now();
+  uint32_t ka = engine()->options().keep_alive_timeout_ms;
   if (idle_timeout_ms_ > 0) ka = std::min(ka, idle_timeout_ms_);
   set_deadline(Deadline::Idle, ka);
   transport_.set_ref(false);  // idle keep-alive sockets never keep the process alive
   if (!transport_.reading()) transport_.read_start();
-  engine_->connection_idle(this);
+  engine()->connection_idle(this);
 }
 
 void Http1Connection::transport_read_end(int status) {
   if (state_ == State::Idle) {
-    engine_->discard(*key_, this);  // the server closed an idle keep-alive socket
+    engine()->discard(*key_, this);  // the server closed an idle keep-alive socket
     return;
   }
   if (state_ != State::Busy || req_ == nullptr) return;
@@ -623,18 +632,18 @@ void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retr
     case State::Connecting:
       switch (transport_.phase()) {
         case Transport::Phase::Handshaking:
-          engine_->tls_finished(false, false);
-          engine_->connection_connect_failed(this, e, sys, detail);
+          engine()->tls_finished(false, false);
+          engine()->connection_connect_failed(this, e, sys, detail);
           return;
         case Transport::Phase::Tunneling:
-          engine_->connection_connect_failed(this, e, sys, detail);
+          engine()->connection_connect_failed(this, e, sys, detail);
           return;
         default:  // resolving or dialing: the engine words it from the error
-          engine_->connection_connect_failed(this, e, sys);
+          engine()->connection_connect_failed(this, e, sys);
           return;
       }
     case State::Idle:
-      engine_->discard(*key_, this);
+      engine()->discard(*key_, this);
       return;
     case State::Closing:
       return;
@@ -649,13 +658,13 @@ void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retr
   if (r == nullptr) return;
   r->conn = nullptr;
   if (allow_retry && stale && r->idempotent && r->replayable() && r->attempts == 1 &&
-      engine_->try_retry(r)) {
+      engine()->try_retry(r)) {
     return;  // a stale keep-alive socket: the request runs again on a fresh connection
   }
-  engine_->report_timings(r);
-  engine_->sink()->on_error(r->id, e, detail, sys);
-  engine_->note_event();
-  engine_->request_finished(r, true);
+  engine()->report_timings(r);
+  engine()->sink()->on_error(r->id, e, detail, sys);
+  engine()->note_event();
+  engine()->request_finished(r, true);
 }
 
 void Http1Connection::set_deadline(Deadline kind, uint32_t ms) {
@@ -664,8 +673,8 @@ void Http1Connection::set_deadline(Deadline kind, uint32_t ms) {
     deadline_ = 0;  // 0 = no timeout for this phase
     return;
   }
-  deadline_ = engine_->now() + ms;
-  engine_->wake(this, deadline_);
+  deadline_ = engine()->now() + ms;
+  engine()->wake(this, deadline_);
 }
 
 uint64_t Http1Connection::deadline() const {
@@ -699,7 +708,7 @@ void Http1Connection::phase_deadline() {
       fail(Error::BodyTimeout, "no response body bytes within the body timeout", 0, false);
       break;
     case Deadline::Idle:
-      engine_->discard(*key_, this);
+      engine()->discard(*key_, this);
       break;
     case Deadline::None:
       break;
@@ -709,12 +718,12 @@ void Http1Connection::phase_deadline() {
 void Http1Connection::close(bool abortive) {
   if (state_ == State::Closing) return;
   state_ = State::Closing;
-  engine_->connection_closing(this);
+  engine()->connection_closing(this);
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
   transport_.close(abortive);
 }
 
-void Http1Connection::transport_closed() { engine_->connection_closed(this); }
+void Http1Connection::transport_closed() { engine()->connection_closed(this); }
 
 }  // namespace uvf

@@ -27,8 +27,8 @@ namespace uvf {
 class Http1Connection final : public Connection, private Transport::Owner {
  public:
   // Connecting covers everything the transport does before it is open (resolve, dial, tunnel, TLS).
-  enum class State { Connecting, Idle, Busy, Closing };
-  enum class Deadline { None, Connect, Tls, Headers, Body, Idle };
+  enum class State : uint8_t { Connecting, Idle, Busy, Closing };
+  enum class Deadline : uint8_t { None, Connect, Tls, Headers, Body, Idle };
 
   Http1Connection(Engine* engine, PoolKey* key);
   ~Http1Connection() override;
@@ -63,10 +63,12 @@ class Http1Connection final : public Connection, private Transport::Owner {
   State state() const { return state_; }
 
  private:
-  enum class Phase { Head, Body, Done };
-  Transport::Options transport_options() const;
+  enum class Phase : uint8_t { Head, Body, Done };
+  Transport::Options transport_options(Engine* engine) const;
+  Engine* engine() const { return transport_.engine(); }
   // Transport::Owner
-  void transport_wake_at(uint64_t at) override { engine_->wake(this, at); }
+  Transport::Target transport_target() const override;
+  void transport_wake_at(uint64_t at) override { engine()->wake(this, at); }
   void transport_handshaking() override;
   void transport_connected(const std::string& alpn) override;
   void transport_data(const char* p, size_t n) override;
@@ -91,7 +93,6 @@ class Http1Connection final : public Connection, private Transport::Owner {
   void pump_body();
   void phase_deadline();  // deadline_ passed: fail or close according to deadline_kind_
 
-  Engine* engine_;
   Transport transport_;
   State state_ = State::Connecting;
   Request* req_ = nullptr;

@@ -35,10 +35,6 @@ RawConnection::RawConnection(Engine* engine, RawId id, RawOptions&& opts)
 RawConnection::~RawConnection() = default;
 
 Transport::Options RawConnection::transport_options() {
-  where_.host = opts_.host;
-  where_.port = opts_.port;
-  where_.tls = opts_.tls_ctx != nullptr;
-  where_.tls_ctx = opts_.tls_ctx;
   if (!opts_.local_address.empty()) {
     has_local_ = Engine::parse_local_address(opts_.local_address, &local_);
   } else if (const sockaddr* l = engine_->local_address()) {
@@ -46,8 +42,6 @@ Transport::Options RawConnection::transport_options() {
     has_local_ = true;
   }
   Transport::Options o;
-  o.where = &where_;
-  o.servername = &opts_.servername;
   o.any_alpn = true;  // the user's protocol, whatever the server picked
   o.raw_origin = true;
   o.read_blocks = true;
@@ -55,6 +49,15 @@ Transport::Options RawConnection::transport_options() {
   o.socket.keep_alive_ms = opts_.keep_alive_ms;
   o.socket.local = has_local_ ? reinterpret_cast<const sockaddr*>(&local_) : nullptr;
   return o;
+}
+
+Transport::Target RawConnection::transport_target() const {
+  Transport::Target t;
+  t.host = &opts_.host;
+  t.port = opts_.port;
+  if (opts_.tls_ctx) t.tls = &opts_.tls_ctx;
+  t.servername = &opts_.servername;
+  return t;
 }
 
 // ---------------------------------------------------------------------------------------------

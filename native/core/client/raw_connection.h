@@ -17,7 +17,6 @@
 #include "base/errors.h"
 #include "client/transport.h"
 #include "loop/deadline_queue.h"
-#include "pool/connection_pool.h"
 
 namespace uvf {
 
@@ -45,7 +44,7 @@ struct RawOpenInfo {
 
 class RawConnection final : private Transport::Owner {
  public:
-  enum class State { Connecting, Open, Closing };
+  enum class State : uint8_t { Connecting, Open, Closing };
 
   RawConnection(Engine* engine, RawId id, RawOptions&& opts);
   ~RawConnection() override;
@@ -86,6 +85,7 @@ class RawConnection final : private Transport::Owner {
 
  private:
   // Transport::Owner
+  Transport::Target transport_target() const override;
   bool transport_may_dial() override;
   void transport_wake_at(uint64_t at) override;
   void transport_handshaking() override;
@@ -113,21 +113,20 @@ class RawConnection final : private Transport::Owner {
 
   Engine* engine_;
   RawId id_;
+  bool has_local_ = false;  // (before transport_: transport_options() sets it)
   RawOptions opts_;
-  PoolKeyInfo where_;                // what the transport connects to (host, port, TLS; no proxy)
   sockaddr_storage local_{};
-  bool has_local_ = false;
   Transport transport_;
+  uint64_t deadline_ = 0;
+  uint64_t turn_ = 0;
+  size_t turn_bytes_ = 0;
   State state_ = State::Connecting;
-  bool fd_wait_ = false;             // EMFILE: waiting for a descriptor (sock_ closed, reset)
+  bool fd_wait_ = false;             // EMFILE: waiting for a descriptor (the socket closed, reset)
   bool fd_wait_counted_ = false;     // counted once in stats().fd.exhaustedWaits
   bool has_slot_ = false;            // holds one slot of the engine's connections limit
   bool slot_wait_ = false;           // queued for such a slot (Engine::raw_slot_waiters_)
-  uint64_t deadline_ = 0;
   bool paused_ = false;
   bool throttled_ = false;
-  uint64_t turn_ = 0;
-  size_t turn_bytes_ = 0;
   bool drain_wanted_ = false;
   bool ended_ = false;       // end() called: no more writes
   bool shut_down_ = false;   // our FIN went out

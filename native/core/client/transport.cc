@@ -1,5 +1,6 @@
 #include "client/transport.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "client/engine.h"
@@ -19,9 +20,6 @@ std::unique_ptr<TcpSocket> make_socket(Engine* engine, TcpSocket::Handler* h, co
 Transport::Transport(Engine* engine, Owner* owner, const Options& opts)
     : engine_(engine),
       owner_(owner),
-      where_(opts.where),
-      servername_(opts.servername),
-      so_(opts.socket),
       sock_(make_socket(engine, this, opts.memory_response)),
       any_alpn_(opts.any_alpn),
       raw_origin_(opts.raw_origin),
@@ -30,7 +28,14 @@ Transport::Transport(Engine* engine, Owner* owner, const Options& opts)
       closed_pending_(false),
       fd_releasing_(false),
       shut_down_(false),
-      tls_write_failed_(false) {}
+      tls_write_failed_(false) {
+  dialer_.set_socket_options(opts.socket);
+}
+
+uint32_t Transport::since_start_us() const {
+  uint64_t us = (uv_hrtime() - t_start_) / 1000;
+  return us > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(us);
+}
 
 Transport::~Transport() = default;
 
@@ -39,22 +44,21 @@ Transport::~Transport() = default;
 
 void Transport::start() {
   t_start_ = uv_hrtime();
-  t_resolved_ = t_start_;
   phase_ = Phase::Resolving;
-  dns_waiter_.t = this;
   // IP literals, overrides and cache hits answer synchronously (ticket 0); a miss answers later.
   // Through a proxy, the proxy's address is what we resolve and connect to (SOCKS5 and CONNECT
   // hand the origin's name to the proxy).
-  bool via = via_proxy();
-  dns_ticket_ = engine_->dns().lookup(via ? where_->proxy.host : where_->host, via ? where_->proxy.port : where_->port,
-                                      engine_->options().dns.family, engine_->now(), &dns_waiter_);
+  Target t = owner_->transport_target();
+  bool via = via_proxy(t);
+  dns_ticket_ = engine_->dns().lookup(via ? t.proxy->host : *t.host, via ? t.proxy->port : t.port,
+                                      engine_->options().dns.family, engine_->now(), this);
 }
 
 void Transport::on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) {
   bool waited = dns_ticket_ != 0;  // answered from the cache (or a literal) at once: no DNS time
   dns_ticket_ = 0;
   if (phase_ != Phase::Resolving) return;
-  if (waited) t_resolved_ = uv_hrtime();
+  if (waited) resolved_us_ = since_start_us();
   if (e != Error::Ok) {
     fail(e, nullptr, 0);
     return;
@@ -62,7 +66,8 @@ void Transport::on_dns(Error e, const std::vector<dns::Address>& addrs, size_t r
   std::vector<sockaddr_storage>& list = dialer_.addresses();
   list.clear();
   list.reserve(addrs.size());
-  dns::append_for_happy_eyeballs(addrs, rotate_from, via_proxy() ? where_->proxy.port : where_->port, &list);
+  Target t = owner_->transport_target();
+  dns::append_for_happy_eyeballs(addrs, rotate_from, via_proxy(t) ? t.proxy->port : t.port, &list);
   if (list.empty()) {
     fail(Error::DnsNotFound, nullptr, 0);
     return;
@@ -78,7 +83,7 @@ void Transport::dial() {
     return;
   }
   dial_started_ = true;
-  dialer_.start(so_);
+  dialer_.start();
 }
 
 void Transport::release_fd() {
@@ -106,8 +111,9 @@ void Transport::dial_connected() {
     fail(error_from_uv(r), uv_strerror(r), r);
     return;
   }
-  proxy::Kind k = where_->proxy.kind;
-  if (k == proxy::Kind::Socks5 || (k == proxy::Kind::Http && where_->tls)) {
+  Target t = owner_->transport_target();
+  proxy::Kind k = t.proxy != nullptr ? t.proxy->kind : proxy::Kind::None;
+  if (k == proxy::Kind::Socks5 || (k == proxy::Kind::Http && t.tls != nullptr)) {
     start_tunnel();
     return;
   }
@@ -115,13 +121,13 @@ void Transport::dial_connected() {
 }
 
 void Transport::ready() {
-  t_connected_ = uv_hrtime();
-  if (where_->tls) {
+  connected_us_ = since_start_us();
+  if (owner_->transport_target().tls != nullptr) {
     start_tls();
     return;
   }
   phase_ = Phase::Open;
-  owner_->transport_connected(alpn_);
+  owner_->transport_connected(std::string());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -129,7 +135,8 @@ void Transport::ready() {
 
 void Transport::start_tunnel() {
   phase_ = Phase::Tunneling;
-  tunnel_ = std::make_unique<proxy::Tunnel>(where_->proxy, where_->host, where_->port);
+  Target t = owner_->transport_target();
+  tunnel_ = std::make_unique<proxy::Tunnel>(*t.proxy, *t.host, t.port);
   std::string out;
   tunnel_->start(&out);
   int w = sock_->write(out.data(), out.size());
@@ -169,8 +176,9 @@ void Transport::start_tls() {
   owner_->transport_handshaking();
   if (phase_ != Phase::Handshaking) return;
   tls_ = std::make_unique<tls::Channel>();
-  const std::string& name = servername_ != nullptr && !servername_->empty() ? *servername_ : where_->host;
-  if (!tls_->init(where_->tls_ctx, name, where_->port)) {
+  Target t = owner_->transport_target();
+  const std::string& name = t.servername != nullptr && !t.servername->empty() ? *t.servername : *t.host;
+  if (!tls_->init(*t.tls, name, t.port)) {
     fail(tls_->error(), tls_->detail().c_str(), 0);
     return;
   }
@@ -193,25 +201,21 @@ void Transport::continue_handshake() {
 }
 
 void Transport::handshake_finished() {
-  t_tls_ = uv_hrtime();
+  tls_us_ = std::max<uint32_t>(since_start_us(), 1);
   engine_->tls_finished(true, tls_->resumed());
   tls::SessionInfo info;
   tls_->describe(&info);
   tls_->drop_client_hello();  // fingerprinted: ~500 bytes less per kept-alive connection
-  if (raw_origin_) {
-    bool v6 = where_->host.find(':') != std::string::npos;
-    info.origin = std::string("tls://") + (v6 ? "[" : "") + where_->host + (v6 ? "]:" : ":") +
-                  std::to_string(where_->port);
-  } else {
-    info.origin = where_->origin();
-  }
-  info.handshake_us = static_cast<uint32_t>((t_tls_ - t_connected_) / 1000);
-  alpn_ = info.alpn;
+  Target t = owner_->transport_target();
+  bool v6 = t.host->find(':') != std::string::npos;
+  info.origin = std::string(raw_origin_ ? "tls://" : "https://") + (v6 ? "[" : "") + *t.host + (v6 ? "]:" : ":") +
+                std::to_string(t.port);
+  info.handshake_us = tls_us_ - connected_us_;
   tls_info_ = engine_->next_tls_info();
   engine_->sink()->on_tls_info(tls_info_, info);
   engine_->note_event();
   phase_ = Phase::Open;
-  owner_->transport_connected(alpn_);
+  owner_->transport_connected(info.alpn);
 }
 
 int Transport::flush_tls() {

@@ -27,13 +27,25 @@ namespace uvf {
 
 class Engine;
 
-class Transport final : public TcpSocket::Handler, private Dialer::Owner {
+class Transport final : public Dialer::Owner, private dns::Waiter {
  public:
-  enum class Phase { Idle, Resolving, Connecting, Tunneling, Handshaking, Open, Closing };
+  enum class Phase : uint8_t { Idle, Resolving, Connecting, Tunneling, Handshaking, Open, Closing };
+
+  // Where to go. Asked for when needed (the transport keeps no copy): the pointers stay valid
+  // as long as the transport. Through a proxy: a tunnel for SOCKS5 and for TLS through an HTTP
+  // proxy; plain HTTP through a proxy just dials the proxy.
+  struct Target {
+    const std::string* host = nullptr;        // name or IP literal (no brackets)
+    uint16_t port = 0;
+    const std::shared_ptr<tls::Context>* tls = nullptr;  // TLS with this profile; null: plain
+    const proxy::ProxyInfo* proxy = nullptr;  // null or Kind::None: direct
+    const std::string* servername = nullptr;  // TLS name (SNI, verification); null or "": host
+  };
 
   class Owner {
    public:
     virtual ~Owner() = default;
+    virtual Target transport_target() const = 0;
     // Resolved: dial now (true), or later, when the owner calls dial() (waiting for a slot or
     // a descriptor).
     virtual bool transport_may_dial() { return true; }
@@ -66,10 +78,6 @@ class Transport final : public TcpSocket::Handler, private Dialer::Owner {
   };
 
   struct Options {
-    // Where to go: host/port, TLS (ctx) and proxy (tunnel for SOCKS5 and for TLS through an
-    // HTTP proxy; plain HTTP through a proxy just dials the proxy). Must outlive the transport.
-    const PoolKeyInfo* where = nullptr;
-    const std::string* servername = nullptr;  // TLS name (SNI, verification); null: where->host
     bool any_alpn = false;     // accept whatever protocol the server selects (raw sockets)
     bool raw_origin = false;   // SessionInfo::origin as "tls://host:port" (raw) or https://...
     bool read_blocks = false;  // deliver reads in the owner's blocks (transport_take_block)
@@ -116,16 +124,18 @@ class Transport final : public TcpSocket::Handler, private Dialer::Owner {
   int fd() const { return sock_->fd(); }
   bool had_fd() const { return sock_->opened(); }
 
+  Engine* engine() const { return engine_; }
   Phase phase() const { return phase_; }
   bool secure() const { return tls_ != nullptr; }
-  const std::string& alpn() const { return alpn_; }
+  // The protocol the server selected ("" for none, or plain TCP).
+  std::string alpn() const { return tls_ != nullptr ? tls_->alpn() : std::string(); }
   // The TLS session info id reported to the sink (EngineSink::on_tls_info); 0 = none.
   uint32_t tls_info() const { return tls_info_; }
-  // uv_hrtime marks: started, resolved (== started when answered at once), TCP+tunnel up, TLS done (0: none).
-  uint64_t t_start() const { return t_start_; }
-  uint64_t t_resolved() const { return t_resolved_; }
-  uint64_t t_connected() const { return t_connected_; }
-  uint64_t t_tls() const { return t_tls_; }
+  // Microseconds from start() to: resolved (0 when answered at once), TCP (and tunnel) up, the
+  // TLS handshake done (0: none).
+  uint32_t resolved_us() const { return resolved_us_; }
+  uint32_t connected_us() const { return connected_us_; }
+  uint32_t tls_us() const { return tls_us_; }
   // Happy Eyeballs: when the racing attempt is due (0: none).
   uint64_t race_at() const { return dialer_.race_at(); }
   void on_race_deadline() { dialer_.on_race_deadline(); }
@@ -141,19 +151,15 @@ class Transport final : public TcpSocket::Handler, private Dialer::Owner {
   void on_closed() override;
 
  private:
-  struct DnsWaiter final : dns::Waiter {
-    Transport* t = nullptr;
-    void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) override {
-      t->on_dns(e, addrs, rotate_from);
-    }
-  };
-  void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
+  // dns::Waiter: the engine's DnsCache answers (synchronously from start() on a hit).
+  void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) override;
   // Dialer::Owner
   void dial_connected() override;
   void dial_failed(int status) override;
   void dial_racer_closed() override;
   void dial_wake_at(uint64_t at) override { owner_->transport_wake_at(at); }
-  bool via_proxy() const { return where_->proxy.kind != proxy::Kind::None; }
+  static bool via_proxy(const Target& t) { return t.proxy != nullptr && t.proxy->kind != proxy::Kind::None; }
+  uint32_t since_start_us() const;
   void start_tunnel();
   void tunnel_data(const char* p, size_t n);
   void ready();  // TCP (and tunnel) up: TLS, or open
@@ -167,11 +173,8 @@ class Transport final : public TcpSocket::Handler, private Dialer::Owner {
 
   Engine* engine_;
   Owner* owner_;
-  const PoolKeyInfo* where_;
-  const std::string* servername_;
-  SocketOptions so_;
   std::unique_ptr<TcpSocket> sock_;  // a pointer so a Happy Eyeballs race can hand over its winner
-  Dialer dialer_{engine_, this, this, &sock_};
+  Dialer dialer_{engine_, this, &sock_};
   Phase phase_ = Phase::Idle;
   bool any_alpn_ : 1;
   bool raw_origin_ : 1;
@@ -181,13 +184,12 @@ class Transport final : public TcpSocket::Handler, private Dialer::Owner {
   bool fd_releasing_ : 1;    // release_fd(): the socket closes to free its descriptor
   bool shut_down_ : 1;       // shutdown() sent our close_notify / FIN
   bool tls_write_failed_ : 1;
-  DnsWaiter dns_waiter_;
   uint64_t dns_ticket_ = 0;  // lookup pending in the engine's cache (cancelled by close())
-  uint64_t t_start_ = 0, t_resolved_ = 0, t_connected_ = 0, t_tls_ = 0;
+  uint64_t t_start_ = 0;  // uv_hrtime at start()
+  uint32_t resolved_us_ = 0, connected_us_ = 0, tls_us_ = 0;
   std::unique_ptr<tls::Channel> tls_;
   std::unique_ptr<proxy::Tunnel> tunnel_;  // while Tunneling
   uint32_t tls_info_ = 0;
-  std::string alpn_;
 };
 
 }  // namespace uvf
