@@ -19,7 +19,6 @@
 #include "client/dialer.h"
 #include "dns/dns_cache.h"
 #include "net/tcp_socket.h"
-#include "pool/connection_pool.h"
 #include "proxy/tunnel.h"
 #include "tls/tls_channel.h"
 
@@ -45,11 +44,13 @@ class Transport final : public Dialer::Owner, private dns::Waiter {
   class Owner {
    public:
     virtual ~Owner() = default;
+    // Where to connect (asked at start, dial, tunnel and handshake).
     virtual Target transport_target() const = 0;
     // Resolved: dial now (true), or later, when the owner calls dial() (waiting for a slot or
     // a descriptor).
     virtual bool transport_may_dial() { return true; }
-    // The transport needs the owner's on_race_deadline-calling sweep at `at` (Happy Eyeballs).
+    // A Happy Eyeballs race is due at `at`: the owner's deadline handling must call
+    // on_race_deadline() by then.
     virtual void transport_wake_at(uint64_t at) = 0;
     // TCP (and the tunnel) are up and the TLS handshake starts: time for the TLS deadline.
     virtual void transport_handshaking() {}
