@@ -2,6 +2,7 @@
 // queued on its pool key, then carried by a connection.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <string>
 #include <string_view>
@@ -40,37 +41,47 @@ struct ResponseLimits {
 
 // The request as HTTP semantics see it: method, target and the user's header fields in order,
 // in one buffer (no protocol's wire format: each connection encodes its own head from this).
+// Layout: each string as a 4-byte length then its bytes (one allocation per request).
 class RequestMessage {
  public:
   void set(std::string_view method, std::string_view target, const std::string_view* fields, size_t pairs) {
-    size_t total = method.size() + target.size();
-    for (size_t i = 0; i < 2 * pairs; ++i) total += fields[i].size();
+    size_t total = 8 + method.size() + target.size();
+    for (size_t i = 0; i < 2 * pairs; ++i) total += 4 + fields[i].size();
     bytes_.reserve(total);
-    lens_.reserve(2 + 2 * pairs);
     add(method);
     add(target);
     for (size_t i = 0; i < 2 * pairs; ++i) add(fields[i]);
+    pairs_ = pairs;
   }
-  std::string_view method() const { return std::string_view(bytes_.data(), lens_[0]); }
-  std::string_view target() const { return std::string_view(bytes_.data() + lens_[0], lens_[1]); }
-  size_t header_pairs() const { return (lens_.size() - 2) / 2; }
+  std::string_view method() const { return at(0); }
+  std::string_view target() const { return at(4 + len(0)); }
+  size_t header_pairs() const { return pairs_; }
   // name, value, name, value, ... (views into this message)
   void header_views(std::vector<std::string_view>* out) const {
     out->clear();
-    size_t at = static_cast<size_t>(lens_[0]) + lens_[1];
-    for (size_t i = 2; i < lens_.size(); ++i) {
-      out->emplace_back(bytes_.data() + at, lens_[i]);
-      at += lens_[i];
+    size_t pos = 4 + len(0);
+    pos += 4 + len(pos);  // past the target
+    while (pos < bytes_.size()) {
+      std::string_view v = at(pos);
+      out->push_back(v);
+      pos += 4 + v.size();
     }
   }
 
  private:
   void add(std::string_view s) {
+    uint32_t n = static_cast<uint32_t>(s.size());
+    bytes_.append(reinterpret_cast<const char*>(&n), 4);
     bytes_.append(s);
-    lens_.push_back(static_cast<uint32_t>(s.size()));
   }
-  std::string bytes_;           // method, target, then every field name and value, back to back
-  std::vector<uint32_t> lens_;  // their lengths, in that order
+  uint32_t len(size_t pos) const {
+    uint32_t n;
+    std::memcpy(&n, bytes_.data() + pos, 4);
+    return n;
+  }
+  std::string_view at(size_t pos) const { return std::string_view(bytes_.data() + pos + 4, len(pos)); }
+  std::string bytes_;
+  size_t pairs_ = 0;
 };
 
 struct Request {
