@@ -44,11 +44,19 @@ struct Enc {
     req.user_agent = ua;
   }
   Error run() {
+    std::string before = out;
     rc = encode_request_head(req, &out, &res, &err);
     // Validation alone (at submit) agrees with the encoder (at assign).
     EncodeResult vres{};
     CHECK_EQ(N(uvf::http1::validate_request_head(req, &vres, nullptr)), N(rc));
     CHECK_EQ(vres.connection_close, res.connection_close);
+    if (rc == Error::Ok) {  // encoding what was validated, without scanning again: same bytes
+      RequestHead trusted = req;
+      trusted.validated = true;
+      std::string again = before;
+      CHECK_EQ(N(encode_request_head(trusted, &again, nullptr, nullptr)), N(Error::Ok));
+      CHECK_EQ(again, out);
+    }
     return rc;
   }
   // Runs with a pre-filled buffer and checks it is left untouched on error.

@@ -142,6 +142,7 @@ bool Http1Connection::encode_head(Request* r) {
   h.header_pairs = fields.size() / 2;
   h.user_agent = engine()->options().user_agent;
   if (r->limits.decompress) h.accept_encoding = http1::default_accept_encoding();
+  h.validated = true;  // at submit, with the same authority, user agent and accept-encoding
   if (r->streamed_body) {
     h.body_mode = r->streamed_length >= 0 ? http1::BodyMode::Length : http1::BodyMode::Chunked;
     h.content_length = r->streamed_length >= 0 ? static_cast<uint64_t>(r->streamed_length) : 0;

@@ -39,6 +39,9 @@ struct RequestHead {
   uint64_t content_length = 0;               // when body_mode == Length
   std::string_view user_agent;               // default user-agent; empty = none
   std::string_view accept_encoding;          // default accept-encoding (unless the user gave one); empty = none
+  // validate_request_head() already accepted these very fields: the encoder does not scan their
+  // bytes again (it still checks what depends on the body mode). Never set it otherwise.
+  bool validated = false;
 };
 
 struct EncodeError {
