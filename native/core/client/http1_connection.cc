@@ -584,7 +584,9 @@ void Http1Connection::finish_response() {
   engine()->request_finished(r, false);
   raw_head_.clear();
   body_.clear();
-  if (state_ == State::Closing) return;  // the engine closed it meanwhile (a graceful close() ended)
+  // A closing session closes its connections as their last request finishes (inside
+  // request_finished): this one must not be parked idle again.
+  if (state_ == State::Closing) return;
   if (!reuse) {
     close(false);
     return;
