@@ -17,6 +17,7 @@
         "native/core/client/engine.cc",
         "native/core/client/http1_connection.cc",
         "native/core/client/raw_connection.cc",
+        "native/core/client/transport.cc",
         "native/core/proxy/tunnel.cc",
         "native/core/tls/client_hello.cc",
         "native/core/tls/tls_context.cc",

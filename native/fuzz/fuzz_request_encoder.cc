@@ -1,4 +1,4 @@
-// Fuzz target: http1::encode_request_head with arbitrary method / target / host / header bytes.
+// Fuzz target: http1::encode_request_head (and validate_request_head) with arbitrary method / target / host / header bytes.
 //
 // Input (FuzzedDataProvider): body mode, content length, header count and flags come from the
 // end of the input; then method, target, host, user agent, (when a flag says so) the default
@@ -131,6 +131,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string out2 = prefix;
   FUZZ_CHECK(encode_request_head(req, &out2, nullptr, nullptr) == e);
   FUZZ_CHECK(out2 == out);
+
+  // Validation alone (at submit; the connection encodes later) gives the same verdict, reason,
+  // offending header and Connection: close flag.
+  EncodeResult vres;
+  EncodeError verr;
+  FUZZ_CHECK(uvf::http1::validate_request_head(req, &vres, &verr) == e);
+  FUZZ_CHECK(verr.reason == err.reason && verr.header_index == err.header_index);
+  if (e == Error::Ok) {
+    FUZZ_CHECK(vres.connection_close == res.connection_close);
+    // Encoding what was validated, without scanning its bytes again, gives the same head.
+    RequestHead trusted = req;
+    trusted.validated = true;
+    std::string out3 = prefix;
+    FUZZ_CHECK(encode_request_head(trusted, &out3, nullptr, nullptr) == Error::Ok);
+    FUZZ_CHECK(out3 == out);
+  }
 
   // The default user agent / accept-encoding are only validated (and sent) when the user gave
   // no header of that name.

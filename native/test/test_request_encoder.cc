@@ -44,7 +44,19 @@ struct Enc {
     req.user_agent = ua;
   }
   Error run() {
+    std::string before = out;
     rc = encode_request_head(req, &out, &res, &err);
+    // Validation alone (at submit) agrees with the encoder (at assign).
+    EncodeResult vres{};
+    CHECK_EQ(N(uvf::http1::validate_request_head(req, &vres, nullptr)), N(rc));
+    CHECK_EQ(vres.connection_close, res.connection_close);
+    if (rc == Error::Ok) {  // encoding what was validated, without scanning again: same bytes
+      RequestHead trusted = req;
+      trusted.validated = true;
+      std::string again = before;
+      CHECK_EQ(N(encode_request_head(trusted, &again, nullptr, nullptr)), N(Error::Ok));
+      CHECK_EQ(again, out);
+    }
     return rc;
   }
   // Runs with a pre-filled buffer and checks it is left untouched on error.
@@ -56,6 +68,10 @@ struct Enc {
     CHECK(err.reason != nullptr);
     CHECK_EQ(err.header_index, index);
     CHECK_EQ(out, std::string("prefix-bytes"));
+    EncodeError verr{};
+    CHECK_EQ(N(uvf::http1::validate_request_head(req, nullptr, &verr)), N(expected));
+    CHECK_EQ(std::string(verr.reason != nullptr ? verr.reason : ""), std::string(err.reason));
+    CHECK_EQ(verr.header_index, index);
     return rc;
   }
 };

@@ -84,4 +84,18 @@ describe('stats agree with the errors already delivered', () => {
     expect(after.connections).toMatchObject({ open: 1, idle: 1, active: 0 });
     expect(after.connections.perOrigin).toEqual([{ origin: `http://127.0.0.1:${ok.port}`, open: 1, idle: 1, queued: 0 }]);
   });
+
+  it('close() while a response is in flight: the connection that carried it closes once', async () => {
+    const srv = await startHttpServer((_req, res) => setTimeout(() => res.end('ok'), 20));
+    const s = session();
+    const p = s.request(`http://127.0.0.1:${srv.port}/`);
+    const closed = s.close();
+    const res = await p;
+    await res.text();
+    // The last response ends the graceful close: its keep-alive connection must not also be
+    // parked idle (it was counted as closing twice, and open went below zero).
+    expect(s.stats().connections).toMatchObject({ open: 0, active: 0, idle: 0 });
+    await closed;
+    expect(s.stats().connections).toMatchObject({ open: 0, active: 0, idle: 0, connecting: 0 });
+  });
 });

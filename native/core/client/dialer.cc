@@ -9,8 +9,7 @@ namespace uvf {
 
 Dialer::~Dialer() = default;
 
-void Dialer::start(const SocketOptions& so) {
-  so_ = so;
+void Dialer::start() {
   addr_index_ = 0;
   next_addr_ = 0;
   connect_current();
@@ -80,7 +79,7 @@ void Dialer::arm_race() {
   if (racer_ != nullptr && (racer_->connecting || racer_->closing)) return;  // re-armed once closed
   if (addrs_[next_addr_].ss_family == addrs_[addr_index_].ss_family) return;
   race_at_ = engine_->now() + delay;
-  engine_->arm_deadline(race_at_);
+  owner_->dial_wake_at(race_at_);
 }
 
 void Dialer::on_race_deadline() {
@@ -117,9 +116,9 @@ void Dialer::on_racer_connect(int status) {
 void Dialer::hand_over_racer(bool abortive_close) {
   Racer& rc = *racer_;
   std::swap(*sock_, rc.sock);
-  (*sock_)->set_handler(handler_);
+  (*sock_)->set_handler(owner_);
   rc.sock->set_handler(&rc);
-  addr_index_ = rc.index;
+  addr_index_ = static_cast<uint32_t>(rc.index);
   race_at_ = 0;
   rc.connecting = false;
   rc.closing = true;

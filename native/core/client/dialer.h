@@ -20,9 +20,9 @@ class Engine;
 
 class Dialer {
  public:
-  class Owner {
+  // The owner is also its socket's handler (a winning racer's socket is handed over to it).
+  class Owner : public TcpSocket::Handler {
    public:
-    virtual ~Owner() = default;
     // The owner's socket is connected (to addresses()[index()]).
     virtual void dial_connected() = 0;
     // Giving up: every address failed (status: the last error), or EMFILE/ENFILE (no other
@@ -30,20 +30,23 @@ class Dialer {
     virtual void dial_failed(int status) = 0;
     // A racer's socket finished closing (an owner waiting to report its own close goes on).
     virtual void dial_racer_closed() = 0;
+    // A race is due at `at` (race_at()): the owner's deadline sweep must come by then.
+    virtual void dial_wake_at(uint64_t at) = 0;
   };
 
-  // sock: the owner's socket slot; handler: the owner's socket handler (a winning racer's socket
-  // is handed over to it).
-  Dialer(Engine* engine, Owner* owner, TcpSocket::Handler* handler, std::unique_ptr<TcpSocket>* sock)
-      : engine_(engine), owner_(owner), handler_(handler), sock_(sock) {}
+  // sock: the owner's socket slot.
+  Dialer(Engine* engine, Owner* owner, std::unique_ptr<TcpSocket>* sock)
+      : engine_(engine), owner_(owner), sock_(sock) {}
   ~Dialer();
   Dialer(const Dialer&) = delete;
   Dialer& operator=(const Dialer&) = delete;
 
   // Filled by the owner before start().
   std::vector<sockaddr_storage>& addresses() { return addrs_; }
+  // How sockets are made (before start()).
+  void set_socket_options(const SocketOptions& so) { so_ = so; }
   // Connects to the first address.
-  void start(const SocketOptions& so);
+  void start();
   // Connects to the current address again (the owner's socket was closed and reset: a retry
   // after EMFILE).
   void retry();
@@ -83,12 +86,11 @@ class Dialer {
 
   Engine* engine_;
   Owner* owner_;
-  TcpSocket::Handler* handler_;
   std::unique_ptr<TcpSocket>* sock_;
   SocketOptions so_;
   std::vector<sockaddr_storage> addrs_;
-  size_t addr_index_ = 0;  // the address the owner's socket connects to
-  size_t next_addr_ = 0;   // the first address not tried yet
+  uint32_t addr_index_ = 0;  // the address the owner's socket connects to
+  uint32_t next_addr_ = 0;   // the first address not tried yet
   std::unique_ptr<Racer> racer_;
   uint64_t race_at_ = 0;
   bool dialing_ = false;

@@ -6,7 +6,7 @@
 
 #include "base/fd_limits.h"
 
-#include "client/http1_connection.h"
+#include "client/request.h"
 #include "http1/content_decoder.h"
 
 namespace uvf {
@@ -170,7 +170,8 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
     *detail = "duplicate request id";
     return Error::Internal;
   }
-  auto* r = new Request;
+  // Validated here (the caller learns of a bad request at once); encoded by the connection
+  // that takes it, in its own protocol.
   http1::RequestHead h;
   h.method = spec.method;
   h.target = spec.target;
@@ -186,15 +187,17 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
     h.body_mode = http1::BodyMode::Length;
     h.content_length = spec.body.size();
   }
-  r->head.reserve(128 + spec.target.size());
   http1::EncodeResult res;
   http1::EncodeError eerr;
-  Error e = http1::encode_request_head(h, &r->head, &res, &eerr);
+  Error e = http1::validate_request_head(h, &res, &eerr);
   if (e != Error::Ok) {
-    delete r;
     *detail = eerr.reason != nullptr ? eerr.reason : error_message(e);
     return e;
   }
+  auto* r = new Request;
+  r->message.set(spec.method, spec.target, spec.headers, spec.header_pairs);
+  r->has_body = spec.has_body;
+  r->streamed_length = spec.streamed_body ? spec.streamed_length : -1;
   r->id = spec.id;
   r->body = std::move(spec.body);
   r->streamed_body = spec.streamed_body;
@@ -211,6 +214,7 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
   r->key = &k;
   if (r->timeouts.total_ms > 0) {
     r->total_deadline = now() + r->timeouts.total_ms;
+    total_timers_.schedule(r, r->total_deadline);
     arm_deadline(r->total_deadline);
   }
   requests_.emplace(r->id, r);
@@ -227,7 +231,7 @@ bool Engine::abort(RequestId id) {
   if (r->state == Request::State::Queued) {
     pool_.remove_waiter(*r->key, r);
   } else if (r->conn != nullptr) {
-    r->conn->abort_request();  // the socket may hold a half-read response: never reused
+    r->conn->abort(r);  // the connection decides what that costs (HTTP/1.1: the socket goes)
   }
   request_finished(r, true);
   return true;
@@ -238,7 +242,7 @@ void Engine::pause(RequestId id) {
   if (it == requests_.end()) return;
   Request* r = it->second;
   if (r->conn != nullptr) {
-    r->conn->pause_reading();
+    r->conn->pause(r);
   } else {
     r->paused = true;
   }
@@ -249,7 +253,7 @@ void Engine::resume(RequestId id) {
   if (it == requests_.end()) return;
   Request* r = it->second;
   if (r->conn != nullptr) {
-    r->conn->resume_reading();
+    r->conn->resume(r);
   } else {
     r->paused = false;
   }
@@ -267,7 +271,7 @@ bool Engine::write_body(RequestId id, const char* p, size_t n, Error* err) {
   if (n > 0) {
     r->chunks.emplace_back(p, n);
     r->chunk_bytes += n;
-    if (r->conn != nullptr) r->conn->pump_body();
+    if (r->conn != nullptr) r->conn->body_ready(r);
   }
   if (r->chunk_bytes >= kBodyHighWater || (r->conn == nullptr && r->chunk_bytes > 0)) {
     r->drain_wanted = true;
@@ -282,7 +286,7 @@ void Engine::end_body(RequestId id) {
   Request* r = it->second;
   if (!r->streamed_body || r->body_ended) return;
   r->body_ended = true;
-  if (r->conn != nullptr) r->conn->pump_body();
+  if (r->conn != nullptr) r->conn->body_ready(r);
 }
 
 bool Engine::try_retry(Request* r) {
@@ -307,6 +311,8 @@ void Engine::request_finished(Request* r, bool failed) {
     ++stats_.requests_completed;
   }
   requests_.erase(r->id);
+  total_timers_.cancel(r);
+  fd_timers_.cancel(r);
   delete r;
   if (closing_) maybe_finish_close();
 }
@@ -341,26 +347,26 @@ void Engine::fail_queued(Request* r, Error e, const char* detail) {
 // ---------------------------------------------------------------------------------------------
 // Pool driver
 
-bool Engine::is_alive(Http1Connection* c) { return c->probe_alive(); }
+bool Engine::is_alive(Connection* c) { return c->probe_alive(); }
 
-void Engine::discard(Key& k, Http1Connection* c) {
+void Engine::discard(Key& k, Connection* c) {
   pool_.unpark(k, c);  // no-op when the pool already took it out
   c->close(false);
 }
 
 void Engine::open_connection(Key& k, Request* first) {
-  auto* c = new Http1Connection(this, &k);
+  Connection* c = new_connection(this, &k);
   c->set_index(conns_.size());
   conns_.push_back(c);
   ++stats_.connections_created;
-  c->set_tls_timeout(first->timeouts.tls_ms);
-  c->start(first->timeouts.connect_ms, has_local_addr_ ? reinterpret_cast<sockaddr*>(&local_addr_) : nullptr);
+  c->start(first->timeouts.connect_ms, first->timeouts.tls_ms);
 }
 
-void Engine::assign(Key&, Http1Connection* c, Request* r) {
+void Engine::assign(Key&, Connection* c, Request* r) {
   if (c->served() > 0) ++stats_.connections_reused;
   r->fresh_only = false;
   r->fd_deadline = 0;
+  fd_timers_.cancel(r);
   c->assign(r);
 }
 
@@ -369,13 +375,10 @@ bool Engine::wants_fresh(Request* r) { return r->fresh_only; }
 // ---------------------------------------------------------------------------------------------
 // Connection callbacks
 
-void Engine::connection_connected(Http1Connection* c) {
+void Engine::connection_connected(Connection* c) {
   Key& k = *c->key();
-  pool_.connect_finished(k);
-  Request* r = pool_.pop_waiter(k);
-  if (r != nullptr) {
-    assign(k, c, r);
-  } else {
+  // It takes waiters while it has room (one, for HTTP/1.1); with none it waits idle.
+  if (pool_.connected(k, c, *this) == 0) {
     c->park(now());
     pool_.park_idle(k, c);
   }
@@ -383,7 +386,7 @@ void Engine::connection_connected(Http1Connection* c) {
   if (closing_) maybe_finish_close();
 }
 
-void Engine::connection_connect_failed(Http1Connection* c, Error e, int sys, const char* why) {
+void Engine::connection_connect_failed(Connection* c, Error e, int sys, const char* why) {
   Key& k = *c->key();
   pool_.connect_finished(k);
   c->close(true);
@@ -417,6 +420,7 @@ void Engine::out_of_fds(Key& k) {
       if (r->fd_deadline != 0 || r->timeouts.connect_ms == 0) continue;
       r->fd_deadline = n + r->timeouts.connect_ms;
       ++stats_.fd_exhausted_waits;
+      fd_timers_.schedule(r, r->fd_deadline);
       arm_deadline(r->fd_deadline);
     }
   });
@@ -470,9 +474,9 @@ void Engine::raw_serve_slot_waiters() {
   }
 }
 
-void Engine::connection_idle(Http1Connection* c) {
+void Engine::connection_idle(Connection* c) {
   Key& k = *c->key();
-  pool_.park_idle(k, c);
+  pool_.has_room_again(k, c);
   if (closing_ && requests_.empty()) {
     maybe_finish_close();
     return;
@@ -487,20 +491,22 @@ void Engine::connection_idle(Http1Connection* c) {
   }
 }
 
-void Engine::connection_closing(Http1Connection* c) {
+void Engine::connection_closing(Connection* c) {
   // Counted as gone at once: an error delivered in this turn must not find it in stats().
   Key& k = *c->key();
   pool_.unpark(k, c);
   pool_.connection_closing(k);
+  conn_timers_.cancel(c);
 }
 
-void Engine::connection_closed(Http1Connection* c) {
+void Engine::connection_closed(Connection* c) {
   // Swap-remove from the live list.
   size_t i = c->index();
-  Http1Connection* last = conns_.back();
+  Connection* last = conns_.back();
   conns_[i] = last;
   last->set_index(i);
   conns_.pop_back();
+  conn_timers_.cancel(c);
   Key& k = *c->key();
   pool_.unpark(k, c);
   pool_.connection_closed(k, /*was_closing=*/true);
@@ -530,31 +536,38 @@ void Engine::on_timer(uv_timer_t* t) {
   self->sweep_deadlines();
 }
 
+void Engine::wake(Connection* c, uint64_t at) {
+  if (c->stage() == Connection::Stage::Closing) return;
+  conn_timers_.schedule_no_later(c, at);
+  arm_deadline(at);
+}
+
+// What is due, queue by queue: each pop is one expired deadline, so a firing costs what expires
+// (plus a re-ask for a connection whose deadline moved later meanwhile), not what is open.
 void Engine::sweep_deadlines() {
   uint64_t n = now();
-  uint64_t next = UINT64_MAX;
-  // Failing a request may close connections (and, for sockets that never opened, report the
-  // close at once), so walk a snapshot. Freed connections wait in dead_ until the turn ends.
-  std::vector<Http1Connection*> snapshot(conns_);
-  for (Http1Connection* c : snapshot) {
-    if (c->state() == Http1Connection::State::Closing) continue;
-    Request* r = c->request();
-    if (r != nullptr && r->total_deadline != 0 && r->total_deadline <= n) {
-      c->fail_request(Error::TotalTimeout, "request exceeded its total timeout");
-      continue;
+  // Requests past their total timeout, queued or carried. One at a time: failing one may finish
+  // others, and their entries leave the queue with them.
+  while (Request* r = total_timers_.pop_due(n)) {
+    if (r->state == Request::State::Queued) {
+      fail_queued(r, Error::TotalTimeout, "request exceeded its total timeout while queued");
+    } else if (r->conn != nullptr) {
+      r->conn->fail(r, Error::TotalTimeout, "request exceeded its total timeout");
     }
-    if (c->deadline() != 0 && c->deadline() <= n) {
-      c->on_deadline();
-      if (c->state() == Http1Connection::State::Closing) continue;
-    }
-    if (c->race_at() != 0) {
-      if (c->race_at() <= n) c->on_race_deadline();
-      if (c->state() == Http1Connection::State::Closing) continue;
-      if (c->race_at() != 0) next = std::min(next, c->race_at());
-    }
-    if (c->deadline() != 0) next = std::min(next, c->deadline());
-    if (r != nullptr && r->conn == c && r->total_deadline != 0) next = std::min(next, r->total_deadline);
   }
+  // Connections: an entry may be early (the deadline moved later) or stale (no deadline now).
+  // Freed connections wait in dead_ until the turn ends.
+  while (Connection* c = conn_timers_.pop_due(n)) {
+    if (c->stage() == Connection::Stage::Closing) continue;
+    uint64_t d = c->deadline();
+    if (d != 0 && d <= n) {
+      c->on_deadline(n);
+      if (c->stage() == Connection::Stage::Closing) continue;
+      d = c->deadline();
+    }
+    if (d != 0) conn_timers_.schedule(c, std::max(d, n + 1));
+  }
+  uint64_t next = UINT64_MAX;
   if (fd_exhausted_) {
     if (fd_retry_at_ <= n) {
       fd_exhausted_ = false;  // perhaps someone else closed a descriptor: try again
@@ -564,32 +577,19 @@ void Engine::sweep_deadlines() {
       next = std::min(next, fd_retry_at_);
     }
   }
-  std::vector<Request*> expired;
-  std::vector<Request*> fd_expired;
-  pool_.for_each_key([&](Key& k) {
-    for (Request* r : k.waiters) {
-      if (r->total_deadline != 0) {
-        if (r->total_deadline <= n) {
-          expired.push_back(r);
-          continue;
-        }
-        next = std::min(next, r->total_deadline);
-      }
-      if (r->fd_deadline != 0) {
-        if (r->fd_deadline <= n) {
-          fd_expired.push_back(r);
-        } else {
-          next = std::min(next, r->fd_deadline);
-        }
-      }
-    }
-  });
-  for (Request* r : expired) fail_queued(r, Error::TotalTimeout, "request exceeded its total timeout while queued");
+  // Queued requests past their wait for a descriptor (ids: failing one may finish others).
+  std::vector<RequestId> fd_expired;
+  while (Request* r = fd_timers_.pop_due(n)) fd_expired.push_back(r->id);
   if (!fd_expired.empty()) {
     std::string detail = fd_wait_detail();
-    for (Request* r : fd_expired) fail_queued(r, Error::FdExhausted, detail.c_str());
+    for (RequestId id : fd_expired) {
+      auto it = requests_.find(id);
+      if (it != requests_.end() && it->second->state == Request::State::Queued) {
+        fail_queued(it->second, Error::FdExhausted, detail.c_str());
+      }
+    }
   }
-  raw_sweep(n, &next);
+  raw_sweep(n);
   if (pool_.has_blocked()) {
     // A key waiting under the total limit may take an idle socket once it has gone cold.
     uint64_t cold = pool_.next_cold_at();
@@ -600,6 +600,7 @@ void Engine::sweep_deadlines() {
       next = std::min(next, cold);
     }
   }
+  next = std::min({next, total_timers_.next(), conn_timers_.next(), fd_timers_.next(), raw_timers_.next()});
   if (next != UINT64_MAX) arm_deadline(next);
 }
 
@@ -658,7 +659,7 @@ void Engine::run_turn_end() {
     ids.swap(throttled_);
     for (RequestId id : ids) {
       auto it = requests_.find(id);
-      if (it != requests_.end() && it->second->conn != nullptr) it->second->conn->unthrottle();
+      if (it != requests_.end() && it->second->conn != nullptr) it->second->conn->unthrottle(it->second);
     }
   }
   raw_turn_end();
@@ -669,7 +670,7 @@ void Engine::free_deferred() {
   for (auto* c : raw_dead_) delete c;
   raw_dead_.clear();
   if (dead_.empty()) return;
-  std::vector<Http1Connection*> dead;
+  std::vector<Connection*> dead;
   dead.swap(dead_);
   for (auto* c : dead) delete c;
 }
@@ -691,14 +692,8 @@ void Engine::destroy(Error reason) {
     for (Request* r : k.waiters) queued.push_back(r);
   });
   for (Request* r : queued) fail_queued(r, reason, error_message(reason));
-  std::vector<Http1Connection*> snapshot(conns_);
-  for (Http1Connection* c : snapshot) {
-    if (c->request() != nullptr) {
-      c->fail_request(reason, error_message(reason));
-    } else {
-      c->close(true);
-    }
-  }
+  std::vector<Connection*> snapshot(conns_);
+  for (Connection* c : snapshot) c->fail_all(reason, error_message(reason));
   maybe_finish_close();
 }
 
@@ -714,9 +709,9 @@ void Engine::maybe_finish_close() {
   if (!raw_close_all()) return;  // raw_closed() brings us back here (at the end of the turn)
   if (!dns_queries_.empty()) fail_dns_queries(Error::SessionClosed);
   if (!conns_.empty()) {
-    std::vector<Http1Connection*> snapshot(conns_);
-    for (Http1Connection* c : snapshot) {
-      if (c->state() == Http1Connection::State::Idle) pool_.unpark(*c->key(), c);
+    std::vector<Connection*> snapshot(conns_);
+    for (Connection* c : snapshot) {
+      if (c->stage() == Connection::Stage::Open && c->active() == 0) pool_.unpark(*c->key(), c);
       c->close(false);
     }
     return;  // connection_closed() brings us back here once they are gone
@@ -822,11 +817,7 @@ EngineStats Engine::stats() const {
     if (kv.second->waiting_for_slot() || kv.second->waiting_for_fd()) ++s.raw_waiting;
   }
   for (auto* c : conns_) {
-    auto st = c->state();
-    if (st == Http1Connection::State::Resolving || st == Http1Connection::State::Connecting ||
-        st == Http1Connection::State::Tunneling || st == Http1Connection::State::Handshaking) {
-      ++s.connecting;
-    }
+    if (c->stage() == Connection::Stage::Connecting) ++s.connecting;
   }
   return s;
 }

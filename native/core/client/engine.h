@@ -1,4 +1,5 @@
-// The request engine: queue → keyed pool → HTTP/1 connection, on a borrowed libuv loop.
+// The request engine: queue → keyed pool → connection (client/connection.h) → transport, on a
+// borrowed libuv loop. It never branches on the protocol a connection speaks.
 // One Engine per Session (per JS environment; never shared across threads). The engine reports
 // everything through an EngineSink; it never calls into JS itself. Events raised during one loop
 // turn are flushed once, at the end of the turn (a uv_check), so the binding can batch them.
@@ -14,42 +15,18 @@
 #include <vector>
 
 #include "base/errors.h"
+#include "client/connection.h"
+#include "client/request.h"
 #include "client/raw_connection.h"
 #include "dns/dns_cache.h"
 #include "dns/resolver_uv.h"
+#include "loop/deadline_queue.h"
 #include "http1/request_encoder.h"
 #include "net/tcp_socket.h"
 #include "pool/connection_pool.h"
 #include "tls/tls_channel.h"
 
 namespace uvf {
-
-using RequestId = uint32_t;
-
-// Streamed request bodies: bytes buffered natively (queued chunks plus the socket's write queue)
-// above which write_body() asks the caller to wait for on_drain.
-constexpr size_t kBodyHighWater = 64 * 1024;
-// Stream-mode responses: most body bytes one request delivers per loop turn before its socket
-// stops being read until the turn ends (so a consumer's pause always lands in time).
-constexpr size_t kStreamTurnBytes = 256 * 1024;
-class Http1Connection;
-struct Request;
-
-struct Timeouts {
-  uint32_t connect_ms = 10'000;
-  uint32_t tls_ms = 10'000;      // TLS handshake (after the TCP connect)
-  uint32_t headers_ms = 30'000;  // request assigned → response head complete
-  uint32_t body_ms = 30'000;     // idle time between response body bytes
-  uint32_t total_ms = 0;         // whole request including queueing; 0 = none
-};
-
-struct ResponseLimits {
-  uint32_t max_header_size = 64 * 1024;
-  uint32_t max_header_count = 200;
-  uint64_t max_body_size = 64ull * 1024 * 1024;  // buffered responses only (decoded bytes)
-  bool decompress = true;                        // send Accept-Encoding, decode gzip/deflate/br(/zstd)
-  double max_decompression_ratio = 100.0;        // decoded/encoded past the first MiB; 0 = unlimited
-};
 
 struct DnsEngineOptions {
   dns::Options cache;
@@ -165,9 +142,9 @@ struct EngineStats {
   dns::Stats dns;
 };
 
-class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
+class Engine : public ConnectionPool<Connection, Request>::Driver {
  public:
-  using Pool = ConnectionPool<Http1Connection, Request>;
+  using Pool = ConnectionPool<Connection, Request>;
   using Key = Pool::Key;
 
   // Validates options. Returns nullptr and sets *err / *detail on invalid options.
@@ -229,12 +206,13 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
     return has_local_addr_ ? reinterpret_cast<const sockaddr*>(&local_addr_) : nullptr;
   }
   void raw_throttle(RawId id);
+  void raw_wake(RawConnection* c, uint64_t at);  // like wake(): its deadline or race is due at `at`
   void raw_out_of_fds(bool first_wait);
   std::string fd_wait_detail() const;  // first_wait: count it in stats (once per connect)
   bool raw_take_slot(RawId id);  // false: queued; RawConnection::slot_granted() follows
   void raw_closed(RawConnection* c);
 
-  // --- for Http1Connection ---
+  // --- for connections (client/connection.h) ---
   uint64_t now() const { return uv_now(loop_); }
   const EngineOptions& options() const { return opts_; }
   ReadBuffer* read_buffer() { return &rbuf_; }
@@ -259,14 +237,17 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
     }
   }
   EngineSink* sink() { return sink_; }
+  // The engine's one timer fires at or before `at` (ms on now()'s clock).
   void arm_deadline(uint64_t at);
+  // c's deadline() is due at `at` (or sooner than it was): the sweep asks c then. O(log n).
+  void wake(Connection* c, uint64_t at);
   void note_event();  // an event went to the sink: make sure the turn ends with a flush
   void schedule_turn_end();
-  void connection_connected(Http1Connection* c);
-  void connection_connect_failed(Http1Connection* c, Error e, int sys, const char* detail = nullptr);
-  void connection_idle(Http1Connection* c);
-  void connection_closing(Http1Connection* c);  // close() started: no longer open for stats
-  void connection_closed(Http1Connection* c);  // after the handle closed
+  void connection_connected(Connection* c);
+  void connection_connect_failed(Connection* c, Error e, int sys, const char* detail = nullptr);
+  void connection_idle(Connection* c);  // finished a request: room for another
+  void connection_closing(Connection* c);  // close() started: no longer open for stats
+  void connection_closed(Connection* c);  // after the handle closed
   void request_finished(Request* r, bool failed);
   void report_timings(Request* r);  // no-op unless the request asked for timings
   bool try_retry(Request* r);  // requeue an idempotent request on a fresh connection
@@ -286,10 +267,10 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   }
 
   // Pool::Driver
-  bool is_alive(Http1Connection* c) override;
-  void discard(Key& k, Http1Connection* c) override;
+  bool is_alive(Connection* c) override;
+  void discard(Key& k, Connection* c) override;
   void open_connection(Key& k, Request* first) override;
-  void assign(Key& k, Http1Connection* c, Request* r) override;
+  void assign(Key& k, Connection* c, Request* r) override;
   bool wants_fresh(Request* r) override;
   bool can_open() override { return !fd_exhausted_; }
   uint64_t now_ms() override { return now(); }
@@ -315,7 +296,7 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   RawConnection* raw_find(RawId id);
   void raw_turn_end();
   void raw_serve_slot_waiters();
-  void raw_sweep(uint64_t now, uint64_t* next);
+  void raw_sweep(uint64_t now);
   bool raw_close_all();  // true when none is left
 
   uv_loop_t* loop_;
@@ -327,8 +308,13 @@ class Engine : public ConnectionPool<Http1Connection, Request>::Driver {
   char* spare_block_ = nullptr;
   uint32_t tls_info_seq_ = 0;
   std::unordered_map<RequestId, Request*> requests_;
-  std::vector<Http1Connection*> conns_;          // every connection not yet closed
-  std::vector<Http1Connection*> dead_;           // closed; freed after the loop turn
+  std::vector<Connection*> conns_;          // every connection not yet closed
+  std::vector<Connection*> dead_;           // closed; freed after the loop turn
+  // Deadlines, each queue holding only what has one: a timer firing costs what expires.
+  DeadlineQueue<Connection, &Connection::timer> conn_timers_;  // deadline() (lazy: re-asked when due)
+  DeadlineQueue<Request, &Request::total_timer> total_timers_;  // total timeout, queued or carried
+  DeadlineQueue<Request, &Request::fd_timer> fd_timers_;        // queued, waiting for a descriptor
+  DeadlineQueue<RawConnection, &RawConnection::timer> raw_timers_;
   sockaddr_storage local_addr_{};
   bool has_local_addr_ = false;
   uv_timer_t timer_;

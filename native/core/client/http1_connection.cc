@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "net/memory_socket.h"
 
 namespace uvf {
 
@@ -15,256 +14,68 @@ constexpr uint32_t kServerKeepAliveMarginMs = 1000;
 constexpr uint64_t kMaxBodyReserve = 1 << 20;
 }  // namespace
 
-Http1Connection::Http1Connection(Engine* engine, Engine::Key* key)
-    : engine_(engine),
-      key_(key),
-      sock_(engine->options().memory_response.empty()
-                ? std::make_unique<TcpSocket>(engine->loop(), this, engine->read_buffer())
-                : std::make_unique<MemorySocket>(engine->loop(), this, &engine->options().memory_response)) {}
+Http1Connection::Http1Connection(Engine* engine, PoolKey* key)
+    : Connection(key), transport_(engine, this, transport_options(engine)) {}
 
 Http1Connection::~Http1Connection() = default;
 
-// ---------------------------------------------------------------------------------------------
-// Resolve and connect
+Transport::Options Http1Connection::transport_options(Engine* engine) const {
+  Transport::Options o;
+  o.memory_response = &engine->options().memory_response;  // benchmarks: no socket, no kernel
+  o.socket.no_delay = engine->options().no_delay;
+  o.socket.keep_alive_ms = engine->options().tcp_keep_alive_ms;
+  o.socket.local = engine->local_address();
+  return o;
+}
 
-void Http1Connection::start(uint32_t connect_timeout_ms, const sockaddr* local) {
-  t_start_ = uv_hrtime();
-  t_resolved_ = t_start_;
-  connect_timeout_ms_ = connect_timeout_ms;
-  local_ = local;
+Transport::Target Http1Connection::transport_target() const {
+  const PoolKeyInfo& where = key_->info;
+  Transport::Target t;
+  t.host = &where.host;
+  t.port = where.port;
+  if (where.tls) t.tls = &where.tls_ctx;
+  t.proxy = &where.proxy;
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting (the transport resolves, dials, tunnels and handshakes; the deadlines are ours)
+
+Connection* new_connection(Engine* engine, PoolKey* key) { return new Http1Connection(engine, key); }
+
+Connection::Stage Http1Connection::stage() const {
+  switch (state_) {
+    case State::Connecting:
+      return Stage::Connecting;
+    case State::Closing:
+      return Stage::Closing;
+    default:
+      return Stage::Open;
+  }
+}
+
+void Http1Connection::start(uint32_t connect_timeout_ms, uint32_t tls_timeout_ms) {
+  tls_timeout_ms_ = tls_timeout_ms;
   set_deadline(Deadline::Connect, connect_timeout_ms);
-  const PoolKeyInfo& o = key_->info;
-  state_ = State::Resolving;
-  dns_waiter_.conn = this;
-  // IP literals, overrides and cache hits answer synchronously (ticket 0); a miss answers later.
-  // Through a proxy, the proxy's address is what we resolve and connect to (SOCKS5 and CONNECT
-  // hand the origin's name to the proxy).
-  bool via = o.proxy.kind != proxy::Kind::None;
-  dns_ticket_ = engine_->dns().lookup(via ? o.proxy.host : o.host, via ? o.proxy.port : o.port,
-                                      engine_->options().dns.family, engine_->now(), &dns_waiter_);
-}
-
-void Http1Connection::on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) {
-  bool waited = dns_ticket_ != 0;  // answered from the cache (or a literal) at once: no DNS time
-  dns_ticket_ = 0;
-  if (state_ != State::Resolving) return;
-  if (waited) t_resolved_ = uv_hrtime();
-  if (e != Error::Ok) {
-    engine_->connection_connect_failed(this, e, 0);
-    return;
-  }
-  std::vector<sockaddr_storage>& list = dialer_.addresses();
-  list.clear();
-  list.reserve(addrs.size());
-  const PoolKeyInfo& o = key_->info;
-  dns::append_for_happy_eyeballs(addrs, rotate_from, o.proxy.kind != proxy::Kind::None ? o.proxy.port : o.port,
-                                 &list);
-  if (list.empty()) {
-    engine_->connection_connect_failed(this, Error::DnsNotFound, 0);
-    return;
-  }
   state_ = State::Connecting;
-  dialer_.start(socket_options());
+  transport_.start();
 }
 
-SocketOptions Http1Connection::socket_options() const {
-  SocketOptions so;
-  so.no_delay = engine_->options().no_delay;
-  so.keep_alive_ms = engine_->options().tcp_keep_alive_ms;
-  so.local = local_;
-  return so;
-}
+void Http1Connection::transport_handshaking() { set_deadline(Deadline::Tls, tls_timeout_ms_); }
 
-void Http1Connection::on_connect(int status) {
-  if (state_ != State::Connecting) return;
-  dialer_.on_connect(status);
-}
-
-void Http1Connection::dial_failed(int status) {
-  engine_->connection_connect_failed(this, error_from_uv(status), status);
-}
-
-void Http1Connection::dial_racer_closed() {
-  if (!closed_pending_) return;
-  closed_pending_ = false;
-  engine_->connection_closed(this);
-}
-
-void Http1Connection::dial_connected() {
-  int r = sock_->read_start();
-  if (r != 0) {
-    engine_->connection_connect_failed(this, error_from_uv(r), r);
-    return;
-  }
-  const PoolKeyInfo& o = key_->info;
-  if (o.proxy.kind == proxy::Kind::Socks5 || (o.proxy.kind == proxy::Kind::Http && o.tls)) {
-    start_tunnel();
-    return;
-  }
-  transport_ready();
-}
-
-void Http1Connection::transport_ready() {
-  t_connected_ = uv_hrtime();
-  if (key_->info.tls) {
-    start_tls();
-    return;
-  }
+void Http1Connection::transport_connected(const std::string&) {
+  // The TLS channel refuses any ALPN selection but http/1.1 for HTTP connections.
   state_ = State::Idle;
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
-  engine_->connection_connected(this);
+  engine()->connection_connected(this);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Proxy tunnels (the connect timeout keeps running until the tunnel is open)
-
-void Http1Connection::start_tunnel() {
-  state_ = State::Tunneling;
-  tunnel_ = std::make_unique<proxy::Tunnel>(key_->info.proxy, key_->info.host, key_->info.port);
-  std::string out;
-  tunnel_->start(&out);
-  int w = sock_->write(out.data(), out.size());
-  if (w != 0) fail(error_from_uv(w), uv_strerror(w), w, false);
-}
-
-void Http1Connection::on_tunnel_data(const char* p, size_t n) {
-  std::string out;
-  size_t used = 0;
-  proxy::Tunnel::Status st = tunnel_->feed(p, n, &out, &used);
-  if (!out.empty()) {
-    int w = sock_->write(out.data(), out.size());
-    if (w != 0) {
-      fail(error_from_uv(w), uv_strerror(w), w, false);
-      return;
-    }
-  }
-  if (st == proxy::Tunnel::Status::NeedMore) return;
-  if (st == proxy::Tunnel::Status::Failed) {
-    fail(tunnel_->error(), tunnel_->detail().c_str(), tunnel_->proxy_status(), false);
-    return;
-  }
-  if (used < n) {
-    // The origin cannot have spoken yet (we have not sent it anything).
-    fail(Error::Proxy, "unexpected bytes after the proxy's answer", 0, false);
-    return;
-  }
-  tunnel_.reset();
-  transport_ready();
-}
-
-// ---------------------------------------------------------------------------------------------
-// TLS: the handshake after the TCP connect, then every byte in and out through the channel
-
-void Http1Connection::start_tls() {
-  state_ = State::Handshaking;
-  set_deadline(Deadline::Tls, tls_timeout_ms_);
-  tls_ = std::make_unique<tls::Channel>();
-  if (!tls_->init(key_->info.tls_ctx, key_->info.host, key_->info.port)) {
-    fail(tls_->error(), tls_->detail().c_str(), 0, false);
-    return;
-  }
-  continue_handshake();
-}
-
-void Http1Connection::continue_handshake() {
-  tls::Channel::Status st = tls_->handshake();
-  int w = flush_tls();  // ClientHello, Finished, or the alert explaining a failure
-  if (st == tls::Channel::Status::Failed) {
-    fail(tls_->error(), tls_->detail().c_str(), 0, false);
-    return;
-  }
-  if (w != 0) {
-    fail(error_from_uv(w), uv_strerror(w), w, false);
-    return;
-  }
-  if (st == tls::Channel::Status::Ok) handshake_finished();
-}
-
-void Http1Connection::handshake_finished() {
-  t_tls_ = uv_hrtime();
-  engine_->tls_finished(true, tls_->resumed());
-  tls::SessionInfo info;
-  tls_->describe(&info);
-  tls_->drop_client_hello();  // fingerprinted: ~500 bytes less per kept-alive connection
-  info.origin = key_->info.origin();
-  info.handshake_us = static_cast<uint32_t>((t_tls_ - t_connected_) / 1000);
-  tls_info_ = engine_->next_tls_info();
-  engine_->sink()->on_tls_info(tls_info_, info);
-  engine_->note_event();
-  state_ = State::Idle;
-  deadline_ = 0;
-  deadline_kind_ = Deadline::None;
-  engine_->connection_connected(this);
-}
-
-int Http1Connection::flush_tls() {
-  const char* p = nullptr;
-  size_t n = tls_->output(&p);
-  if (n == 0) return 0;
-  int w = sock_->write(p, n);  // copies whatever the kernel does not take at once
-  tls_->consume_output();
-  return w;
-}
-
-int Http1Connection::send(const char* a, size_t alen, const char* b, size_t blen) {
-  if (tls_ == nullptr) return sock_->write(a, alen, b, blen);
-  bool ok;
-  if (blen > 0 && alen + blen <= 4096) {
-    // A small head and body go out as one record (one MAC, one write).
-    char joined[4096];
-    std::memcpy(joined, a, alen);
-    std::memcpy(joined + alen, b, blen);
-    ok = tls_->write(joined, alen + blen);
-  } else {
-    ok = tls_->write(a, alen) && tls_->write(b, blen);
-  }
-  if (!ok) return UV_EPROTO;
-  return flush_tls();
-}
+void Http1Connection::transport_failed(Error e, const char* detail, int sys) { fail(e, detail, sys); }
 
 bool Http1Connection::probe_alive() {
-  if (tls_ == nullptr) return sock_->probe_idle_alive();
-  if (state_ != State::Idle) return false;
-  char cipher[16 * 1024];
-  for (;;) {
-    ssize_t r = sock_->read_now(cipher, sizeof cipher);
-    if (r == 0) break;
-    if (r < 0) return false;
-    engine_->add_bytes(static_cast<uint64_t>(r), 0);
-    if (!tls_->feed(cipher, static_cast<size_t>(r))) return false;
-    if (static_cast<size_t>(r) < sizeof cipher) break;
-  }
-  // Not the engine's plain buffer: this may run while another connection is still parsing it.
-  char plain[512];
-  size_t got = 0;
-  tls::Channel::Status st = tls_->read(plain, sizeof plain, &got);
-  if (st != tls::Channel::Status::WantMore) return false;  // data out of turn, close_notify, alert
-  return flush_tls() == 0;  // e.g. the reply to a KeyUpdate
-}
-
-void Http1Connection::read_tls() {
-  char* buf = engine_->plain_buffer();
-  for (;;) {
-    if (state_ != State::Idle && state_ != State::Busy) return;
-    size_t got = 0;
-    tls::Channel::Status st = tls_->read(buf, Engine::kPlainBufferSize, &got);
-    if (st == tls::Channel::Status::Ok) {
-      on_plain(buf, got);
-      continue;
-    }
-    if (flush_tls() != 0 && st == tls::Channel::Status::WantMore) return;  // the read side will tell
-    switch (st) {
-      case tls::Channel::Status::WantMore:
-        return;
-      case tls::Channel::Status::Closed:  // close_notify: the peer's end of stream
-        on_read_end(UV_EOF);
-        return;
-      default:
-        fail(tls_->error(), tls_->detail().c_str());
-        return;
-    }
-  }
+  if (transport_.secure() && state_ != State::Idle) return false;
+  return transport_.probe_alive();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -297,16 +108,17 @@ void Http1Connection::assign(Request* r) {
   if (r->want_timings) {
     r->t_assigned = uv_hrtime();
     if (served_ == 0) {  // this request paid for the connection
-      r->dns_us = static_cast<uint32_t>((t_resolved_ - t_start_) / 1000);
-      r->connect_us = static_cast<uint32_t>((t_connected_ - t_resolved_) / 1000);
-      r->tls_us = t_tls_ != 0 ? static_cast<uint32_t>((t_tls_ - t_connected_) / 1000) : 0;
+      const Transport& t = transport_;
+      r->dns_us = t.resolved_us();
+      r->connect_us = t.connected_us() - t.resolved_us();
+      r->tls_us = t.tls_us() != 0 ? t.tls_us() - t.connected_us() : 0;
     }
   }
   r->state = Request::State::Active;
   reset_response_state();
-  sock_->set_ref(true);
-  if (!sock_->reading()) {
-    int rs = sock_->read_start();
+  transport_.set_ref(true);
+  if (!transport_.reading()) {
+    int rs = transport_.read_start();
     if (rs != 0) {
       fail(error_from_uv(rs), uv_strerror(rs), rs);
       return;
@@ -316,18 +128,49 @@ void Http1Connection::assign(Request* r) {
   write_request();
 }
 
+// The HTTP/1.1 head from the request's message (validated at submit: this cannot fail but for
+// memory). A retried request keeps the head its first connection encoded.
+bool Http1Connection::encode_head(Request* r) {
+  if (!r->head.empty()) return true;
+  thread_local std::vector<std::string_view> fields;
+  r->message.header_views(&fields);
+  http1::RequestHead h;
+  h.method = r->message.method();
+  h.target = r->message.target();
+  h.host = key_->info.authority;
+  h.headers = fields.empty() ? nullptr : fields.data();
+  h.header_pairs = fields.size() / 2;
+  h.user_agent = engine()->options().user_agent;
+  if (r->limits.decompress) h.accept_encoding = http1::default_accept_encoding();
+  h.validated = true;  // at submit, with the same authority, user agent and accept-encoding
+  if (r->streamed_body) {
+    h.body_mode = r->streamed_length >= 0 ? http1::BodyMode::Length : http1::BodyMode::Chunked;
+    h.content_length = r->streamed_length >= 0 ? static_cast<uint64_t>(r->streamed_length) : 0;
+  } else if (r->has_body) {
+    h.body_mode = http1::BodyMode::Length;
+    h.content_length = r->body.size();
+  }
+  r->head.reserve(128 + h.target.size());
+  http1::EncodeError err;
+  Error e = http1::encode_request_head(h, &r->head, nullptr, &err);
+  if (e == Error::Ok) return true;
+  fail(e, err.reason != nullptr ? err.reason : error_message(e), 0, /*allow_retry=*/false);
+  return false;
+}
+
 void Http1Connection::write_request() {
   Request* r = req_;
+  if (!encode_head(r)) return;
   int w;
   if (!r->streamed_body) {
-    w = send(r->head.data(), r->head.size(), r->body.data(), r->body.size());
+    w = transport_.write(r->head.data(), r->head.size(), r->body.data(), r->body.size());
     if (w == 0) {
-      engine_->add_bytes(0, r->head.size() + r->body.size());
+      engine()->add_bytes(0, r->head.size() + r->body.size());
       request_written_ = true;
     }
   } else {
-    w = send(r->head.data(), r->head.size());
-    if (w == 0) engine_->add_bytes(0, r->head.size());
+    w = transport_.write(r->head.data(), r->head.size());
+    if (w == 0) engine()->add_bytes(0, r->head.size());
   }
   if (w != 0) {
     write_failed_ = true;
@@ -344,7 +187,7 @@ void Http1Connection::pump_body() {
   bool progressed = false;
   // Hand chunks to the socket only while its queue is short: the rest wait in the request, and
   // write_body() tells the producer to pause, so a server that stops reading stops the producer.
-  while (!r->chunks.empty() && sock_->queued_bytes() < kBodyHighWater) {
+  while (!r->chunks.empty() && transport_.queued_bytes() < kBodyHighWater) {
     std::string& c = r->chunks.front();
     int w;
     if (r->body_chunked) {
@@ -352,11 +195,11 @@ void Http1Connection::pump_body() {
       http1::append_chunk_header(c.size(), &framed);
       framed.append(c);
       framed.append(http1::kChunkEnd);
-      w = send(framed.data(), framed.size());
-      if (w == 0) engine_->add_bytes(0, framed.size());
+      w = transport_.write(framed.data(), framed.size());
+      if (w == 0) engine()->add_bytes(0, framed.size());
     } else {
-      w = send(c.data(), c.size());
-      if (w == 0) engine_->add_bytes(0, c.size());
+      w = transport_.write(c.data(), c.size());
+      if (w == 0) engine()->add_bytes(0, c.size());
     }
     if (w != 0) {
       write_failed_ = true;
@@ -373,26 +216,26 @@ void Http1Connection::pump_body() {
   if (r->body_ended && !last_chunk_sent_ && r->chunks.empty()) {
     last_chunk_sent_ = true;
     if (r->body_chunked) {
-      int w = send(http1::kLastChunk.data(), http1::kLastChunk.size());
+      int w = transport_.write(http1::kLastChunk.data(), http1::kLastChunk.size());
       if (w != 0) {
         write_failed_ = true;
         return;
       }
-      engine_->add_bytes(0, http1::kLastChunk.size());
+      engine()->add_bytes(0, http1::kLastChunk.size());
     }
     request_written_ = true;
     progressed = true;
   }
   // The headers timeout counts from the last upload progress: a long upload is not a late answer.
   if (progressed && phase_ == Phase::Head) set_deadline(Deadline::Headers, r->timeouts.headers_ms);
-  if (r->drain_wanted && r->chunks.empty() && sock_->queued_bytes() < kBodyHighWater) {
+  if (r->drain_wanted && r->chunks.empty() && transport_.queued_bytes() < kBodyHighWater) {
     r->drain_wanted = false;
-    engine_->sink()->on_drain(r->id);
-    engine_->note_event();
+    engine()->sink()->on_drain(r->id);
+    engine()->note_event();
   }
 }
 
-void Http1Connection::on_write_drained(int status) {
+void Http1Connection::transport_drained(int status) {
   if (status != 0) {
     write_failed_ = true;
     // Keep reading: a server that rejects a request early (413, 401...) answers and closes;
@@ -409,22 +252,37 @@ void Http1Connection::on_write_drained(int status) {
 void Http1Connection::park(uint64_t now) {
   state_ = State::Idle;
   idle_since_ = now;
-  set_deadline(Deadline::Idle, engine_->options().keep_alive_timeout_ms);
-  sock_->set_ref(false);
+  set_deadline(Deadline::Idle, engine()->options().keep_alive_timeout_ms);
+  transport_.set_ref(false);
 }
 
-void Http1Connection::abort_request() {
-  if (req_ != nullptr) {
-    req_->conn = nullptr;
-    req_ = nullptr;
-  }
+void Http1Connection::abort(Request* r) {
+  if (r != req_) return;
+  req_->conn = nullptr;
+  req_ = nullptr;
   close(true);
 }
 
-void Http1Connection::pause_reading() {
-  if (state_ != State::Busy || req_ == nullptr) return;
+void Http1Connection::fail(Request* r, Error e, const char* detail) {
+  if (r == req_) fail(e, detail, 0, /*allow_retry=*/false);
+}
+
+void Http1Connection::fail_all(Error e, const char* detail) {
+  if (req_ != nullptr) {
+    fail(e, detail, 0, /*allow_retry=*/false);
+  } else {
+    close(true);
+  }
+}
+
+void Http1Connection::body_ready(Request* r) {
+  if (r == req_) pump_body();
+}
+
+void Http1Connection::pause(Request* r) {
+  if (state_ != State::Busy || req_ == nullptr || r != req_) return;
   req_->paused = true;
-  sock_->read_stop();
+  transport_.read_stop();
   if (deadline_kind_ == Deadline::Body) {
     // Waiting on our own consumer is not the server's fault: no body timeout while paused.
     deadline_ = 0;
@@ -432,21 +290,21 @@ void Http1Connection::pause_reading() {
   }
 }
 
-void Http1Connection::unthrottle() {
-  if (state_ != State::Busy || req_ == nullptr) return;
+void Http1Connection::unthrottle(Request* r) {
+  if (state_ != State::Busy || req_ == nullptr || r != req_) return;
   req_->throttled = false;
-  if (req_->paused) return;  // the consumer's own pause wins; resume_reading() restarts it
-  int r = sock_->read_start();
-  if (r != 0) fail(error_from_uv(r), uv_strerror(r), r);
+  if (req_->paused) return;  // the consumer's own pause wins; resume() restarts it
+  int rs = transport_.read_start();
+  if (rs != 0) fail(error_from_uv(rs), uv_strerror(rs), rs);
 }
 
-void Http1Connection::resume_reading() {
-  if (state_ != State::Busy || req_ == nullptr || !req_->paused) return;
+void Http1Connection::resume(Request* r) {
+  if (state_ != State::Busy || req_ == nullptr || r != req_ || !req_->paused) return;
   req_->paused = false;
   if (req_->throttled) return;  // the end of the turn restarts reading
-  int r = sock_->read_start();
-  if (r != 0) {
-    fail(error_from_uv(r), uv_strerror(r), r);
+  int rs = transport_.read_start();
+  if (rs != 0) {
+    fail(error_from_uv(rs), uv_strerror(rs), rs);
     return;
   }
   if (phase_ == Phase::Body) set_deadline(Deadline::Body, req_->timeouts.body_ms);
@@ -455,33 +313,12 @@ void Http1Connection::resume_reading() {
 // ---------------------------------------------------------------------------------------------
 // Reading the response
 
-void Http1Connection::on_data(const char* p, size_t n) {
-  if (state_ == State::Tunneling) {
-    on_tunnel_data(p, n);
-    return;
-  }
-  if (tls_ == nullptr) {
-    on_plain(p, n);
-    return;
-  }
-  if (state_ == State::Closing) return;
-  if (!tls_->feed(p, n)) {
-    fail(tls_->error(), tls_->detail().c_str());
-    return;
-  }
-  if (state_ == State::Handshaking) {
-    continue_handshake();
-    if (state_ != State::Idle && state_ != State::Busy) return;
-  }
-  read_tls();
-}
-
-void Http1Connection::on_plain(const char* p, size_t n) {
-  engine_->add_bytes(n, 0);
+void Http1Connection::transport_data(const char* p, size_t n) {
+  engine()->add_bytes(n, 0);
   if (state_ == State::Idle) {
     // Bytes nobody asked for on an idle keep-alive socket: never let a later request read them
     // as its response (response-queue poisoning). The socket is discarded.
-    engine_->discard(*key_, this);
+    engine()->discard(*key_, this);
     return;
   }
   if (state_ != State::Busy || req_ == nullptr) return;
@@ -575,15 +412,15 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
     phase_ = Phase::Body;
     if (req_->want_timings) req_->t_head = uv_hrtime();
     if (req_->stream_response) {
-      engine_->report_timings(req_);
+      engine()->report_timings(req_);
       ResponseMeta m;
       m.status = static_cast<uint16_t>(head_.status);
       m.version_minor = static_cast<uint8_t>(head_.version_minor);
       m.reused = served_ > 0;
       m.attempts = req_->attempts;
-      m.tls_info = tls_info_;
-      engine_->sink()->on_head(req_->id, m, std::move(raw_head_));
-      engine_->note_event();
+      m.tls_info = transport_.tls_info();
+      engine()->sink()->on_head(req_->id, m, std::move(raw_head_));
+      engine()->note_event();
       raw_head_.clear();
     }
     if (framing_ != http1::Framing::None && !req_->paused) {
@@ -656,19 +493,19 @@ bool Http1Connection::deliver_decoded(const char* p, size_t n) {
   if (n == 0) return true;
   body_bytes_ += n;
   if (req_->stream_response) {
-    engine_->sink()->on_data(req_->id, p, n);
-    engine_->note_event();
+    engine()->sink()->on_data(req_->id, p, n);
+    engine()->note_event();
     // libuv may read a busy socket many times in one poll phase, before the consumer has had a
     // chance to say "pause": cap what one stream delivers per loop turn.
-    if (req_->turn != engine_->turn()) {
-      req_->turn = engine_->turn();
+    if (req_->turn != engine()->turn()) {
+      req_->turn = engine()->turn();
       req_->turn_bytes = 0;
     }
     req_->turn_bytes += n;
     if (req_->turn_bytes >= kStreamTurnBytes && !req_->throttled && !req_->paused) {
       req_->throttled = true;
-      sock_->read_stop();
-      engine_->throttle(req_->id);
+      transport_.read_stop();
+      engine()->throttle(req_->id);
     }
     return true;
   }
@@ -734,17 +571,17 @@ void Http1Connection::finish_response() {
   m.version_minor = static_cast<uint8_t>(head_.version_minor);
   m.reused = served_ > 0;
   m.attempts = r->attempts;
-  m.tls_info = tls_info_;
+  m.tls_info = transport_.tls_info();
   ++served_;
   bool reuse = keep_alive_ok_ && request_written_ && !write_failed_ && !r->conn_close;
   if (r->stream_response) {
-    engine_->sink()->on_end(r->id);
+    engine()->sink()->on_end(r->id);
   } else {
-    engine_->report_timings(r);
-    engine_->sink()->on_complete(r->id, m, std::move(raw_head_), std::move(body_));
+    engine()->report_timings(r);
+    engine()->sink()->on_complete(r->id, m, std::move(raw_head_), std::move(body_));
   }
-  engine_->note_event();
-  engine_->request_finished(r, false);
+  engine()->note_event();
+  engine()->request_finished(r, false);
   raw_head_.clear();
   body_.clear();
   // A closing session closes its connections as their last request finishes (inside
@@ -755,30 +592,18 @@ void Http1Connection::finish_response() {
     return;
   }
   state_ = State::Idle;
-  idle_since_ = engine_->now();
-  uint32_t ka = engine_->options().keep_alive_timeout_ms;
+  idle_since_ = engine()->now();
+  uint32_t ka = engine()->options().keep_alive_timeout_ms;
   if (idle_timeout_ms_ > 0) ka = std::min(ka, idle_timeout_ms_);
   set_deadline(Deadline::Idle, ka);
-  sock_->set_ref(false);  // idle keep-alive sockets never keep the process alive
-  if (!sock_->reading()) sock_->read_start();
-  engine_->connection_idle(this);
+  transport_.set_ref(false);  // idle keep-alive sockets never keep the process alive
+  if (!transport_.reading()) transport_.read_start();
+  engine()->connection_idle(this);
 }
 
-void Http1Connection::on_read_end(int status) {
-  if (state_ == State::Tunneling) {
-    fail(Error::Proxy,
-         status == UV_EOF ? "the proxy closed the connection before the tunnel was open" : uv_strerror(status),
-         0, false);
-    return;
-  }
-  if (state_ == State::Handshaking) {
-    fail(Error::TlsHandshake,
-         status == UV_EOF ? "the server closed the connection during the TLS handshake" : uv_strerror(status),
-         status == UV_EOF ? 0 : status, false);
-    return;
-  }
+void Http1Connection::transport_read_end(int status) {
   if (state_ == State::Idle) {
-    engine_->discard(*key_, this);  // the server closed an idle keep-alive socket
+    engine()->discard(*key_, this);  // the server closed an idle keep-alive socket
     return;
   }
   if (state_ != State::Busy || req_ == nullptr) return;
@@ -807,19 +632,21 @@ void Http1Connection::on_read_end(int status) {
 
 void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retry) {
   switch (state_) {
-    case State::Resolving:
     case State::Connecting:
-      engine_->connection_connect_failed(this, e, sys);
-      return;
-    case State::Handshaking:
-      engine_->tls_finished(false, false);
-      engine_->connection_connect_failed(this, e, sys, detail);
-      return;
-    case State::Tunneling:
-      engine_->connection_connect_failed(this, e, sys, detail);
-      return;
+      switch (transport_.phase()) {
+        case Transport::Phase::Handshaking:
+          engine()->tls_finished(false, false);
+          engine()->connection_connect_failed(this, e, sys, detail);
+          return;
+        case Transport::Phase::Tunneling:
+          engine()->connection_connect_failed(this, e, sys, detail);
+          return;
+        default:  // resolving or dialing: the engine words it from the error
+          engine()->connection_connect_failed(this, e, sys);
+          return;
+      }
     case State::Idle:
-      engine_->discard(*key_, this);
+      engine()->discard(*key_, this);
       return;
     case State::Closing:
       return;
@@ -834,13 +661,13 @@ void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retr
   if (r == nullptr) return;
   r->conn = nullptr;
   if (allow_retry && stale && r->idempotent && r->replayable() && r->attempts == 1 &&
-      engine_->try_retry(r)) {
+      engine()->try_retry(r)) {
     return;  // a stale keep-alive socket: the request runs again on a fresh connection
   }
-  engine_->report_timings(r);
-  engine_->sink()->on_error(r->id, e, detail, sys);
-  engine_->note_event();
-  engine_->request_finished(r, true);
+  engine()->report_timings(r);
+  engine()->sink()->on_error(r->id, e, detail, sys);
+  engine()->note_event();
+  engine()->request_finished(r, true);
 }
 
 void Http1Connection::set_deadline(Deadline kind, uint32_t ms) {
@@ -849,17 +676,30 @@ void Http1Connection::set_deadline(Deadline kind, uint32_t ms) {
     deadline_ = 0;  // 0 = no timeout for this phase
     return;
   }
-  deadline_ = engine_->now() + ms;
-  engine_->arm_deadline(deadline_);
+  deadline_ = engine()->now() + ms;
+  engine()->wake(this, deadline_);
 }
 
-void Http1Connection::on_deadline() {
+uint64_t Http1Connection::deadline() const {
+  uint64_t race = transport_.race_at();
+  if (race == 0) return deadline_;
+  return deadline_ == 0 ? race : std::min(deadline_, race);
+}
+
+void Http1Connection::on_deadline(uint64_t now) {
+  if (deadline_ != 0 && deadline_ <= now) phase_deadline();
+  if (state_ == State::Closing) return;
+  uint64_t race = transport_.race_at();
+  if (race != 0 && race <= now) transport_.on_race_deadline();
+}
+
+void Http1Connection::phase_deadline() {
   Deadline kind = deadline_kind_;
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
   switch (kind) {
     case Deadline::Connect:
-      fail(Error::ConnectTimeout, state_ == State::Tunneling ? "the proxy tunnel was not open within the connect timeout" : "connect timed out", 0, false);
+      fail(Error::ConnectTimeout, transport_.phase() == Transport::Phase::Tunneling ? "the proxy tunnel was not open within the connect timeout" : "connect timed out", 0, false);
       break;
     case Deadline::Tls:
       fail(Error::TlsHandshakeTimeout, "no TLS handshake within the tls timeout", 0, false);
@@ -871,7 +711,7 @@ void Http1Connection::on_deadline() {
       fail(Error::BodyTimeout, "no response body bytes within the body timeout", 0, false);
       break;
     case Deadline::Idle:
-      engine_->discard(*key_, this);
+      engine()->discard(*key_, this);
       break;
     case Deadline::None:
       break;
@@ -880,37 +720,13 @@ void Http1Connection::on_deadline() {
 
 void Http1Connection::close(bool abortive) {
   if (state_ == State::Closing) return;
-  bool was_connecting = state_ == State::Resolving || state_ == State::Connecting;
   state_ = State::Closing;
-  engine_->connection_closing(this);
+  engine()->connection_closing(this);
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
-  if (dns_ticket_ != 0) {
-    // The lookup goes on for the cache (and its other waiters); this connection is not told.
-    engine_->dns().cancel(dns_ticket_);
-    dns_ticket_ = 0;
-  }
-  (void)was_connecting;
-  if (tls_info_ != 0) {
-    engine_->sink()->on_tls_forget(tls_info_);
-    engine_->note_event();
-    tls_info_ = 0;
-  }
-  if (tls_ != nullptr && !abortive && tls_->handshake_done()) {
-    tls_->close_notify();  // a clean TLS end before the FIN
-    flush_tls();
-  }
-  dialer_.stop(abortive);
-  sock_->close(abortive);
+  transport_.close(abortive);
 }
 
-void Http1Connection::on_closed() {
-  if (state_ == State::Connecting && dialer_.on_closed()) return;  // on to the next address
-  if (dialer_.racer_closing()) {
-    closed_pending_ = true;  // dial_racer_closed reports it: the engine frees both sockets with us
-    return;
-  }
-  engine_->connection_closed(this);
-}
+void Http1Connection::transport_closed() { engine()->connection_closed(this); }
 
 }  // namespace uvf

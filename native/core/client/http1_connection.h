@@ -1,5 +1,5 @@
-// One HTTP/1.1 client connection: an explicit state machine over a TcpSocket.
-// Connection states: Resolving → Connecting → Idle ⇄ Busy → Closed. While Busy, the response is
+// One HTTP/1.1 client connection: an explicit state machine over a Transport (client/transport.h:
+// resolve, dial, tunnel, TLS). Connection states: Connecting → Idle ⇄ Busy → Closing. While Busy, the response is
 // tracked separately (Head → Body → Done) from the request write (head/body sent or not).
 // One error path, fail(), routes by state. Callbacks never free: closing hands the connection
 // to the engine, which frees it after the loop turn.
@@ -13,126 +13,69 @@
 #include <vector>
 
 #include "base/errors.h"
-#include "client/dialer.h"
+#include "client/connection.h"
 #include "client/engine.h"
-#include "dns/dns_cache.h"
+#include "client/request.h"
+#include "client/transport.h"
 #include "http1/chunked_decoder.h"
 #include "http1/content_decoder.h"
+#include "http1/request_encoder.h"
 #include "http1/response_parser.h"
-#include "net/tcp_socket.h"
-#include "proxy/tunnel.h"
-#include "tls/tls_channel.h"
 
 namespace uvf {
 
-struct Request {
-  enum class State { Queued, Active };
-  RequestId id = 0;
-  Engine::Key* key = nullptr;
-  State state = State::Queued;
-  std::string head;                 // encoded request head
-  std::string body;                 // complete body, if any
-  bool streamed_body = false;
-  bool body_chunked = false;        // streamed with chunked framing
-  bool body_ended = false;          // end_body() called
-  std::deque<std::string> chunks;   // streamed body bytes not yet handed to a socket
-  size_t chunk_bytes = 0;
-  bool drain_wanted = false;
-  bool is_head = false;
-  bool idempotent = false;
-  bool stream_response = false;
-  bool conn_close = false;          // the user asked for Connection: close
-  bool fresh_only = false;          // retry: must not reuse an idle connection
-  bool paused = false;              // the consumer asked us to stop reading (stream mode)
-  bool throttled = false;           // reading stopped until the end of this loop turn
-  uint64_t turn = 0;                // loop turn that turn_bytes counts
-  size_t turn_bytes = 0;            // stream-mode body bytes delivered during `turn`
-  uint8_t attempts = 1;
-  Timeouts timeouts;
-  ResponseLimits limits;
-  uint64_t total_deadline = 0;      // 0 = none
-  uint64_t fd_deadline = 0;         // waiting for a file descriptor until then; 0 = not waiting
-  // Timing marks (uv_hrtime ns), only taken when want_timings.
-  bool want_timings = false;
-  uint64_t t_submit = 0, t_assigned = 0, t_first_byte = 0, t_head = 0;
-  uint32_t dns_us = 0, connect_us = 0, tls_us = 0;
-  Http1Connection* conn = nullptr;
-  bool replayable() const { return !streamed_body; }
-};
-
-class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
+class Http1Connection final : public Connection, private Transport::Owner {
  public:
-  enum class State { Resolving, Connecting, Tunneling, Handshaking, Idle, Busy, Closing };
-  enum class Deadline { None, Connect, Tls, Headers, Body, Idle };
+  // Connecting covers everything the transport does before it is open (resolve, dial, tunnel, TLS).
+  enum class State : uint8_t { Connecting, Idle, Busy, Closing };
+  enum class Deadline : uint8_t { None, Connect, Tls, Headers, Body, Idle };
 
-  Http1Connection(Engine* engine, Engine::Key* key);
+  Http1Connection(Engine* engine, PoolKey* key);
   ~Http1Connection() override;
 
-  // Resolves (unless an IP literal) and connects. Failures are reported via the engine.
-  void start(uint32_t connect_timeout_ms, const sockaddr* local);
-  // https: the handshake's own timeout (from the request that opened the connection).
-  void set_tls_timeout(uint32_t ms) { tls_timeout_ms_ = ms; }
-  // Sends a request on this connection (state must be Idle or just connected).
-  void assign(Request* r);
-  // Called by the engine when the request is aborted by the user: drop it, destroy the socket.
-  void abort_request();
-  void pause_reading();
-  void resume_reading();
-  // End of the loop turn: reading stopped by the per-turn cap starts again (unless paused).
-  void unthrottle();
-  // Streamed body bytes became available / the body ended.
-  void pump_body();
+  // Connection
+  const char* protocol() const override { return "http/1.1"; }
+  size_t capacity() const override { return 1; }
+  size_t active() const override { return req_ != nullptr ? 1 : 0; }
+  Stage stage() const override;
+  void start(uint32_t connect_timeout_ms, uint32_t tls_timeout_ms) override;
+  void park(uint64_t now) override;
+  // Sends the request (state must be Idle, or just connected).
+  void assign(Request* r) override;
+  // The socket may hold a half-read response: it is destroyed, never reused.
+  void abort(Request* r) override;
+  void fail(Request* r, Error e, const char* detail) override;
+  void fail_all(Error e, const char* detail) override;
+  void pause(Request* r) override;
+  void resume(Request* r) override;
+  void unthrottle(Request* r) override;
+  void body_ready(Request* r) override;
   // Before an idle keep-alive connection is reused: false when the server closed it or sent
-  // bytes nobody asked for. Over TLS the waiting records are read and processed first, so
-  // post-handshake messages (TLS 1.3 session tickets, key updates) keep the connection usable;
-  // only application data, a close_notify, EOF or an error make it dead.
-  bool probe_alive();
-  bool had_fd() const { return sock_->opened(); }
-  // Closes the socket (RST if abortive). The request, if any, must already be detached.
-  void close(bool abortive);
-  // Fails the current request (or the connect) with `e`; no transparent retry.
-  void fail_request(Error e, const char* detail) { fail(e, detail, 0, /*allow_retry=*/false); }
-  // The deadline passed (the engine checks it): fail or close according to `deadline_kind`.
-  void on_deadline();
-  // Happy Eyeballs: when to start a connection attempt racing the first one (0: none planned).
-  uint64_t race_at() const { return dialer_.race_at(); }
-  void on_race_deadline() { dialer_.on_race_deadline(); }
+  // bytes nobody asked for (over TLS, post-handshake records are processed first: see
+  // Transport::probe_alive).
+  bool probe_alive() override;
+  // The phase deadline (connect, TLS, headers, body, idle) or the Happy Eyeballs race.
+  uint64_t deadline() const override;
+  void on_deadline(uint64_t now) override;
+  void close(bool abortive) override;
+  bool had_fd() const override { return transport_.had_fd(); }
 
   State state() const { return state_; }
-  Engine::Key* key() const { return key_; }
-  Request* request() const { return req_; }
-  uint64_t deadline() const { return deadline_; }
-  Deadline deadline_kind() const { return deadline_kind_; }
-  uint64_t idle_since() const { return idle_since_; }
-  uint32_t served() const { return served_; }
-  // Position in the engine's list of live connections (for O(1) removal).
-  size_t index() const { return index_; }
-  void set_index(size_t i) { index_ = i; }
-  // Marks a just-connected connection idle without a request.
-  void park(uint64_t now);
-
-  // TcpSocket::Handler
-  void on_connect(int status) override;
-  void on_data(const char* p, size_t n) override;
-  void on_read_end(int status) override;
-  void on_write_drained(int status) override;
-  void on_closed() override;
 
  private:
-  enum class Phase { Head, Body, Done };
-  // The engine's DnsCache answers here (synchronously from start() on a hit, literal or override).
-  struct DnsWaiter final : dns::Waiter {
-    Http1Connection* conn = nullptr;
-    void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) override {
-      conn->on_dns(e, addrs, rotate_from);
-    }
-  };
-  void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
-  SocketOptions socket_options() const;
-  // Dialer::Owner
-  void dial_connected() override;
-  void dial_failed(int status) override;
-  void dial_racer_closed() override;
+  enum class Phase : uint8_t { Head, Body, Done };
+  Transport::Options transport_options(Engine* engine) const;
+  Engine* engine() const { return transport_.engine(); }
+  // Transport::Owner
+  Transport::Target transport_target() const override;
+  void transport_wake_at(uint64_t at) override { engine()->wake(this, at); }
+  void transport_handshaking() override;
+  void transport_connected(const std::string& alpn) override;
+  void transport_data(const char* p, size_t n) override;
+  void transport_read_end(int status) override;
+  void transport_drained(int status) override;
+  void transport_failed(Error e, const char* detail, int sys) override;
+  void transport_closed() override;
   void set_deadline(Deadline kind, uint32_t ms);
   void fail(Error e, const char* detail, int sys = 0, bool allow_retry = true);
   void finish_response();
@@ -144,31 +87,15 @@ class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
   static bool decoded_sink(void* self, const char* p, size_t n);
   bool start_decoding();
   bool finish_decoding();
+  bool encode_head(Request* r);
   void write_request();
   void reset_response_state();
-  // Transport: plaintext in and out, through TLS when the origin is https.
-  int send(const char* a, size_t alen, const char* b = nullptr, size_t blen = 0);
-  int flush_tls();
-  void start_tls();
-  void start_tunnel();
-  void on_tunnel_data(const char* p, size_t n);
-  void transport_ready();  // TCP (and tunnel) up: TLS handshake or straight to Idle
-  void continue_handshake();
-  void handshake_finished();
-  void on_plain(const char* p, size_t n);
-  void read_tls();
+  void pump_body();
+  void phase_deadline();  // deadline_ passed: fail or close according to deadline_kind_
 
-  Engine* engine_;
-  Engine::Key* key_;
-  std::unique_ptr<TcpSocket> sock_;  // a pointer so a Happy Eyeballs race can hand over its winner
-  Dialer dialer_{engine_, this, this, &sock_};
-  State state_ = State::Resolving;
+  Transport transport_;
+  State state_ = State::Connecting;
   Request* req_ = nullptr;
-  DnsWaiter dns_waiter_;
-  uint64_t dns_ticket_ = 0;  // lookup pending in the engine's cache (cancelled by close())
-  bool closed_pending_ = false;  // sock_ closed while a racer's socket was still closing
-  uint32_t connect_timeout_ms_ = 0;
-  const sockaddr* local_ = nullptr;
 
   // Response state (valid while Busy).
   Phase phase_ = Phase::Head;
@@ -194,15 +121,8 @@ class Http1Connection final : public TcpSocket::Handler, private Dialer::Owner {
 
   uint64_t deadline_ = 0;
   Deadline deadline_kind_ = Deadline::None;
-  uint64_t idle_since_ = 0;
   uint32_t idle_timeout_ms_ = 0;
-  uint32_t served_ = 0;
-  size_t index_ = 0;
-  uint64_t t_start_ = 0, t_resolved_ = 0, t_connected_ = 0, t_tls_ = 0;  // uv_hrtime marks of this connection
-  std::unique_ptr<tls::Channel> tls_;  // https only
-  std::unique_ptr<proxy::Tunnel> tunnel_;  // while Tunneling (CONNECT or SOCKS5)
   uint32_t tls_timeout_ms_ = 10'000;
-  uint32_t tls_info_ = 0;              // id of the TLS session info reported to the sink (0 = none)
 };
 
 }  // namespace uvf

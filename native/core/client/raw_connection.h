@@ -1,8 +1,8 @@
-// A raw byte stream for users' own protocols: the HTTP connection's transport (DNS through the
-// engine's cache, dialing through client/dialer.h: address failover and Happy Eyeballs, a slot
-// of the engine's connections limit, optional TLS through tls::Channel, connect and TLS timeouts
-// from the engine's deadline sweep, EMFILE as backpressure) without HTTP on top.
-// States: Resolving → Connecting → Handshaking (TLS) → Open → Closing. Half-close both ways:
+// A raw byte stream for users' own protocols: the HTTP connection's transport (client/transport.h:
+// DNS through the engine's cache, address failover and Happy Eyeballs, optional TLS) without HTTP
+// on top, plus a slot of the engine's connections limit, connect and TLS timeouts from the
+// engine's deadline sweep, and EMFILE as backpressure.
+// States: Connecting (the transport resolves, dials, handshakes) → Open → Closing. Half-close both ways:
 // end() sends a FIN (after a close_notify under TLS) while reading goes on; the peer's FIN (or
 // close_notify) is reported as an end while writing goes on. Callbacks never free: closing hands
 // the connection to the engine, which frees it after the loop turn.
@@ -15,10 +15,8 @@
 #include <vector>
 
 #include "base/errors.h"
-#include "client/dialer.h"
-#include "dns/dns_cache.h"
-#include "net/tcp_socket.h"
-#include "tls/tls_channel.h"
+#include "client/transport.h"
+#include "loop/deadline_queue.h"
 
 namespace uvf {
 
@@ -44,9 +42,9 @@ struct RawOpenInfo {
   uint32_t tls_info = 0;  // the TLS session info id (EngineSink::on_tls_info); 0 = plain
 };
 
-class RawConnection final : public TcpSocket::Handler, private Dialer::Owner {
+class RawConnection final : private Transport::Owner {
  public:
-  enum class State { Resolving, Connecting, Handshaking, Open, Closing };
+  enum class State : uint8_t { Connecting, Open, Closing };
 
   RawConnection(Engine* engine, RawId id, RawOptions&& opts);
   ~RawConnection() override;
@@ -79,42 +77,34 @@ class RawConnection final : public TcpSocket::Handler, private Dialer::Owner {
   bool waiting_for_fd() const { return fd_wait_; }
   bool waiting_for_slot() const { return slot_wait_; }
   bool has_slot() const { return has_slot_; }
-  bool had_fd() const { return sock_->opened(); }
+  bool had_fd() const { return transport_.had_fd(); }
   // Happy Eyeballs: when the racing attempt is due (0: none).
-  uint64_t race_at() const { return dialer_.race_at(); }
-  void on_race_deadline() { dialer_.on_race_deadline(); }
-
-  // TcpSocket::Handler
-  void on_connect(int status) override;
-  void on_data(const char* p, size_t n) override;
-  char* read_block(size_t* size) override;
-  void read_block_unused(char* block) override;
-  void on_read_end(int status) override;
-  void on_write_drained(int status) override;
-  void on_shutdown(int status) override;
-  void on_closed() override;
+  uint64_t race_at() const { return transport_.race_at(); }
+  void on_race_deadline() { transport_.on_race_deadline(); }
+  DeadlineEntry timer;  // in the engine's deadline queue (Engine::raw_wake)
 
  private:
-  struct DnsWaiter final : dns::Waiter {
-    RawConnection* conn = nullptr;
-    void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from) override {
-      conn->on_dns(e, addrs, rotate_from);
-    }
-  };
-  void on_dns(Error e, const std::vector<dns::Address>& addrs, size_t rotate_from);
-  void connect_next();
-  // Dialer::Owner
-  void dial_connected() override;
-  void dial_failed(int status) override;
-  void dial_racer_closed() override;
-  void opened();
-  void start_tls();
-  void continue_handshake();
+  // Transport::Owner
+  Transport::Target transport_target() const override;
+  bool transport_may_dial() override;
+  void transport_wake_at(uint64_t at) override;
+  void transport_handshaking() override;
+  void transport_connected(const std::string& alpn) override;
+  void transport_data(const char* p, size_t n) override;
+  void transport_data_block(char* block, size_t n) override;
+  char* transport_take_block(size_t* size) override;
+  void transport_give_block(char* block) override;
+  void transport_read_end(int status) override;
+  void transport_drained(int status) override;
+  void transport_shutdown(int status) override;
+  void transport_failed(Error e, const char* detail, int sys) override;
+  void transport_fd_released() override;
+  void transport_closed() override;
+  Transport::Options transport_options();  // (fills local_ first)
+  // Holds the dial while waiting for a slot or a descriptor (false: slot_granted()/retry_fd() go on).
+  bool ready_to_dial();
   void deliver(const char* p, size_t n);
-  void deliver_block(char* block, size_t n);
   void account_delivered(size_t n);
-  void read_tls();
-  int flush_tls();
   void peer_ended();
   void maybe_finish();
   void fail(Error e, const char* detail, int sys = 0);
@@ -123,28 +113,20 @@ class RawConnection final : public TcpSocket::Handler, private Dialer::Owner {
 
   Engine* engine_;
   RawId id_;
+  bool has_local_ = false;  // (before transport_: transport_options() sets it)
   RawOptions opts_;
-  std::unique_ptr<TcpSocket> sock_;
-  State state_ = State::Resolving;
-  DnsWaiter dns_waiter_;
-  uint64_t dns_ticket_ = 0;
-  Dialer dialer_{engine_, this, this, &sock_};
-  bool dial_started_ = false;
-  bool closed_pending_ = false;      // sock_ closed while a racer's socket was still closing
-  bool fd_wait_ = false;             // EMFILE: waiting for a descriptor (sock_ closed, reset)
+  sockaddr_storage local_{};
+  Transport transport_;
+  uint64_t deadline_ = 0;
+  uint64_t turn_ = 0;
+  size_t turn_bytes_ = 0;
+  State state_ = State::Connecting;
+  bool fd_wait_ = false;             // EMFILE: waiting for a descriptor (the socket closed, reset)
   bool fd_wait_counted_ = false;     // counted once in stats().fd.exhaustedWaits
   bool has_slot_ = false;            // holds one slot of the engine's connections limit
   bool slot_wait_ = false;           // queued for such a slot (Engine::raw_slot_waiters_)
-  sockaddr_storage local_{};
-  bool has_local_ = false;
-  std::unique_ptr<tls::Channel> tls_;
-  uint32_t tls_info_ = 0;
-  uint64_t deadline_ = 0;
-  uint64_t t_connected_ = 0;
   bool paused_ = false;
   bool throttled_ = false;
-  uint64_t turn_ = 0;
-  size_t turn_bytes_ = 0;
   bool drain_wanted_ = false;
   bool ended_ = false;       // end() called: no more writes
   bool shut_down_ = false;   // our FIN went out

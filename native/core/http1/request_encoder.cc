@@ -173,6 +173,10 @@ bool method_is_idempotent(std::string_view m) {
   }
 }
 
+Error validate_request_head(const RequestHead& req, EncodeResult* res, EncodeError* err) {
+  return encode_request_head(req, nullptr, res, err);
+}
+
 void append_chunk_header(uint64_t len, std::string* out) {
   char buf[16 + 2];
   auto r = std::to_chars(buf, buf + 16, len, 16);  // lowercase hex digits
@@ -187,10 +191,12 @@ Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult
   if (res) res->connection_close = false;
   if (err) *err = EncodeError{};
 
-  if (!is_token(req.method)) return fail(err, Error::InvalidMethod, "invalid request method");
-  if (!is_valid_request_target(req.target)) return fail(err, Error::InvalidUrl, "invalid request target");
+  // Bytes already checked by validate_request_head (the same request) are not scanned again.
+  const bool scan = !req.validated;
+  if (scan && !is_token(req.method)) return fail(err, Error::InvalidMethod, "invalid request method");
+  if (scan && !is_valid_request_target(req.target)) return fail(err, Error::InvalidUrl, "invalid request target");
   // An empty authority is legal (Host header with an empty value); otherwise visible ASCII only.
-  if (!all_in_class(req.host, kTarget)) return fail(err, Error::InvalidUrl, "invalid host");
+  if (scan && !all_in_class(req.host, kTarget)) return fail(err, Error::InvalidUrl, "invalid host");
 
   const std::string_view* h = req.headers;
   const size_t pairs = h ? req.header_pairs : 0;
@@ -206,8 +212,8 @@ Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult
   for (size_t i = 0; i < pairs; ++i) {
     std::string_view name = h[2 * i];
     std::string_view value = h[2 * i + 1];
-    if (!is_token(name)) return fail(err, Error::InvalidHeader, "invalid header name", i);
-    if (!is_valid_header_value(value))
+    if (scan && !is_token(name)) return fail(err, Error::InvalidHeader, "invalid header name", i);
+    if (scan && !is_valid_header_value(value))
       return fail(err, Error::InvalidHeader, "invalid character in header value", i);
     headers_bytes += name.size() + value.size() + 4;
 
@@ -259,9 +265,9 @@ Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult
 
   const bool add_user_agent = !has_user_agent && !req.user_agent.empty();
   const bool add_accept_encoding = !has_accept_encoding && !req.accept_encoding.empty();
-  if (add_accept_encoding && !is_valid_header_value(req.accept_encoding))
+  if (scan && add_accept_encoding && !is_valid_header_value(req.accept_encoding))
     return fail(err, Error::InvalidHeader, "invalid character in header value");
-  if (add_user_agent && !is_valid_header_value(req.user_agent))
+  if (scan && add_user_agent && !is_valid_header_value(req.user_agent))
     return fail(err, Error::InvalidHeader, "invalid character in header value");
 
   // Framing line to add (if any).
@@ -280,6 +286,11 @@ Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult
     case BodyMode::Chunked:
       framing = Framing::Chunked;
       break;
+  }
+
+  if (out == nullptr) {  // validate_request_head(): no bytes wanted
+    if (res) res->connection_close = close;
+    return Error::Ok;
   }
 
   // ---- pass 2: one reserve, append-only writes ----

@@ -39,6 +39,9 @@ struct RequestHead {
   uint64_t content_length = 0;               // when body_mode == Length
   std::string_view user_agent;               // default user-agent; empty = none
   std::string_view accept_encoding;          // default accept-encoding (unless the user gave one); empty = none
+  // validate_request_head() already accepted these very fields: the encoder does not scan their
+  // bytes again (it still checks what depends on the body mode). Never set it otherwise.
+  bool validated = false;
 };
 
 struct EncodeError {
@@ -55,9 +58,12 @@ struct EncodeResult {
 //   InvalidMethod  method is not a token
 //   InvalidUrl     target is empty / has bytes outside 0x21..0x7E, or host has such bytes
 //   InvalidHeader  bad name/value, managed header misuse (see .cc); err->header_index says which pair
-// On error nothing is appended. `res` and `err` may be null.
+// On error nothing is appended. `res` and `err` may be null; `out` null: validate only.
 Error encode_request_head(const RequestHead& req, std::string* out, EncodeResult* res,
                           EncodeError* err);
+// The same checks (same errors) without encoding: a request is validated when it is submitted
+// and encoded by the connection that takes it.
+Error validate_request_head(const RequestHead& req, EncodeResult* res, EncodeError* err);
 
 bool is_token(std::string_view s);                   // non-empty, RFC 9110 tchar only
 bool is_valid_header_value(std::string_view s);      // HTAB, SP, VCHAR, obs-text only (may be empty)

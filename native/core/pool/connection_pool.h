@@ -4,8 +4,17 @@
 // also lets the decisions be unit-tested with a fake driver.
 //
 // Conn must provide: `uint64_t idle_since() const` (ms, set by the driver when parked idle) and
-// `uint32_t served() const` (requests it has carried).
+// `uint32_t served() const` (requests it has carried). A Conn that can carry more than one request
+// at a time also provides `size_t capacity() const`, `size_t active() const` (requests it carries)
+// and `bool has_room() const` (open and active() < capacity()); without them it carries one.
 // Req carries no requirements beyond being a pointer the pool queues.
+//
+// Connections with room: each key lists its open connections that can take a request now
+// (`idle`, LIFO). For one-request connections that is exactly the idle ones; a multiplexed one
+// stays listed while it has room, busy or not. Only connections carrying nothing (active() == 0)
+// are liveness-checked before reuse, idle for eviction, or counted as idle by the cold rules.
+// Waiters count on connections still connecting: a key opens another connection only when the
+// ones connecting will not have room for all its waiters (connecting × capacity_hint).
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -13,7 +22,9 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "proxy/tunnel.h"
@@ -90,14 +101,24 @@ struct PoolKeyInfo {
   }
 };
 
+namespace pool_detail {
+template <class C, class = void>
+struct Multiplexed : std::false_type {};
+template <class C>
+struct Multiplexed<C, std::void_t<decltype(std::declval<const C&>().capacity())>> : std::true_type {};
+}  // namespace pool_detail
+
 template <class Conn, class Req>
 struct KeyedPool {
   std::string key;
   PoolKeyInfo info;
-  std::vector<Conn*> idle;    // LIFO: back() is the most recently used
+  std::vector<Conn*> idle;    // open connections with room (see above), LIFO: back() is the most recently used
   std::deque<Req*> waiters;   // FIFO
   size_t open = 0;            // connecting + busy + idle (+ closing, until the handle is released)
   size_t connecting = 0;
+  // Requests one connection of this key carries at once, as its last connection to open said:
+  // what the waiters may count on from each connection still connecting.
+  size_t capacity_hint = 1;
   size_t closing = 0;         // of open: closed by the driver, its handle not yet released
   bool blocked_on_total = false;
   // Closed another key's idle connection to make room: first in line for the capacity that frees.
@@ -134,6 +155,33 @@ class ConnectionPool {
   };
 
   explicit ConnectionPool(PoolLimits limits) : limits_(limits) {}
+
+  // What the pool asks of a connection (one-request connections: the defaults).
+  static size_t active_of(const Conn* c) {
+    if constexpr (pool_detail::Multiplexed<Conn>::value) {
+      return c->active();
+    } else {
+      (void)c;
+      return 0;  // listed means idle
+    }
+  }
+  static size_t capacity_of(const Conn* c) {
+    if constexpr (pool_detail::Multiplexed<Conn>::value) {
+      return c->capacity();
+    } else {
+      (void)c;
+      return 1;
+    }
+  }
+  // After a request was assigned to c: may it take another one now?
+  static bool room_left(const Conn* c) {
+    if constexpr (pool_detail::Multiplexed<Conn>::value) {
+      return c->has_room();
+    } else {
+      (void)c;
+      return false;
+    }
+  }
 
   const PoolLimits& limits() const { return limits_; }
   void set_limits(PoolLimits l) { limits_ = l; }
@@ -235,6 +283,33 @@ class ConnectionPool {
     k.idle.push_back(c);
     ++total_idle_;
   }
+  // A connection finished a request and has room again: listed unless it already is (a
+  // multiplexed one stays listed while it has room).
+  void has_room_again(Key& k, Conn* c) {
+    if (capacity_of(c) > 1 && listed(k, c)) return;
+    park_idle(k, c);
+  }
+  // The driver knows how many requests a connection of k will carry (a protocol negotiated
+  // earlier): waiters count on that many per connection still connecting.
+  void learned_capacity(Key& k, size_t capacity) { k.capacity_hint = std::max<size_t>(1, capacity); }
+  bool listed(const Key& k, const Conn* c) const {
+    return std::find(k.idle.begin(), k.idle.end(), c) != k.idle.end();
+  }
+  // c (of key k) finished connecting: it takes the key's waiters, oldest first, while it has
+  // room; listed when room is left. Returns how many it took (0: the caller parks it idle).
+  size_t connected(Key& k, Conn* c, Driver& d) {
+    connect_finished(k);
+    learned_capacity(k, capacity_of(c));
+    size_t taken = 0;
+    while (!k.waiters.empty()) {
+      Req* r = pop_waiter(k);
+      d.assign(k, c, r);
+      ++taken;
+      if (!room_left(c)) return taken;
+    }
+    if (taken > 0) park_idle(k, c);
+    return taken;
+  }
   // Takes a specific idle connection out (it died or expired). Returns false if not idle here.
   bool unpark(Key& k, Conn* c) {
     for (size_t i = k.idle.size(); i-- > 0;) {
@@ -255,6 +330,13 @@ class ConnectionPool {
       Req* r = k.waiters.front();
       if (!d.wants_fresh(r) && !k.idle.empty()) {
         Conn* c = k.idle.back();
+        if (active_of(c) > 0) {
+          // A multiplexed connection with room: no liveness probe while it carries requests.
+          pop_waiter(k);
+          d.assign(k, c, r);
+          if (!room_left(c)) unpark(k, c);
+          continue;
+        }
         k.idle.pop_back();
         --total_idle_;
         if (!d.is_alive(c)) {
@@ -263,18 +345,22 @@ class ConnectionPool {
         }
         pop_waiter(k);
         d.assign(k, c, r);
+        if (room_left(c)) park_idle(k, c);
         continue;
       }
-      // Every waiter beyond the connections already being opened wants one more.
-      if (k.connecting >= k.waiters.size()) return;
+      // Every waiter beyond what the connections already being opened will carry wants one more.
+      if (k.connecting * k.capacity_hint >= k.waiters.size()) return;
       if (k.open >= limits_.per_key) {
         // A fresh-only waiter at the head may displace an idle connection of its own key.
-        if (d.wants_fresh(r) && !k.idle.empty()) {
-          Conn* c = k.idle.front();
-          k.idle.erase(k.idle.begin());
-          --total_idle_;
-          d.discard(k, c);
-          continue;
+        if (d.wants_fresh(r)) {
+          auto it = std::find_if(k.idle.begin(), k.idle.end(), [](const Conn* c) { return active_of(c) == 0; });
+          if (it != k.idle.end()) {
+            Conn* c = *it;
+            k.idle.erase(it);
+            --total_idle_;
+            d.discard(k, c);
+            continue;
+          }
         }
         return;  // waits for a connection of this key to free up
       }
@@ -367,8 +453,8 @@ class ConnectionPool {
     Conn* richest_conn = nullptr;
     for (auto& kv : keys_) {
       Key& kk = *kv.second;
-      if (kk.idle.empty()) continue;
-      Conn* c = kk.idle.front();  // front of a LIFO is its oldest
+      Conn* c = oldest_of(kk);
+      if (c == nullptr) continue;
       if (oldest == nullptr || c->idle_since() < oldest->idle_since()) {
         oldest = c;
         *out_key = &kk;
@@ -378,7 +464,7 @@ class ConnectionPool {
       // another connection served first) is kept for its key's next request.
       Conn* used = nullptr;
       for (Conn* ic : kk.idle) {
-        if (ic->served() > 0) {
+        if (ic->served() > 0 && active_of(ic) == 0) {
           used = ic;
           break;
         }
@@ -400,12 +486,20 @@ class ConnectionPool {
     return richest_conn;
   }
 
+  // The oldest connection of k carrying nothing (front of a LIFO is its oldest), or nullptr.
+  static Conn* oldest_of(const Key& k) {
+    for (Conn* c : k.idle) {
+      if (active_of(c) == 0) return c;
+    }
+    return nullptr;
+  }
+
   Conn* oldest_idle(Key** out_key) {
     Conn* best = nullptr;
     for (auto& kv : keys_) {
       Key& k = *kv.second;
-      if (k.idle.empty()) continue;
-      Conn* c = k.idle.front();  // front of a LIFO is its oldest
+      Conn* c = oldest_of(k);
+      if (c == nullptr) continue;
       if (best == nullptr || c->idle_since() < best->idle_since()) {
         best = c;
         *out_key = &k;

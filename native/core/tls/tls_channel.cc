@@ -269,6 +269,14 @@ void Channel::close_notify() {
 
 bool Channel::resumed() const { return ssl_ != nullptr && SSL_session_reused(ssl_) == 1; }
 
+std::string Channel::alpn() const {
+  if (ssl_ == nullptr) return std::string();
+  const unsigned char* sel = nullptr;
+  unsigned sel_len = 0;
+  SSL_get0_alpn_selected(ssl_, &sel, &sel_len);
+  return std::string(reinterpret_cast<const char*>(sel), sel_len);
+}
+
 void Channel::describe(SessionInfo* out) const {
   ClearErrors clear;
   out->protocol = SSL_get_version(ssl_);
@@ -278,10 +286,7 @@ void Channel::describe(SessionInfo* out) const {
     const char* std_name = SSL_CIPHER_standard_name(c);
     out->cipher_standard = std_name != nullptr ? std_name : "";
   }
-  const unsigned char* sel = nullptr;
-  unsigned sel_len = 0;
-  SSL_get0_alpn_selected(ssl_, &sel, &sel_len);
-  out->alpn.assign(reinterpret_cast<const char*>(sel), sel_len);
+  out->alpn = alpn();
   int nid = SSL_get_negotiated_group(ssl_);
   if (nid > 0) {
     const char* g = SSL_group_to_name(ssl_, nid);

@@ -53,6 +53,8 @@ class Channel {
   // The caller speaks whatever protocol the server selects via ALPN (raw sockets): without this,
   // a selection other than http/1.1 fails the handshake with TlsAlpn. Call before handshake().
   void accept_any_alpn() { any_alpn_ = true; }
+  // The protocol the server selected with ALPN ("" for none).
+  std::string alpn() const;
 
   // Ciphertext received from the peer.
   bool feed(const char* p, size_t n);
