@@ -36,7 +36,7 @@ describe('per origin', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(5 * 50 - 10);
     // Arrival times at the server carry delivery jitter (a few ms, more under sanitizers): each
     // gap is well above 0 (no burst), and the whole span is the 5 intervals the bucket enforces.
-    for (const g of gaps(srv.at)) expect(g).toBeGreaterThanOrEqual(25);
+    for (const g of gaps(srv.at)) expect(g).toBeGreaterThanOrEqual(10); // a burst would show ~0
     expect(srv.at.at(-1)! - srv.at[0]!).toBeGreaterThanOrEqual(5 * 50 - 15);
     expect(srv.requests.map((r) => r.url)).toEqual(['/0', '/1', '/2', '/3', '/4', '/5']);
   });
