@@ -77,10 +77,10 @@ function missingExtReason(ext: number, openssl: string): string {
   }
 }
 
-function ja3Parts(ja3: string): { ciphers: number[]; exts: number[] } {
+function ja3Parts(ja3: string): { ciphers: number[]; exts: number[]; groups: string; pointFormats: string } {
   const f = ja3.split(',');
   const nums = (s: string | undefined) => (s === undefined || s === '' ? [] : s.split('-').map(Number));
-  return { ciphers: nums(f[1]), exts: nums(f[2]) };
+  return { ciphers: nums(f[1]), exts: nums(f[2]), groups: f[3] ?? '', pointFormats: f[4] ?? '' };
 }
 
 function ja4rSigalgs(ja4r: string): string[] {
@@ -197,6 +197,21 @@ export async function profileFingerprint(profile: ImpersonateOption, options: { 
         missing.some((x) => x.endsWith('01') || x.endsWith('03')) && missing.some((x) => x.startsWith('02'))
           ? `${openssl}'s default security level leaves out SHA-1 signatures`
           : `${openssl} sends each signature algorithm once, in its own way`,
+    });
+  }
+  if (s.groups !== t.groups) {
+    const mlkem = t.groups.split('-').includes('4588') && !s.groups.split('-').includes('4588');
+    differences.push({
+      part: 'tls.groups',
+      what: `supported_groups ${s.groups} instead of ${t.groups}`,
+      reason: mlkem ? `${openssl} has no X25519MLKEM768 (OpenSSL 3.5+: Node 22.20+, 24.5+)` : `${openssl} leaves out groups it does not offer`,
+    });
+  }
+  if (s.pointFormats !== t.pointFormats) {
+    differences.push({
+      part: 'tls.pointFormats',
+      what: `ec_point_formats ${s.pointFormats} instead of ${t.pointFormats}`,
+      reason: `${openssl} always offers its compressed point formats too`,
     });
   }
   if (fp.ja3 !== p.targets.ja3 && s.exts.join('-') !== t.exts.join('-')) {

@@ -8,6 +8,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { profileFingerprint, profiles, Session, TlsProfile, UvfetchError } from '../../lib/index.js';
 import { type CapturingTlsServer, isGrease, ja4, ja4Raw, parseClientHelloRecords, startCapturingTlsServer } from '../helpers/client-hello.js';
 import { Cleanup, sessionFactory, thrown } from '../helpers/http-servers.js';
+import { ensureCliBuilt, runCli } from '../helpers/run-cli.js';
 import { type TlsFixtures, tlsFixtures } from '../helpers/tls-fixtures.js';
 
 const cleanup = new Cleanup();
@@ -252,5 +253,31 @@ describe('profileFingerprint', () => {
     expect(r.differences.some((d) => d.what.includes('17613'))).toBe(true);
     expect(r.differences.some((d) => d.what.includes('extension 27 '))).toBe(!CERT_COMPRESSION);
     for (const d of r.differences) expect(d.reason.length).toBeGreaterThan(5);
+  });
+});
+
+describe('uvfetch fingerprint (CLI)', () => {
+  beforeAll(() => ensureCliBuilt(), 120_000);
+
+  it('--impersonate firefox prints target and sent side by side and the differences', async () => {
+    const r = await runCli(['fingerprint', '--impersonate', 'firefox']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^profile firefox-141 on Node v/);
+    expect(r.stdout).toContain('target  t13d1717h2_5b57614c22b0_3cbfd9057e0d');
+    const expected = EXPECTED_JA4[NODE]?.['firefox-141'];
+    if (expected !== undefined) expect(r.stdout).toContain(`sent    ${expected}`);
+    expect(r.stdout).toContain('extension 34 (delegated_credentials) not sent');
+    expect(r.stdout).toContain('HTTP/2 not yet in the engine');
+  });
+
+  it('--json, and bad command lines exit 2 with the usage', async () => {
+    const r = await runCli(['fingerprint', '--impersonate', 'safari', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).profile).toBe('safari-26');
+    const bad = await runCli(['fingerprint', '--impersonate', 'lynx']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown profile 'lynx'/);
+    expect((await runCli(['fingerprint'])).code).toBe(2);
   });
 });
