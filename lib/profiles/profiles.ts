@@ -103,7 +103,7 @@ export interface Impersonation {
   tls: TlsProfile;
   /** Default HTTP/1.1 request headers, flat [name, value, …], in the profile's order and spelling. */
   headers: readonly string[];
-  /** Header values changed from the profile's because this engine cannot honour them (name → reason). */
+  /** What differs from the profile because this engine cannot honour it ('alpn', a header name → reason). */
   adjusted: ReadonlyMap<string, string>;
 }
 
@@ -142,6 +142,22 @@ function profileHeaders(p: BrowserProfile, adjusted: Map<string, string>): strin
   return out;
 }
 
+/**
+ * Whether the engine speaks HTTP/2. Until it does, a profile's 'h2' is left out of ALPN: a server
+ * would choose it and the handshake would end in ERR_TLS_ALPN (never advertise what the stack
+ * cannot handle). Flip this when HTTP/2 is wired into the engine.
+ */
+export const ENGINE_SPEAKS_H2 = false;
+
+function profileTls(p: BrowserProfile, adjusted: Map<string, string>): TlsOptions {
+  const tls = clone(p.tls) as TlsOptions;
+  if (!ENGINE_SPEAKS_H2 && tls.alpn !== undefined && tls.alpn.includes('h2')) {
+    tls.alpn = tls.alpn.filter((a) => a !== 'h2');
+    adjusted.set('alpn', 'h2 left out: HTTP/2 not yet in the engine (a server would choose it)');
+  }
+  return tls;
+}
+
 const cache = new WeakMap<BrowserProfile, Impersonation>();
 
 /**
@@ -156,7 +172,7 @@ export function impersonation(opt: ImpersonateOption, tlsExtra?: TlsOptions): Im
   }
   const adjusted = new Map<string, string>();
   const headers = profileHeaders(profile, adjusted);
-  const tls = new TlsProfile({ ...(clone(profile.tls) as TlsOptions), ...(tlsExtra ?? {}) });
+  const tls = new TlsProfile({ ...profileTls(profile, adjusted), ...(tlsExtra ?? {}) });
   const imp: Impersonation = { profile, tls, headers: Object.freeze(headers), adjusted };
   if (tlsExtra === undefined) cache.set(profile, imp);
   return imp;

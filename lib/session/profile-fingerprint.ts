@@ -240,7 +240,13 @@ export async function profileFingerprint(profile: ImpersonateOption, options: { 
       reason: 'differs from the profile (an engine-managed header moved or added?)',
     });
   }
-  for (const [name, reason] of imp.adjusted) differences.push({ part: 'headers.value', what: name, reason });
+  for (const [name, reason] of imp.adjusted) {
+    differences.push(
+      name === 'alpn'
+        ? { part: 'tls.alpn', what: `ALPN ${(imp.tls.options.alpn ?? []).join(',')} instead of ${(p.tls.alpn ?? []).join(',')}`, reason }
+        : { part: 'headers.value', what: name, reason },
+    );
+  }
 
   return {
     profile: p.name,

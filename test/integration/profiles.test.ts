@@ -30,19 +30,19 @@ const OPENSSL_30 = process.versions.openssl.startsWith('3.0');
 //   Node 24: OpenSSL 3.5 with zlib and brotli — compress_certificate sent.
 const EXPECTED_JA4: Record<number, Record<string, string>> = {
   20: {
-    'chrome-149': 't13d1613h2_1711a4c0508c_7a49ca64a771',
-    'firefox-141': 't13d1814h2_796efca44d18_365d9928b9c8',
-    'safari-26': 't13d1811h2_796efca44d18_96e479bb0bb0',
+    'chrome-149': 't13d1613h1_1711a4c0508c_7a49ca64a771',
+    'firefox-141': 't13d1814h1_796efca44d18_365d9928b9c8',
+    'safari-26': 't13d1811h1_796efca44d18_96e479bb0bb0',
   },
   22: {
-    'chrome-149': 't13d1514h2_8daaf6152771_de124e8f7d01',
-    'firefox-141': 't13d1715h2_5b57614c22b0_b863923be7cd',
-    'safari-26': 't13d1712h2_5b57614c22b0_363650bf9bb3',
+    'chrome-149': 't13d1514h1_8daaf6152771_de124e8f7d01',
+    'firefox-141': 't13d1715h1_5b57614c22b0_b863923be7cd',
+    'safari-26': 't13d1712h1_5b57614c22b0_363650bf9bb3',
   },
   24: {
-    'chrome-149': 't13d1515h2_8daaf6152771_0a20fe35d3a5',
-    'firefox-141': 't13d1716h2_5b57614c22b0_1f587763df07',
-    'safari-26': 't13d1713h2_5b57614c22b0_7dc0f4860127',
+    'chrome-149': 't13d1515h1_8daaf6152771_0a20fe35d3a5',
+    'firefox-141': 't13d1716h1_5b57614c22b0_1f587763df07',
+    'safari-26': 't13d1713h1_5b57614c22b0_7dc0f4860127',
   },
 };
 const CERT_COMPRESSION = NODE >= 24;
@@ -97,7 +97,8 @@ function expectedExtensions(name: string): number[] {
 }
 
 async function server(handler?: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<CapturingTlsServer> {
-  const s = await startCapturingTlsServer({ key: fx.server.key, cert: fx.server.cert, handler });
+  // The server would pick h2 if it were offered (ERR_TLS_ALPN for an engine without HTTP/2).
+  const s = await startCapturingTlsServer({ key: fx.server.key, cert: fx.server.cert, handler, ALPNProtocols: ['h2', 'http/1.1'] });
   cleanup.add(() => s.close());
   return s;
 }
@@ -178,7 +179,8 @@ describe(`impersonate on Node ${NODE} (OpenSSL ${process.versions.openssl})`, ()
       expect(hello.sigalgs).toEqual(sigs);
       const groups = (p.tls.groups as string[]).map((g) => g.replace('?', '')).filter((g) => !(OPENSSL_30 && g === 'X25519MLKEM768'));
       expect(hello.groups.filter((g) => !isGrease(g))).toEqual(groups.map((g) => GROUP[g]));
-      expect(hello.alpn).toEqual(['h2', 'http/1.1']);
+      // h2 is left out until the engine speaks HTTP/2 (a server would choose it): JA4 says h1.
+      expect(hello.alpn).toEqual(['http/1.1']);
       expect(hello.sni).toBe('localhost');
       const fp = ja4(hello);
       // The sorted cipher list (JA4_r) is the browser's minus what this OpenSSL lacks (3DES), plus the 3.0 SCSV.
@@ -192,7 +194,7 @@ describe(`impersonate on Node ${NODE} (OpenSSL ${process.versions.openssl})`, ()
       const expected = EXPECTED_JA4[NODE]?.[name];
       if (expected !== undefined) expect(fp).toBe(expected);
       expect(res.tls!.ja4).toBe(fp); // the engine's self-report agrees with the independent parse
-      expect(res.tls!.alpn).toBe('http/1.1'); // h2 is offered; the engine speaks HTTP/1.1 (the server has no h2)
+      expect(res.tls!.alpn).toBe('http/1.1');
 
       // The request head: Host first, then the profile's HTTP/1.1 order, spelling and values.
       const raw = heads[0]!;
@@ -250,6 +252,7 @@ describe('profileFingerprint', () => {
     expect(r.match.headerOrder).toBe(true);
     expect(r.sent.akamaiH2).toBeNull();
     expect(r.differences.find((d) => d.part === 'http2')?.reason).toMatch(/HTTP\/2 not yet in the engine/);
+    expect(r.differences.find((d) => d.part === 'tls.alpn')?.reason).toMatch(/HTTP\/2 not yet in the engine/);
     expect(r.differences.some((d) => d.what.includes('17613'))).toBe(true);
     expect(r.differences.some((d) => d.what.includes('extension 27 '))).toBe(!CERT_COMPRESSION);
     for (const d of r.differences) expect(d.reason.length).toBeGreaterThan(5);
