@@ -229,6 +229,31 @@ describe(`impersonate on Node ${NODE} (OpenSSL ${process.versions.openssl})`, ()
     expect(names.filter((n) => n.toLowerCase() === 'user-agent')).toEqual(['User-Agent']);
   });
 
+  it('works with a TLS 1.2-only server, and resumes sessions with the shaped hello', async () => {
+    const srv12 = await startCapturingTlsServer({ key: fx.server.key, cert: fx.server.cert, maxVersion: 'TLSv1.2' });
+    cleanup.add(() => srv12.close());
+    const s12 = session({ impersonate: 'firefox', tls: { ca: fx.caPem } });
+    const r12 = await s12.request(`https://localhost:${srv12.port}/`);
+    expect(r12.status).toBe(200);
+    expect(r12.tls!.protocol).toBe('TLSv1.2');
+    // A server that closes after each response: the next connection resumes.
+    const srv = await server((_req, res) => {
+      res.setHeader('connection', 'close');
+      res.end('ok');
+    });
+    const s = session({ impersonate: 'chrome', tls: { ca: fx.caPem } });
+    const a = await s.request(`https://localhost:${srv.port}/`);
+    await a.text();
+    let resumed = false;
+    for (let i = 0; i < 5 && !resumed; i++) {
+      const b = await s.request(`https://localhost:${srv.port}/`);
+      await b.text();
+      resumed = b.tls!.resumed;
+    }
+    expect(resumed).toBe(true);
+    expect(srv.tlsErrors).toEqual([]);
+  });
+
   it('a derived profile object works as impersonate and names itself in res.info', async () => {
     const srv = await server();
     const mine = profiles.firefox!.with({ name: 'firefox-quiet', tls: { echGrease: false, recordSizeLimit: 4096 } });
