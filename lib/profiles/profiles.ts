@@ -205,3 +205,19 @@ export function mergeProfileHeaders(defaults: readonly string[], user: readonly 
   for (let i = 0; i < lowerUser.length; i++) if (used[i] === 0) out.push(user[2 * i]!, user[2 * i + 1]!);
   return out;
 }
+
+/** `defaults` with the User-Agent value replaced (kept in place), or removed for ''. */
+export function withUserAgent(defaults: readonly string[], ua: string): string[] {
+  const out: string[] = [];
+  let seen = false;
+  for (let i = 0; i < defaults.length; i += 2) {
+    const name = defaults[i]!;
+    if (name.toLowerCase() !== 'user-agent') out.push(name, defaults[i + 1]!);
+    else if (ua !== '') {
+      out.push(name, ua);
+      seen = true;
+    } else seen = true;
+  }
+  if (!seen && ua !== '') out.push('User-Agent', ua);
+  return out;
+}

@@ -9,7 +9,7 @@ import { type ProxyConfig, proxyConfig } from '../net/proxy.js';
 import { binding, type NativeEngine } from '../native/binding.js';
 import { acquireLoopDelay, releaseLoopDelay } from '../observability/metrics.js';
 import type { RedirectPolicy } from '../policies/redirect.js';
-import { impersonation } from '../profiles/profiles.js';
+import { impersonation, withUserAgent } from '../profiles/profiles.js';
 import { TlsProfile } from '../tls/profile.js';
 import { Dispatcher, type Pending, type ResolvedAddress } from './dispatcher.js';
 import { type FetchManyOptions, type FetchManyRequest, type FetchManyResult, fetchMany } from './fetch-many.js';
@@ -74,6 +74,7 @@ export class Session {
       const imp = impersonation(options.impersonate, options.tls);
       this.#tlsOption = imp.tls;
       defaultHeaders = imp.headers;
+      if (typeof options.userAgent === 'string') defaultHeaders = withUserAgent(defaultHeaders, options.userAgent);
       impersonate = imp.profile.name;
     } else {
       this.#tlsOption = options.tls === undefined ? undefined : TlsProfile.from(options.tls);

@@ -227,6 +227,13 @@ describe(`impersonate on Node ${NODE} (OpenSSL ${process.versions.openssl})`, ()
     expect(raw[raw.indexOf('Accept-Language') + 1]).toBe('de-DE,de;q=0.9');
     expect(raw[raw.indexOf('User-Agent') + 1]).toBe('mine/1');
     expect(names.filter((n) => n.toLowerCase() === 'user-agent')).toEqual(['User-Agent']);
+    // The session's userAgent option replaces the profile's, in place; '' sends none.
+    await session({ impersonate: 'chrome', userAgent: 'sess/2', tls: { ca: fx.caPem } }).request(`https://localhost:${srv.port}/`);
+    const raw2 = heads[1]!;
+    expect(raw2.indexOf('User-Agent')).toBe(raw.indexOf('User-Agent'));
+    expect(raw2[raw2.indexOf('User-Agent') + 1]).toBe('sess/2');
+    await session({ impersonate: 'chrome', userAgent: '', tls: { ca: fx.caPem } }).request(`https://localhost:${srv.port}/`);
+    expect(heads[2]!.filter((_, i) => i % 2 === 0).some((n) => n.toLowerCase() === 'user-agent')).toBe(false);
   });
 
   it('works with a TLS 1.2-only server, and resumes sessions with the shaped hello', async () => {
