@@ -276,3 +276,52 @@ TEST(tls_context_record_size_limit_too_small_fails_the_handshake) {
   CHECK(!handshake_with_limit(*ctx, 256, &p));  // OpenSSL cannot send records under 512 bytes
   ERR_clear_error();
 }
+
+TEST(tls_context_ech_grease_repeats_after_hello_retry_request) {
+  ProfileConfig cfg;
+  cfg.ech_grease = true;
+  cfg.groups = "X25519:P-256";  // a key share for X25519 only
+  std::string detail;
+  auto ctx = make(cfg, &detail);
+  CHECK(ctx != nullptr);
+  if (!ctx) return;
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+  CHECK(self_signed(&key, &cert));
+  SSL_CTX* sctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX_use_certificate(sctx, cert);
+  SSL_CTX_use_PrivateKey(sctx, key);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  SSL_CTX_set1_groups_list(sctx, "P-256");  // → HelloRetryRequest for P-256
+  Pair p;
+  p.client = SSL_new(ctx->ctx());
+  p.server = SSL_new(sctx);
+  SSL_CTX_free(sctx);
+  BIO *c_in = BIO_new(BIO_s_mem()), *c_out = BIO_new(BIO_s_mem()), *s_in = BIO_new(BIO_s_mem()), *s_out = BIO_new(BIO_s_mem());
+  SSL_set_bio(p.client, c_in, c_out);
+  SSL_set_bio(p.server, s_in, s_out);
+  SSL_set_connect_state(p.client);
+  SSL_set_accept_state(p.server);
+  SSL_do_handshake(p.client);
+  std::string ch1 = drain(c_out);
+  BIO_write(s_in, ch1.data(), static_cast<int>(ch1.size()));
+  SSL_do_handshake(p.server);
+  std::string hrr = drain(s_out);
+  BIO_write(c_in, hrr.data(), static_cast<int>(hrr.size()));
+  SSL_do_handshake(p.client);
+  std::string flight2 = drain(c_out);
+  // Skip a middlebox-compatibility ChangeCipherSpec record before the second ClientHello.
+  size_t i = 0;
+  while (i + 5 <= flight2.size() && flight2[i] != 0x16) i += 5 + ((static_cast<size_t>(static_cast<uint8_t>(flight2[i + 3])) << 8) | static_cast<uint8_t>(flight2[i + 4]));
+  CHECK(i < flight2.size());
+  if (i >= flight2.size()) return;
+  auto e1 = extensions_of(ch1);
+  auto e2 = extensions_of(flight2.substr(i));
+  CHECK(e1.count(0xfe0d) == 1 && e2.count(0xfe0d) == 1);
+  CHECK(e1[0xfe0d] == e2[0xfe0d]);
+  // This is the second hello: its key share is for P-256 (0x0017) now.
+  CHECK(e2[51].size() >= 4 && e2[51].substr(2, 2) == std::string("\x00\x17", 2));
+  CHECK(e1[51].substr(2, 2) == std::string("\x00\x1d", 2));
+  ERR_clear_error();
+}

@@ -139,35 +139,44 @@ int grease_add(SSL*, unsigned, unsigned, const unsigned char** out, size_t* outl
 
 // An ECH GREASE (draft-ietf-tls-esni §6.2): outer type, HKDF-SHA256/AES-128-GCM, a random config
 // id, a random 32-byte X25519 "enc" and a random 208-byte payload: indistinguishable from real ECH
-// to a server without the (non-existent) key, which then just uses the outer hello.
-int ech_add(SSL*, unsigned, unsigned, const unsigned char** out, size_t* outlen, X509*, size_t, int* al, void*) {
-  constexpr size_t kEnc = 32, kPayload = 208, kLen = 1 + 4 + 1 + 2 + kEnc + 2 + kPayload;
-  auto* b = static_cast<unsigned char*>(OPENSSL_malloc(kLen));
-  if (b == nullptr) {
-    *al = SSL_AD_INTERNAL_ERROR;
-    return -1;
-  }
-  size_t i = 0;
-  b[i++] = 0;                       // ECHClientHelloType outer
-  b[i++] = 0; b[i++] = 1;           // kdf_id HKDF-SHA256
-  b[i++] = 0; b[i++] = 1;           // aead_id AES-128-GCM
-  if (RAND_bytes(b + i, 1) != 1) goto fail;  // config_id
-  i += 1;
-  b[i++] = 0; b[i++] = kEnc;
-  if (RAND_bytes(b + i, kEnc) != 1) goto fail;
-  i += kEnc;
-  b[i++] = 0; b[i++] = kPayload;
-  if (RAND_bytes(b + i, kPayload) != 1) goto fail;
-  *out = b;
-  *outlen = kLen;
-  return 1;
-fail:
-  OPENSSL_free(b);
-  *al = SSL_AD_INTERNAL_ERROR;
-  return -1;
+// to a server without the (non-existent) key, which then just uses the outer hello. Made once per
+// connection (kept in the SSL's ex-data): a second ClientHello after a HelloRetryRequest repeats it.
+constexpr size_t kEchEnc = 32, kEchPayload = 208, kEchLen = 1 + 4 + 1 + 2 + kEchEnc + 2 + kEchPayload;
+
+void ech_ex_free(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { OPENSSL_free(ptr); }
+
+int ech_ex_index() {
+  static int idx = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, ech_ex_free);
+  return idx;
 }
-void ech_free(SSL*, unsigned, unsigned, const unsigned char* out, void*) {
-  OPENSSL_free(const_cast<unsigned char*>(out));
+
+int ech_add(SSL* s, unsigned, unsigned, const unsigned char** out, size_t* outlen, X509*, size_t, int* al, void*) {
+  auto* b = static_cast<unsigned char*>(SSL_get_ex_data(s, ech_ex_index()));
+  if (b == nullptr) {
+    b = static_cast<unsigned char*>(OPENSSL_malloc(kEchLen));
+    size_t i = 0;
+    bool ok = b != nullptr;
+    if (ok) {
+      b[i++] = 0;              // ECHClientHelloType outer
+      b[i++] = 0, b[i++] = 1;  // kdf_id HKDF-SHA256
+      b[i++] = 0, b[i++] = 1;  // aead_id AES-128-GCM
+      ok = RAND_bytes(b + i, 1) == 1;  // config_id
+      i += 1;
+      b[i++] = 0, b[i++] = kEchEnc;
+      ok = ok && RAND_bytes(b + i, kEchEnc) == 1;
+      i += kEchEnc;
+      b[i++] = 0, b[i++] = kEchPayload;
+      ok = ok && RAND_bytes(b + i, kEchPayload) == 1;
+    }
+    if (!ok || SSL_set_ex_data(s, ech_ex_index(), b) != 1) {
+      OPENSSL_free(b);
+      *al = SSL_AD_INTERNAL_ERROR;
+      return -1;
+    }
+  }
+  *out = b;
+  *outlen = kEchLen;
+  return 1;
 }
 // A server that knows ECH but not our (GREASE) config answers with retry_configs in
 // EncryptedExtensions: a GREASE client ignores them.
@@ -410,7 +419,7 @@ std::shared_ptr<Context> Context::create(const ProfileConfig& given, std::string
     }
   }
   if (cfg.ech_grease && !add_ext(ctx, kEchType, SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS, ech_add,
-                                 ech_free, nullptr, ech_parse)) {
+                                 nullptr, nullptr, ech_parse)) {
     *detail = "echGrease: this OpenSSL handles encrypted_client_hello itself: " + openssl_reason();
     return nullptr;
   }
