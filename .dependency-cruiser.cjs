@@ -3,6 +3,7 @@
 //   core/           errors, types, headers, options, defaults, version   (pure: no addon)
 //   native/         the addon loader, its error indices, the event wire
 //   net/ tls/ policies/                                                  (policies: pure)
+//   profiles/       browser profiles (data over tls/)
 //   observability/  tracing channels, metrics
 //   session/        Session and its parts, responses, the policy loop, fetchMany
 //   raw/            raw sockets and SocketPool (built on a Session's engine)
@@ -37,11 +38,12 @@ module.exports = {
     layer('net', ['core', 'native', 'net']),
     layer('tls', ['core', 'native', 'tls']),
     layer('policies', ['core', 'policies']),
+    layer('profiles', ['core', 'native', 'tls', 'profiles']),
     layer('observability', ['core', 'tls', 'observability']),
-    layer('session', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session']),
-    layer('raw', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'raw']),
-    layer('fetch', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'fetch']),
-    layer('fleet', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'fleet']),
+    layer('session', ['core', 'native', 'net', 'tls', 'profiles', 'policies', 'observability', 'session']),
+    layer('raw', ['core', 'native', 'net', 'tls', 'profiles', 'policies', 'observability', 'session', 'raw']),
+    layer('fetch', ['core', 'native', 'net', 'tls', 'profiles', 'policies', 'observability', 'session', 'fetch']),
+    layer('fleet', ['core', 'native', 'net', 'tls', 'profiles', 'policies', 'observability', 'session', 'fleet']),
     {
       name: 'pure-modules-load-no-addon',
       comment: 'core/, policies/ and net/proxy.ts must not reach the native addon, even indirectly.',

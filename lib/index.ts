@@ -17,6 +17,19 @@ export { type HttpVersion, Response, type ResponseInfo, StreamResponse } from '.
 export { type ResolvedAddress, Session, type SessionDns, VERSION } from './session/session.js';
 export type { PolicyOptions, RequestOptions, SessionOptions, SessionStats } from './session/types.js';
 export { TlsProfile } from './tls/profile.js';
+export { profiles } from './profiles/profiles.js';
+export type {
+  BrowserProfile,
+  BrowserProfileData,
+  BrowserProfilePatch,
+  H2Profile,
+  H2Setting,
+  Http1Profile,
+  ImpersonateOption,
+  ProfileSources,
+  ProfileTargets,
+} from './profiles/types.js';
+export { type ProfileDifference, type ProfileFingerprint, profileFingerprint } from './session/profile-fingerprint.js';
 export type { PeerCertificateSummary, TlsFingerprint, TlsInfo, TlsOptions, TlsVerifyOptions, TlsVersion } from './tls/types.js';
 export {
   fetch,

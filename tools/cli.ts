@@ -22,6 +22,7 @@
 import { Session, UvfetchError, VERSION } from 'uvfetch';
 import { benchCommand } from './bench.js';
 import { fleetCommands } from './fleet/commands.js';
+import { fingerprintCommand } from './fingerprint.js';
 import { startLoopbackServer, type LoopbackServer, type LoopbackServerStats } from './loopback-server.js';
 import { createHistogram, monitorEventLoopDelay, type RecordableHistogram, type IntervalHistogram } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -493,6 +494,7 @@ function formatSummary(s: Summary): string {
 registerCommand({ name: 'run', summary: 'fetch N URLs against the embedded loopback server', usage: RUN_USAGE, run: runCommand });
 registerCommand(benchCommand);
 for (const c of fleetCommands(UsageError)) registerCommand(c);
+registerCommand(fingerprintCommand(UsageError));
 
 // ---------------------------------------------------------------------------------------------
 // Entry point (only when executed, not when imported).

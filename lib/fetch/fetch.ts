@@ -183,7 +183,7 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
     throw err instanceof TypeError ? platformError(input, i, err) : err;
   }
   if ((i as Record<string, unknown>).impersonate !== undefined) {
-    throw invalidOption('impersonate', 'not supported yet: uvfetch has no browser profiles (use the tls option for a TLS profile of your own)');
+    throw invalidOption('impersonate', 'not supported per request: set it on the Session (new Session({ impersonate }), then session.fetch())');
   }
 
   // Headers, normalized as a Headers object would (validated, lower-cased, combined).

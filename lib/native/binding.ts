@@ -113,6 +113,23 @@ export interface NativeTlsOptions {
   cert?: string;
   key?: string;
   passphrase?: string;
+  grease?: boolean;
+  statusRequest?: boolean;
+  signedCertificateTimestamps?: boolean;
+  encryptThenMac?: boolean;
+  padding?: boolean;
+  recordSizeLimit?: number;
+  echGrease?: boolean;
+  certCompression?: string[];
+}
+
+/** What the running OpenSSL can do for a TLS profile. */
+export interface NativeTlsCapabilities {
+  openssl: string;
+  /** SSL_CTX_set1_cert_comp_preference exists (OpenSSL 3.2+). */
+  certCompression: boolean;
+  /** Algorithms it can decompress ('zlib', 'brotli', 'zstd'). */
+  certCompressionAlgorithms: string[];
 }
 
 /** Every engine option at its default (lib/core/defaults.ts); callers override what they validated. */
@@ -181,6 +198,9 @@ export interface NativeBinding {
   NativeCaStore: new (pems: string[]) => NativeCaStore;
   NativeTlsContext: new (options: NativeTlsOptions, ca: NativeCaStore | null) => NativeTlsContext;
   fingerprintHello(bytes: Uint8Array): { ja3: string; ja3Hash: string; ja4: string; ja4r: string } | null;
+  tlsCapabilities(): NativeTlsCapabilities;
+  /** The Accept-Encoding the engine can decode: 'gzip, deflate, br' (+ ', zstd' where Node has zstd). */
+  acceptEncoding(): string;
   errorCodes: string[];
   errorMessages: string[];
   napiVersion: number;

@@ -50,9 +50,9 @@ export interface ResolvedAddress {
   family: 4 | 6;
 }
 
-function infoOf(rec: EventRecord): ResponseInfo {
+function infoOf(rec: EventRecord, impersonate: string | undefined): ResponseInfo {
   const minor = rec.httpVersionMinor;
-  return { httpVersion: httpVersionOf(1, minor), httpVersionMinor: minor, reused: rec.reused, attempts: rec.attempts };
+  return { httpVersion: httpVersionOf(1, minor), httpVersionMinor: minor, reused: rec.reused, attempts: rec.attempts, impersonate };
 }
 
 /**
@@ -68,6 +68,8 @@ export class Dispatcher implements RawEvents {
   readonly rate = new RateWindow();
   closeResolve: (() => void) | undefined;
   engine: NativeEngine | undefined;
+  /** The session's browser profile name (res.info.impersonate). */
+  impersonate: string | undefined;
   // TLS session info per live connection (by the engine's info id), and the info of the
   // connection that served the next Complete/Head record (a TlsRef record precedes it).
   readonly tlsInfo = new Map<number, TlsInfo>();
@@ -183,7 +185,7 @@ export class Dispatcher implements RawEvents {
 
   #onComplete(p: Pending, rec: EventRecord): void {
     this.#settle(p);
-    const res = new Response(rec.status, p.url, rec.text(), infoOf(rec), rec.bodyCopy());
+    const res = new Response(rec.status, p.url, rec.text(), infoOf(rec, this.impersonate), rec.bodyCopy());
     res.timings = p.timings;
     if (this.refId === p.id) res.tls = this.#takeTls();
     this.#count(res.status);
@@ -210,7 +212,7 @@ export class Dispatcher implements RawEvents {
     });
     p.readable = new WeakRef(readable);
     this.#abandoned.register(readable, id, p);
-    const res = new StreamResponse(rec.status, p.url, rec.text(), infoOf(rec), readable);
+    const res = new StreamResponse(rec.status, p.url, rec.text(), infoOf(rec, this.impersonate), readable);
     res.timings = p.timings;
     if (this.refId === id) res.tls = this.#takeTls();
     p.status = res.status;

@@ -42,6 +42,7 @@ const SESSION_KEYS: ReadonlySet<string> = new Set([
   'decompress',
   'maxDecompressionRatio',
   'tls',
+  'impersonate',
   'dns',
   'proxy',
   ...SESSION_POLICY_KEYS,

@@ -31,6 +31,8 @@ export interface ResponseInfo {
   /** 2 when the engine retried once, transparently, after a stale keep-alive socket failed before
    * any byte (this connection-level retry is separate from the `retry` option: see `res.attempts`). */
   attempts: number;
+  /** The browser profile's name when the session impersonates one (`impersonate`), else undefined. */
+  impersonate: string | undefined;
 }
 
 abstract class BaseResponse {

@@ -9,6 +9,7 @@ import { type ProxyConfig, proxyConfig } from '../net/proxy.js';
 import { binding, type NativeEngine } from '../native/binding.js';
 import { acquireLoopDelay, releaseLoopDelay } from '../observability/metrics.js';
 import type { RedirectPolicy } from '../policies/redirect.js';
+import { impersonation, withUserAgent } from '../profiles/profiles.js';
 import { TlsProfile } from '../tls/profile.js';
 import { Dispatcher, type Pending, type ResolvedAddress } from './dispatcher.js';
 import { type FetchManyOptions, type FetchManyRequest, type FetchManyResult, fetchMany } from './fetch-many.js';
@@ -64,11 +65,25 @@ export class Session {
   constructor(options: SessionOptions = {}) {
     const v = sessionOptions(options);
     // Compiled now, so a bad profile fails here rather than at the first https request.
-    this.#tlsOption = options.tls === undefined ? undefined : TlsProfile.from(options.tls);
+    let defaultHeaders: readonly string[] | null = null;
+    let impersonate: string | undefined;
+    if (options.impersonate !== undefined) {
+      if (options.tls instanceof TlsProfile) {
+        throw invalidOption('tls', "with impersonate, give TLS options (applied over the profile's), not a TlsProfile");
+      }
+      const imp = impersonation(options.impersonate, options.tls);
+      this.#tlsOption = imp.tls;
+      defaultHeaders = imp.headers;
+      if (typeof options.userAgent === 'string') defaultHeaders = withUserAgent(defaultHeaders, options.userAgent);
+      impersonate = imp.profile.name;
+    } else {
+      this.#tlsOption = options.tls === undefined ? undefined : TlsProfile.from(options.tls);
+    }
     const proxy: ProxyConfig | null = proxyConfig(options.proxy, 'proxy') ?? null;
     const t = v.timeouts;
     this.#timeouts = t;
     const d = new Dispatcher();
+    d.impersonate = impersonate;
     d.lookup = v.dns.lookup;
     d.lookupTimeout = t.connect;
     this.#dispatcher = d;
@@ -88,6 +103,7 @@ export class Session {
       redirectBase: policies.redirect,
       closed: () => this.#closed,
       tls: () => this.#tls(),
+      defaultHeaders,
     };
     const self = new WeakRef(this); // the Dispatcher must not keep the Session alive
     d.onRedirect = (p, res) => {

@@ -9,6 +9,7 @@ import { codeOf, nativeError } from '../native/errors.js';
 import { Override, SubmitFlag, submit } from '../native/wire.js';
 import { channels, tracingActive } from '../observability/tracing.js';
 import { hasRedirectOptions, publicHref, type RedirectPolicy, redirectPolicy } from '../policies/redirect.js';
+import { mergeProfileHeaders } from '../profiles/profiles.js';
 import { TlsProfile } from '../tls/profile.js';
 import { pumpBody, requestBody } from './body.js';
 import type { Dispatcher, Pending } from './dispatcher.js';
@@ -31,6 +32,8 @@ export interface SubmitContext {
   closed(): boolean;
   /** The session's TLS profile (its `tls` option, else a default one). */
   tls(): TlsProfile;
+  /** The browser profile's default headers (flat, in order), or null. */
+  readonly defaultHeaders: readonly string[] | null;
 }
 
 let nextId = 1;
@@ -92,6 +95,7 @@ export function submitRequest(
     }
     if (hasOverrides(options)) overrides = requestOverrides(options, s.timeouts);
   }
+  if (s.defaultHeaders !== null) headers = mergeProfileHeaders(s.defaultHeaders, headers);
   if (url.username !== '' || url.password !== '') {
     headers ??= [];
     if (findHeader(headers, 'authorization') === undefined) {

@@ -1,6 +1,7 @@
 // The public option and stats types of Session (they name types of every layer below it).
 import type { BodyInit, DnsOptions, DnsStats, HeadersInit, LimitOptions, TimeoutOptions } from '../core/types.js';
 import type { CookieJar } from '../policies/cookies.js';
+import type { ImpersonateOption } from '../profiles/types.js';
 import type { RateLimitOptions, RateLimitStats } from '../policies/rate-limit.js';
 import type { RetryOptions } from '../policies/retry.js';
 import type { TlsProfile } from '../tls/profile.js';
@@ -49,6 +50,14 @@ export interface SessionOptions extends LimitOptions, PolicyOptions {
   userAgent?: string;
   /** TLS profile for https requests (a TlsProfile, or its options). Default: `new TlsProfile()`. */
   tls?: TlsProfile | TlsOptions;
+  /**
+   * Present as a browser: 'chrome', 'firefox', 'safari' (the newest shipped), a versioned name
+   * ('chrome-149', …) or a profile object (`profiles.chrome.with({ … })`). Sets the TLS profile
+   * (`tls`, when given, must then be options: they apply over the profile's), the default request
+   * headers in the browser's order and spelling (a request's own headers replace values, keeping
+   * that order), and `res.info.impersonate`. See README "Browser profiles".
+   */
+  impersonate?: ImpersonateOption;
   /** Proxy for every request: 'http://[user:pass@]host:port', 'socks5://[user:pass@]host:port',
    * 'env' (HTTP_PROXY / HTTPS_PROXY / NO_PROXY, read at construction) or null (direct; default). */
   proxy?: string | URL | 'env' | null;

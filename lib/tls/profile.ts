@@ -27,7 +27,16 @@ const TLS_KEYS = new Set([
   'key',
   'passphrase',
   'verify',
+  'grease',
+  'statusRequest',
+  'signedCertificateTimestamps',
+  'encryptThenMac',
+  'padding',
+  'recordSizeLimit',
+  'echGrease',
+  'certCompression',
 ]);
+const CERT_COMPRESSION = new Set(['brotli', 'zlib', 'zstd']);
 const VERIFY_KEYS = new Set(['checkHostname', 'depth', 'partialChain']);
 const VERSIONS = new Set(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
 
@@ -130,6 +139,23 @@ function toNative(o: TlsOptions): { opts: NativeTlsOptions; ca: NativeCaStore | 
       }
       n.verifyDepth = v.depth;
     }
+  }
+  for (const k of ['grease', 'statusRequest', 'signedCertificateTimestamps', 'encryptThenMac', 'padding', 'echGrease'] as const) {
+    n[k] = bool(o[k], k);
+  }
+  if (o.recordSizeLimit !== undefined) {
+    const v = o.recordSizeLimit;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 64 || v > 16385) {
+      throw invalidOption('tls.recordSizeLimit', 'expected an integer from 64 to 16385');
+    }
+    n.recordSizeLimit = v;
+  }
+  if (o.certCompression !== undefined) {
+    const v = o.certCompression;
+    if (!Array.isArray(v) || !v.every((a) => typeof a === 'string' && CERT_COMPRESSION.has(a)) || new Set(v).size !== v.length) {
+      throw invalidOption('tls.certCompression', "expected an array of distinct 'brotli', 'zlib' or 'zstd'");
+    }
+    n.certCompression = [...v];
   }
   n.cert = pem(o.cert, 'cert');
   n.key = pem(o.key, 'key');

@@ -47,6 +47,27 @@ export interface TlsOptions {
   /** Passphrase of an encrypted `key`. */
   passphrase?: string;
   verify?: TlsVerifyOptions;
+  // ---- ClientHello shaping (what browser profiles set; see README "Browser profiles") ----
+  /** Two GREASE extensions (RFC 8701), first and last, as Chrome and Safari send. Default false. */
+  grease?: boolean;
+  /** Send status_request (ask for a stapled OCSP response, which is then ignored). Default false. */
+  statusRequest?: boolean;
+  /** Send signed_certificate_timestamp (SCTs are parsed, never enforced). Default false. */
+  signedCertificateTimestamps?: boolean;
+  /** Offer encrypt_then_mac (extension 22, OpenSSL's default). false: no extension 22, as browsers. */
+  encryptThenMac?: boolean;
+  /** OpenSSL's padding extension (21) when the hello is 256 to 511 bytes long. Default false. */
+  padding?: boolean;
+  /** Announce record_size_limit (RFC 8449), 64..16385; the server's own limit is honoured. */
+  recordSizeLimit?: number;
+  /** Send an encrypted_client_hello GREASE (no real ECH; a server's retry_configs are ignored). */
+  echGrease?: boolean;
+  /**
+   * Certificate compression algorithms offered (compress_certificate), in order: 'brotli', 'zlib',
+   * 'zstd'. Only those the running OpenSSL can decompress are sent (Node 24: brotli, zlib; Node
+   * 20/22: none); [] sends none. Default: OpenSSL's own choice.
+   */
+  certCompression?: readonly ('brotli' | 'zlib' | 'zstd')[];
 }
 
 export interface TlsFingerprint {

@@ -9,6 +9,7 @@
 #include "base/errors.h"
 #include "base/fd_limits.h"
 #include "engine_wrap.h"
+#include "http1/content_decoder.h"
 #include "tls_wrap.h"
 
 namespace {
@@ -76,6 +77,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeCaStore", uvf::CaStoreWrap::Init(env));
   exports.Set("NativeTlsContext", uvf::TlsContextWrap::Init(env));
   exports.Set("fingerprintHello", Napi::Function::New(env, uvf::FingerprintHello, "fingerprintHello"));
+  exports.Set("tlsCapabilities", Napi::Function::New(env, uvf::TlsCapabilities, "tlsCapabilities"));
+  // The Accept-Encoding the engine can decode ("gzip, deflate, br" + ", zstd" where Node has it).
+  exports.Set("acceptEncoding", Napi::Function::New(
+                                    env,
+                                    [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                      std::string_view v = uvf::http1::default_accept_encoding();
+                                      return Napi::String::New(info.Env(), v.data(), v.size());
+                                    },
+                                    "acceptEncoding"));
   auto n = static_cast<uint32_t>(uvf::Error::Count_);
   Napi::Array codes = Napi::Array::New(env, n);
   Napi::Array messages = Napi::Array::New(env, n);

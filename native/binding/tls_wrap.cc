@@ -126,6 +126,20 @@ TlsContextWrap::TlsContextWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
   cfg.cert_pem = str_opt(o, "cert");
   cfg.key_pem = str_opt(o, "key");
   cfg.passphrase = str_opt(o, "passphrase");
+  cfg.grease = bool_opt(o, "grease", false);
+  cfg.status_request = bool_opt(o, "statusRequest", false);
+  cfg.sct = bool_opt(o, "signedCertificateTimestamps", false);
+  cfg.encrypt_then_mac = bool_opt(o, "encryptThenMac", true);
+  cfg.padding = bool_opt(o, "padding", false);
+  cfg.ech_grease = bool_opt(o, "echGrease", false);
+  Napi::Value rsl = o.Get("recordSizeLimit");
+  if (rsl.IsNumber()) cfg.record_size_limit = rsl.As<Napi::Number>().Uint32Value();
+  Napi::Value comp = o.Get("certCompression");
+  if (comp.IsArray()) {
+    cfg.cert_compression_set = true;
+    Napi::Array a = comp.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) cfg.cert_compression.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  }
   if (!info[1].IsNull() && !info[1].IsUndefined()) {
     CaStoreWrap* ca = CaStoreWrap::From(env, info[1]);
     if (ca == nullptr) {
@@ -173,6 +187,19 @@ Napi::Value FingerprintHello(const Napi::CallbackInfo& info) {
   o.Set("ja3Hash", fp.ja3_hash);
   o.Set("ja4", fp.ja4);
   o.Set("ja4r", fp.ja4_r);
+  return o;
+}
+
+// tlsCapabilities(): what the running OpenSSL can do for a profile.
+Napi::Value TlsCapabilities(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  tls::Capabilities c = tls::capabilities();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("openssl", OpenSSL_version(OPENSSL_VERSION));
+  o.Set("certCompression", c.cert_compression);
+  Napi::Array algs = Napi::Array::New(env, c.cert_comp_algs.size());
+  for (uint32_t i = 0; i < c.cert_comp_algs.size(); ++i) algs.Set(i, c.cert_comp_algs[i]);
+  o.Set("certCompressionAlgorithms", algs);
   return o;
 }
 

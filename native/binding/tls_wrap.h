@@ -37,5 +37,6 @@ class TlsContextWrap : public Napi::ObjectWrap<TlsContextWrap> {
 
 // fingerprintHello(bytes: Uint8Array) → { ja3, ja3Hash, ja4, ja4r } | null
 Napi::Value FingerprintHello(const Napi::CallbackInfo& info);
+Napi::Value TlsCapabilities(const Napi::CallbackInfo& info);
 
 }  // namespace uvf

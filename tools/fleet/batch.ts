@@ -30,8 +30,8 @@ options:
                           per interval (default 1000)
   -q, --quiet             no progress and no summary line
 ${SESSION_ARGS_USAGE}
-  --impersonate           not available: uvfetch has no browser impersonation profiles yet; use
-                          --tls-* (or a TlsProfile in --session-options) for the TLS fingerprint
+  --impersonate           not available as a flag yet: set "impersonate" (a browser profile name,
+                          see \`uvfetch fingerprint\`) in the --session-options JSON
 
 exit status: 0 every line has a result (error results included), 1 a fatal error (input or
 output unusable), 2 usage error, 130 interrupted (the output holds whole lines only).`;
@@ -104,9 +104,7 @@ export async function fetchCommand(argv: string[]): Promise<number> {
     },
   });
   if (values.impersonate !== undefined) {
-    throw new FleetUsageError(
-      '--impersonate is not available: uvfetch has no browser impersonation profiles yet (use --tls-* or --session-options with a tls profile)',
-    );
+    throw new FleetUsageError('--impersonate is not available as a flag yet: set "impersonate" (e.g. "chrome") in the --session-options JSON');
   }
   if (positionals.length !== 1) throw new FleetUsageError('expected exactly one input: a file of URLs, or - for stdin');
   const input = positionals[0]!;

@@ -4,6 +4,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <dlfcn.h>
+#include <openssl/rand.h>
+
 #include <atomic>
 #include <cstring>
 
@@ -83,6 +86,154 @@ const char* version_name(int v) {
 
 int new_session_cb(SSL* ssl, SSL_SESSION* sess);
 
+// ---- ClientHello shaping ----------------------------------------------------------------------
+
+// The groups list with '?'-prefixed names (optional, as OpenSSL 3.5 spells it) resolved here for
+// every OpenSSL: an optional name the running OpenSSL does not know is dropped, silently.
+std::string resolve_optional_groups(const std::string& list) {
+  if (list.find('?') == std::string::npos) return list;
+  SSL_CTX* probe = SSL_CTX_new(TLS_client_method());
+  std::string out;
+  for (const std::string& tok : split_list(list)) {
+    std::string name = tok;
+    if (!name.empty() && name[0] == '?') {
+      name.erase(0, 1);
+      if (probe == nullptr || SSL_CTX_set1_groups_list(probe, name.c_str()) != 1) continue;
+    }
+    if (!out.empty()) out.push_back(':');
+    out += name;
+  }
+  if (probe != nullptr) SSL_CTX_free(probe);
+  ERR_clear_error();
+  return out;
+}
+
+// OpenSSL 3.2+ only; Node's headers may be older than the OpenSSL it runs with (an addon built
+// on Node 20 runs on Node 24), so it is looked up at run time.
+using CertCompPrefFn = int (*)(SSL_CTX*, int*, size_t);
+CertCompPrefFn cert_comp_pref_fn() {
+  static CertCompPrefFn fn =
+      reinterpret_cast<CertCompPrefFn>(dlsym(RTLD_DEFAULT, "SSL_CTX_set1_cert_comp_preference"));
+  return fn;
+}
+
+int cert_comp_id(const std::string& name) {
+  if (name == "zlib") return 1;    // TLSEXT_comp_cert_zlib
+  if (name == "brotli") return 2;  // TLSEXT_comp_cert_brotli
+  if (name == "zstd") return 3;    // TLSEXT_comp_cert_zstd
+  return 0;
+}
+
+constexpr unsigned kGreaseValues[16] = {0x0a0a, 0x1a1a, 0x2a2a, 0x3a3a, 0x4a4a, 0x5a5a, 0x6a6a, 0x7a7a,
+                                        0x8a8a, 0x9a9a, 0xaaaa, 0xbaba, 0xcaca, 0xdada, 0xeaea, 0xfafa};
+constexpr unsigned kEchType = 0xfe0d;           // encrypted_client_hello
+constexpr unsigned kRecordSizeLimitType = 28;   // record_size_limit (RFC 8449)
+const unsigned char kOneZero[1] = {0};
+
+// GREASE extensions: the first empty, the last one byte (as Chrome sends them).
+int grease_add(SSL*, unsigned, unsigned, const unsigned char** out, size_t* outlen, X509*, size_t, int*, void* arg) {
+  *out = kOneZero;
+  *outlen = arg != nullptr ? 1 : 0;
+  return 1;
+}
+
+// An ECH GREASE (draft-ietf-tls-esni §6.2): outer type, HKDF-SHA256/AES-128-GCM, a random config
+// id, a random 32-byte X25519 "enc" and a random 208-byte payload: indistinguishable from real ECH
+// to a server without the (non-existent) key, which then just uses the outer hello. Made once per
+// connection (kept in the SSL's ex-data): a second ClientHello after a HelloRetryRequest repeats it.
+constexpr size_t kEchEnc = 32, kEchPayload = 208, kEchLen = 1 + 4 + 1 + 2 + kEchEnc + 2 + kEchPayload;
+
+void ech_ex_free(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { OPENSSL_free(ptr); }
+
+int ech_ex_index() {
+  static int idx = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, ech_ex_free);
+  return idx;
+}
+
+int ech_add(SSL* s, unsigned, unsigned, const unsigned char** out, size_t* outlen, X509*, size_t, int* al, void*) {
+  auto* b = static_cast<unsigned char*>(SSL_get_ex_data(s, ech_ex_index()));
+  if (b == nullptr) {
+    b = static_cast<unsigned char*>(OPENSSL_malloc(kEchLen));
+    size_t i = 0;
+    bool ok = b != nullptr;
+    if (ok) {
+      b[i++] = 0;              // ECHClientHelloType outer
+      b[i++] = 0, b[i++] = 1;  // kdf_id HKDF-SHA256
+      b[i++] = 0, b[i++] = 1;  // aead_id AES-128-GCM
+      ok = RAND_bytes(b + i, 1) == 1;  // config_id
+      i += 1;
+      b[i++] = 0, b[i++] = kEchEnc;
+      ok = ok && RAND_bytes(b + i, kEchEnc) == 1;
+      i += kEchEnc;
+      b[i++] = 0, b[i++] = kEchPayload;
+      ok = ok && RAND_bytes(b + i, kEchPayload) == 1;
+    }
+    if (!ok || SSL_set_ex_data(s, ech_ex_index(), b) != 1) {
+      OPENSSL_free(b);
+      *al = SSL_AD_INTERNAL_ERROR;
+      return -1;
+    }
+  }
+  *out = b;
+  *outlen = kEchLen;
+  return 1;
+}
+// A server that knows ECH but not our (GREASE) config answers with retry_configs in
+// EncryptedExtensions: a GREASE client ignores them.
+int ech_parse(SSL*, unsigned, unsigned, const unsigned char*, size_t, X509*, size_t, int*, void*) { return 1; }
+
+int rsl_add(SSL*, unsigned, unsigned, const unsigned char** out, size_t* outlen, X509*, size_t, int*, void* arg) {
+  *out = static_cast<const unsigned char*>(arg);
+  *outlen = 2;
+  return 1;
+}
+// The server's own limit applies to what we send: honoured through max_send_fragment (TLS 1.3
+// counts the inner content type byte). OpenSSL cannot send records under 512 bytes: a smaller
+// limit fails the handshake rather than being ignored.
+int rsl_parse(SSL* s, unsigned, unsigned context, const unsigned char* in, size_t inlen, X509*, size_t, int* al, void*) {
+  if (inlen != 2) {
+    *al = SSL_AD_DECODE_ERROR;
+    return 0;
+  }
+  unsigned v = (static_cast<unsigned>(in[0]) << 8) | in[1];
+  if (v < 64) {
+    *al = SSL_AD_ILLEGAL_PARAMETER;
+    return 0;
+  }
+  unsigned limit = (context & SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS) != 0 ? v - 1 : v;
+  if (limit > SSL3_RT_MAX_PLAIN_LENGTH) limit = SSL3_RT_MAX_PLAIN_LENGTH;
+  if (limit < 512 || SSL_set_max_send_fragment(s, limit) != 1) {
+    *al = SSL_AD_HANDSHAKE_FAILURE;
+    return 0;
+  }
+  return 1;
+}
+
+bool add_ext(SSL_CTX* ctx, unsigned type, unsigned context, SSL_custom_ext_add_cb_ex add, SSL_custom_ext_free_cb_ex fr,
+             void* add_arg, SSL_custom_ext_parse_cb_ex parse) {
+  return SSL_CTX_add_custom_ext(ctx, type, context, add, fr, add_arg, parse, nullptr) == 1;
+}
+
+}  // namespace
+
+Capabilities capabilities() {
+  Capabilities c;
+  CertCompPrefFn fn = cert_comp_pref_fn();
+  c.cert_compression = fn != nullptr;
+  if (fn == nullptr) return c;
+  SSL_CTX* probe = SSL_CTX_new(TLS_client_method());
+  if (probe == nullptr) return c;
+  for (const char* name : {"zlib", "brotli", "zstd"}) {
+    int id = cert_comp_id(name);
+    if (fn(probe, &id, 1) == 1) c.cert_comp_algs.push_back(name);
+  }
+  SSL_CTX_free(probe);
+  ERR_clear_error();
+  return c;
+}
+
+namespace {
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -144,8 +295,24 @@ Context::~Context() {
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
 }
 
-std::shared_ptr<Context> Context::create(const ProfileConfig& cfg, std::string* detail) {
+std::shared_ptr<Context> Context::create(const ProfileConfig& given, std::string* detail) {
   ClearErrors clear;
+  ProfileConfig cfg = given;
+  cfg.groups = resolve_optional_groups(given.groups);
+  if (!given.groups.empty() && cfg.groups.empty()) {
+    *detail = "groups: none of the optional groups is known to this OpenSSL";
+    return nullptr;
+  }
+  if (cfg.record_size_limit != 0 && (cfg.record_size_limit < 64 || cfg.record_size_limit > 16385)) {
+    *detail = "recordSizeLimit: expected 64 to 16385";
+    return nullptr;
+  }
+  for (const std::string& a : cfg.cert_compression) {
+    if (cert_comp_id(a) == 0) {
+      *detail = "certCompression: unknown algorithm \"" + a + "\" (zlib, brotli or zstd)";
+      return nullptr;
+    }
+  }
   if (cfg.min_version < TLS1_VERSION || cfg.min_version > TLS1_3_VERSION || cfg.max_version < TLS1_VERSION ||
       cfg.max_version > TLS1_3_VERSION) {
     *detail = "minVersion/maxVersion: unsupported TLS version";
@@ -219,6 +386,56 @@ std::shared_ptr<Context> Context::create(const ProfileConfig& cfg, std::string* 
       SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(alpn_wire.data()),
                               static_cast<unsigned>(alpn_wire.size())) != 0) {  // 0 = success here
     *detail = "alpn: " + openssl_reason();
+    return nullptr;
+  }
+
+  // ClientHello shaping.
+  if (!cfg.encrypt_then_mac) SSL_CTX_set_options(ctx, SSL_OP_NO_ENCRYPT_THEN_MAC);
+  if (cfg.padding) SSL_CTX_set_options(ctx, SSL_OP_TLSEXT_PADDING);
+  if (cfg.status_request) SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp);
+  // Permissive: SCTs are requested and parsed, never enforced (no CT log list is loaded).
+  if (cfg.sct && SSL_CTX_enable_ct(ctx, SSL_CT_VALIDATION_PERMISSIVE) != 1) {
+    *detail = "signedCertificateTimestamps: " + openssl_reason();
+    return nullptr;
+  }
+  if (cfg.cert_compression_set) {
+    CertCompPrefFn fn = cert_comp_pref_fn();
+    std::vector<int> ids;
+    for (const std::string& a : cfg.cert_compression) ids.push_back(cert_comp_id(a));
+    // Unsupported algorithms are skipped by OpenSSL; none left (or no API) = none offered.
+    if (fn != nullptr && (ids.empty() || fn(ctx, ids.data(), ids.size()) != 1)) fn(ctx, nullptr, 0);
+    ERR_clear_error();
+  }
+  // Custom extensions go out before OpenSSL's own, in the order added.
+  if (cfg.grease) {
+    unsigned char r[2] = {0, 0};
+    RAND_bytes(r, 2);
+    unsigned first = kGreaseValues[r[0] & 15], last = kGreaseValues[r[1] & 15];
+    if (last == first) last = kGreaseValues[((r[1] & 15) + 1) & 15];
+    self->grease_last_ = last;
+    if (!add_ext(ctx, first, SSL_EXT_CLIENT_HELLO, grease_add, nullptr, nullptr, nullptr)) {
+      *detail = "grease: " + openssl_reason();
+      return nullptr;
+    }
+  }
+  if (cfg.ech_grease && !add_ext(ctx, kEchType, SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS, ech_add,
+                                 nullptr, nullptr, ech_parse)) {
+    *detail = "echGrease: this OpenSSL handles encrypted_client_hello itself: " + openssl_reason();
+    return nullptr;
+  }
+  if (cfg.record_size_limit != 0) {
+    self->rsl_[0] = static_cast<unsigned char>(cfg.record_size_limit >> 8);
+    self->rsl_[1] = static_cast<unsigned char>(cfg.record_size_limit & 0xff);
+    if (!add_ext(ctx, kRecordSizeLimitType,
+                 SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_2_SERVER_HELLO | SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS, rsl_add,
+                 nullptr, self->rsl_, rsl_parse)) {
+      *detail = "recordSizeLimit: this OpenSSL handles record_size_limit itself: " + openssl_reason();
+      return nullptr;
+    }
+  }
+  if (cfg.grease && !add_ext(ctx, self->grease_last_, SSL_EXT_CLIENT_HELLO, grease_add, nullptr,
+                             const_cast<unsigned char*>(kOneZero), nullptr)) {
+    *detail = "grease: " + openssl_reason();
     return nullptr;
   }
   if (cfg.ca) SSL_CTX_set1_cert_store(ctx, cfg.ca->store());

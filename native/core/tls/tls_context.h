@@ -55,7 +55,27 @@ struct ProfileConfig {
   std::string key_pem;          // its private key
   std::string passphrase;       // for an encrypted key
   size_t session_cache_size = 256;  // origins with a resumable session kept; 0 = no resumption
+
+  // ClientHello shaping (browser profiles). Only what the stack can then handle is ever sent.
+  bool grease = false;            // two GREASE extensions (RFC 8701), first and last, as Chrome/Safari
+  bool status_request = false;    // status_request (OCSP stapling request)
+  bool sct = false;               // signed_certificate_timestamp (OpenSSL's CT, permissive: never fails)
+  bool encrypt_then_mac = true;   // false = SSL_OP_NO_ENCRYPT_THEN_MAC (no extension 22)
+  bool padding = false;           // SSL_OP_TLSEXT_PADDING (extension 21, when the hello is 256..511 bytes)
+  unsigned record_size_limit = 0; // record_size_limit (RFC 8449) to announce, 64..16385; 0 = not sent
+  bool ech_grease = false;        // an encrypted_client_hello GREASE (no real ECH: retry_configs ignored)
+  // Certificate compression algorithms offered (compress_certificate), e.g. {"brotli"}: only
+  // those the running OpenSSL can decompress (3.2+ built with them); none where it cannot.
+  std::vector<std::string> cert_compression;
+  bool cert_compression_set = false;  // false = OpenSSL's default (3.5 offers every built-in one)
 };
+
+// What the running OpenSSL can do for a profile (OpenSSL is Node's: known only at run time).
+struct Capabilities {
+  bool cert_compression = false;           // SSL_CTX_set1_cert_comp_preference exists
+  std::vector<std::string> cert_comp_algs; // those it can decompress: "zlib", "brotli", "zstd"
+};
+Capabilities capabilities();
 
 // Handshake results the engine reports (per context).
 struct TlsCounters {
@@ -97,6 +117,8 @@ class Context {
     SSL_SESSION* session;
   };
   std::list<Cached> lru_;  // most recent first
+  unsigned char rsl_[2] = {0, 0};  // record_size_limit extension body
+  unsigned grease_last_ = 0;
   std::unordered_map<std::string, std::list<Cached>::iterator> sessions_;
 };
 

@@ -1,0 +1,362 @@
+// The shipped browser profiles (pure data). Every value names its source in `sources`; what
+// could not be sourced says so. Targets were cross-checked: the JA4 of each target was recomputed
+// from the published cipher, extension and signature-algorithm lists and equals the published one.
+import type { BrowserProfileData } from './types.js';
+
+const CHROME_TLS12 = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-SHA',
+  'ECDHE-RSA-AES256-SHA',
+  'AES128-GCM-SHA256',
+  'AES256-GCM-SHA384',
+  'AES128-SHA',
+  'AES256-SHA',
+];
+const CHROME_SIGALGS = [
+  'ecdsa_secp256r1_sha256',
+  'rsa_pss_rsae_sha256',
+  'rsa_pkcs1_sha256',
+  'ecdsa_secp384r1_sha384',
+  'rsa_pss_rsae_sha384',
+  'rsa_pkcs1_sha384',
+  'rsa_pss_rsae_sha512',
+  'rsa_pkcs1_sha512',
+];
+const CHROME_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7';
+const CHROME_H1_ORDER = [
+  'Connection',
+  'sec-ch-ua',
+  'sec-ch-ua-mobile',
+  'sec-ch-ua-platform',
+  'Upgrade-Insecure-Requests',
+  'User-Agent',
+  'Accept',
+  'Sec-Fetch-Site',
+  'Sec-Fetch-Mode',
+  'Sec-Fetch-User',
+  'Sec-Fetch-Dest',
+  'Accept-Encoding',
+  'Accept-Language',
+  'Priority',
+];
+const CHROME_TLS = {
+  minVersion: 'TLSv1.2',
+  maxVersion: 'TLSv1.3',
+  ciphersuites: ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'],
+  ciphers: CHROME_TLS12,
+  groups: ['?X25519MLKEM768', 'X25519', 'P-256', 'P-384'],
+  sigalgs: CHROME_SIGALGS,
+  alpn: ['h2', 'http/1.1'],
+  sessionTickets: true,
+  grease: true,
+  statusRequest: true,
+  signedCertificateTimestamps: true,
+  encryptThenMac: false,
+  echGrease: true,
+  certCompression: ['brotli'],
+} as const;
+const CHROME_H2 = {
+  settings: [
+    [1, 65536],
+    [2, 0],
+    [4, 6291456],
+    [6, 262144],
+  ],
+  connectionWindowIncrement: 15663105,
+  priorityFrames: [],
+  headersPriority: { exclusive: true, dependsOn: 0, weight: 256 },
+  pseudoHeaderOrder: [':method', ':authority', ':scheme', ':path'],
+} as const;
+const CHROME_JA4 = 't13d1516h2_8daaf6152771_d8a2da3f94cd';
+const CHROME_JA4R =
+  't13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_0005,000a,000b,000d,0012,0017,001b,0023,002b,002d,0033,44cd,fe0d,ff01_0403,0804,0401,0503,0805,0501,0806,0601';
+const CHROME_AKAMAI = '1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p';
+const CHROME_H1_SOURCE =
+  "unsourced: the HTTP/1.1 order and spelling (Connection: keep-alive after Host, Title-Case names except sec-ch-ua*) follow Chromium's HTTP/1.1 stream as commonly observed; no capture is cited";
+
+export const chrome149: BrowserProfileData = {
+  name: 'chrome-149',
+  browser: 'chrome',
+  version: '149.0.7827.102',
+  tls: CHROME_TLS,
+  h2: CHROME_H2,
+  headers: [
+    ['sec-ch-ua', '"Google Chrome";v="149", "Chromium";v="149", "Not)A;Brand";v="24"'],
+    ['sec-ch-ua-mobile', '?0'],
+    ['sec-ch-ua-platform', '"macOS"'],
+    ['upgrade-insecure-requests', '1'],
+    ['user-agent', 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/149.0.0.0 Safari/537.36'],
+    ['accept', CHROME_ACCEPT],
+    ['sec-fetch-site', 'none'],
+    ['sec-fetch-mode', 'navigate'],
+    ['sec-fetch-user', '?1'],
+    ['sec-fetch-dest', 'document'],
+    ['accept-encoding', 'gzip, deflate, br, zstd'],
+    ['accept-language', 'en-US,en;q=0.9'],
+    ['priority', 'u=0, i'],
+  ],
+  http1: { headerOrder: CHROME_H1_ORDER, connection: 'keep-alive' },
+  targets: {
+    ja4: CHROME_JA4,
+    ja4r: CHROME_JA4R,
+    // One real hello's order (Chrome permutes its extensions per connection).
+    ja3: '771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,17613-45-27-51-43-65281-65037-23-11-5-35-10-18-16-13-0,4588-29-23-24,0',
+    akamaiH2: CHROME_AKAMAI,
+  },
+  sources: {
+    ja4: 'https://github.com/lexiforest/curl-impersonate/blob/main/tests/signatures/chrome_149.0.7827.102.yaml (real Chrome 149 via tls.peet.ws: JA4 t13d1516h2_8daaf6152771_d8a2da3f94cd, ClientHello identical to Chrome 142/146)',
+    ja3: 'extension order of the same capture (chrome_149.0.7827.102.yaml, tls_permute_extensions: Chrome shuffles it per connection)',
+    akamaiH2:
+      'chrome_149.0.7827.102.yaml (SETTINGS 1:65536;2:0;4:6291456;6:262144, WINDOW_UPDATE 15663105, pseudo-headers m,a,s,p; Akamai hash 52d84b11737d980aef856699f885ca86)',
+    tls: 'chrome_149.0.7827.102.yaml: ciphers, groups (GREASE, 4588, 29, 23, 24), signature_algorithms, ALPN h2,http/1.1, compress_certificate brotli',
+    h2: 'chrome_149.0.7827.102.yaml: frames and HEADERS priority (weight 256, exclusive, stream 0)',
+    headers: 'chrome_149.0.7827.102.yaml: HTTP/2 HEADERS of a navigation, in order, with values',
+    unsourced: CHROME_H1_SOURCE,
+  },
+};
+
+export const chrome141: BrowserProfileData = {
+  name: 'chrome-141',
+  browser: 'chrome',
+  version: '141',
+  tls: CHROME_TLS,
+  h2: CHROME_H2,
+  headers: [
+    ['sec-ch-ua', '"Google Chrome";v="141", "Not?A_Brand";v="8", "Chromium";v="141"'],
+    ['sec-ch-ua-mobile', '?0'],
+    ['sec-ch-ua-platform', '"Windows"'],
+    ['upgrade-insecure-requests', '1'],
+    ['user-agent', 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36'],
+    ['accept', CHROME_ACCEPT],
+    ['sec-fetch-site', 'none'],
+    ['sec-fetch-mode', 'navigate'],
+    ['sec-fetch-user', '?1'],
+    ['sec-fetch-dest', 'document'],
+    ['accept-encoding', 'gzip, deflate, br, zstd'],
+    // The capture was made with a Korean locale; en-US is Chrome's format for an English one.
+    ['accept-language', 'en-US,en;q=0.9'],
+    ['priority', 'u=0, i'],
+  ],
+  http1: { headerOrder: CHROME_H1_ORDER, connection: 'keep-alive' },
+  targets: {
+    ja4: CHROME_JA4,
+    ja4r: CHROME_JA4R,
+    ja3: '771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,51-0-10-35-16-45-5-23-17613-65037-65281-27-18-13-11-43,4588-29-23-24,0',
+    akamaiH2: CHROME_AKAMAI,
+  },
+  sources: {
+    ja4: 'https://github.com/service0427/packet_coupang_v1/blob/main/docs/archive/141-peet.md (real Chrome 141 on Windows, tls.peet.ws /api/all: ja4, ja4_r)',
+    ja3: '141-peet.md: ja3 of that connection',
+    akamaiH2: '141-peet.md: akamai_fingerprint 1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p',
+    tls: '141-peet.md: ciphers, extensions, supported_groups, signature_algorithms, ALPN, compress_certificate brotli',
+    h2: '141-peet.md: sent_frames (SETTINGS, WINDOW_UPDATE, HEADERS priority weight 256 exclusive)',
+    headers: '141-peet.md: HEADERS of the navigation, in order (accept-language replaced, see the comment)',
+    unsourced: CHROME_H1_SOURCE,
+  },
+};
+
+export const firefox141: BrowserProfileData = {
+  name: 'firefox-141',
+  browser: 'firefox',
+  version: '141',
+  tls: {
+    minVersion: 'TLSv1.2',
+    maxVersion: 'TLSv1.3',
+    ciphersuites: ['TLS_AES_128_GCM_SHA256', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_256_GCM_SHA384'],
+    ciphers: [
+      'ECDHE-ECDSA-AES128-GCM-SHA256',
+      'ECDHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-ECDSA-CHACHA20-POLY1305',
+      'ECDHE-RSA-CHACHA20-POLY1305',
+      'ECDHE-ECDSA-AES256-GCM-SHA384',
+      'ECDHE-RSA-AES256-GCM-SHA384',
+      'ECDHE-ECDSA-AES256-SHA',
+      'ECDHE-ECDSA-AES128-SHA',
+      'ECDHE-RSA-AES128-SHA',
+      'ECDHE-RSA-AES256-SHA',
+      'AES128-GCM-SHA256',
+      'AES256-GCM-SHA384',
+      'AES128-SHA',
+      'AES256-SHA',
+    ],
+    groups: ['?X25519MLKEM768', 'X25519', 'P-256', 'P-384', 'P-521', 'ffdhe2048', 'ffdhe3072'],
+    sigalgs: [
+      'ecdsa_secp256r1_sha256',
+      'ecdsa_secp384r1_sha384',
+      'ecdsa_secp521r1_sha512',
+      'rsa_pss_rsae_sha256',
+      'rsa_pss_rsae_sha384',
+      'rsa_pss_rsae_sha512',
+      'rsa_pkcs1_sha256',
+      'rsa_pkcs1_sha384',
+      'rsa_pkcs1_sha512',
+      'ECDSA+SHA1',
+      'RSA+SHA1',
+    ],
+    alpn: ['h2', 'http/1.1'],
+    sessionTickets: true,
+    grease: false,
+    statusRequest: true,
+    signedCertificateTimestamps: true,
+    encryptThenMac: false,
+    recordSizeLimit: 16385,
+    echGrease: true,
+    certCompression: ['zlib', 'brotli', 'zstd'],
+  },
+  h2: {
+    settings: [
+      [1, 65536],
+      [2, 0],
+      [4, 131072],
+      [5, 16384],
+    ],
+    connectionWindowIncrement: 12517377,
+    priorityFrames: [],
+    headersPriority: { exclusive: false, dependsOn: 0, weight: 42 },
+    pseudoHeaderOrder: [':method', ':path', ':authority', ':scheme'],
+  },
+  headers: [
+    ['user-agent', 'Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:141.0) Gecko/20100101 Firefox/141.0'],
+    ['accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'],
+    ['accept-language', 'en-US,en;q=0.5'],
+    ['accept-encoding', 'gzip, deflate, br, zstd'],
+    ['upgrade-insecure-requests', '1'],
+    ['sec-fetch-dest', 'document'],
+    ['sec-fetch-mode', 'navigate'],
+    ['sec-fetch-site', 'none'],
+    ['sec-fetch-user', '?1'],
+    ['priority', 'u=0, i'],
+    ['te', 'trailers'],
+  ],
+  http1: {
+    headerOrder: [
+      'User-Agent',
+      'Accept',
+      'Accept-Language',
+      'Accept-Encoding',
+      'Connection',
+      'Upgrade-Insecure-Requests',
+      'Sec-Fetch-Dest',
+      'Sec-Fetch-Mode',
+      'Sec-Fetch-Site',
+      'Sec-Fetch-User',
+      'Priority',
+    ],
+    connection: 'keep-alive',
+  },
+  targets: {
+    ja4: 't13d1717h2_5b57614c22b0_3cbfd9057e0d',
+    ja4r: 't13d1717h2_002f,0035,009c,009d,1301,1302,1303,c009,c00a,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_0005,000a,000b,000d,0012,0017,001b,001c,0022,0023,002b,002d,0033,fe0d,ff01_0403,0503,0603,0804,0805,0806,0401,0501,0601,0203,0201',
+    ja3: '771,4865-4867-4866-49195-49199-52393-52392-49196-49200-49162-49161-49171-49172-156-157-47-53,0-23-65281-10-11-35-16-5-34-18-51-43-13-45-28-27-65037,4588-29-23-24-25-256-257,0',
+    akamaiH2: '1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s',
+  },
+  sources: {
+    ja4: 'https://github.com/Danny-Dasilva/CycleTLS (tests: Firefox 141 ja4_r captured from tls.peet.ws); the same JA4 is listed for real Firefox 135/136/140 ESR/149/151 by several impersonation test suites; recomputed here from the ja4_r lists',
+    ja3: 'cipher order: Firefox (NSS) order as listed with the ja4_r set (TLS 1.3 1301,1303,1302 first); extension order and groups: a Firefox 152 capture quoted in a public curl_cffi experiment (NSS does not shuffle). The cipher part there lists 16 suites (a modified build); the 17-suite set of ja4_r is used',
+    akamaiH2:
+      'a test of a public Rust client quoting a real Firefox 147.0.3 capture via browserleaks: 1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s (Akamai hash 6ea73faa8fc5aac76bded7bd238f6433, listed for Firefox 133..148)',
+    tls: 'ja4_r above (cipher, extension and signature-algorithm sets, signature order); record_size_limit 16385 and delegated_credentials from the same Firefox 152 notes',
+    h2: 'akamaiH2 above; HEADERS priority weight 42 non-exclusive from a Firefox-ESR-based (Tor Browser) profile description',
+    headers: "unsourced order: Firefox's navigation headers as commonly observed (no capture cited); values are Firefox's defaults for an en-US locale",
+    unsourced:
+      'header order (HTTP/2 and HTTP/1.1) is not backed by a cited capture; HTTP/1.1 Connection placement follows a Firefox 149 HTTP/1.1 request quoted in a public advisory',
+  },
+};
+
+export const safari26: BrowserProfileData = {
+  name: 'safari-26',
+  browser: 'safari',
+  version: '26.0',
+  tls: {
+    minVersion: 'TLSv1.2',
+    maxVersion: 'TLSv1.3',
+    ciphersuites: ['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256'],
+    // Safari also offers three 3DES suites (c008, c012, 000a) last: Node's OpenSSL has none.
+    ciphers: [
+      'ECDHE-ECDSA-AES256-GCM-SHA384',
+      'ECDHE-ECDSA-AES128-GCM-SHA256',
+      'ECDHE-ECDSA-CHACHA20-POLY1305',
+      'ECDHE-RSA-AES256-GCM-SHA384',
+      'ECDHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-RSA-CHACHA20-POLY1305',
+      'ECDHE-ECDSA-AES256-SHA',
+      'ECDHE-ECDSA-AES128-SHA',
+      'ECDHE-RSA-AES256-SHA',
+      'ECDHE-RSA-AES128-SHA',
+      'AES256-GCM-SHA384',
+      'AES128-GCM-SHA256',
+      'AES256-SHA',
+      'AES128-SHA',
+    ],
+    groups: ['?X25519MLKEM768', 'X25519', 'P-256', 'P-384', 'P-521'],
+    // Safari lists rsa_pss_rsae_sha384 twice; OpenSSL sends each once.
+    sigalgs: [
+      'ecdsa_secp256r1_sha256',
+      'rsa_pss_rsae_sha256',
+      'rsa_pkcs1_sha256',
+      'ecdsa_secp384r1_sha384',
+      'rsa_pss_rsae_sha384',
+      'rsa_pkcs1_sha384',
+      'rsa_pss_rsae_sha512',
+      'rsa_pkcs1_sha512',
+      'RSA+SHA1',
+    ],
+    alpn: ['h2', 'http/1.1'],
+    sessionTickets: false,
+    grease: true,
+    statusRequest: true,
+    signedCertificateTimestamps: true,
+    encryptThenMac: false,
+    certCompression: ['zlib'],
+  },
+  h2: {
+    settings: [
+      [2, 0],
+      [3, 100],
+      [4, 2097152],
+      [9, 1],
+    ],
+    connectionWindowIncrement: 10420225,
+    priorityFrames: [],
+    headersPriority: null,
+    pseudoHeaderOrder: [':method', ':scheme', ':authority', ':path'],
+  },
+  headers: [
+    ['sec-fetch-dest', 'document'],
+    ['user-agent', 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.0 Safari/605.1.15'],
+    ['accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'],
+    ['sec-fetch-site', 'none'],
+    ['sec-fetch-mode', 'navigate'],
+    ['accept-language', 'en-US,en;q=0.9'],
+    ['priority', 'u=0, i'],
+    ['accept-encoding', 'gzip, deflate, br, zstd'],
+  ],
+  http1: {
+    headerOrder: ['Sec-Fetch-Dest', 'User-Agent', 'Accept', 'Sec-Fetch-Site', 'Sec-Fetch-Mode', 'Accept-Language', 'Priority', 'Accept-Encoding', 'Connection'],
+    connection: 'keep-alive',
+  },
+  targets: {
+    ja4: 't13d2013h2_a09f3c656075_7f0f34a4126d',
+    // Derived (JA4_r format) from the lists of the capture below.
+    ja4r: 't13d2013h2_000a,002f,0035,009c,009d,1301,1302,1303,c008,c009,c00a,c012,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_0005,000a,000b,000d,0012,0017,001b,002b,002d,0033,ff01_0403,0804,0401,0503,0805,0805,0501,0806,0601,0201',
+    ja3: '771,4866-4867-4865-49196-49195-52393-49200-49199-52392-49162-49161-49172-49171-157-156-53-47-49160-49170-10,0-23-65281-10-11-16-5-13-18-51-45-43-27,4588-29-23-24-25,0',
+    akamaiH2: '2:0;3:100;4:2097152;9:1|10420225|0|m,s,a,p',
+  },
+  sources: {
+    ja4: 'listed for real Safari 26 (e.g. a capture "safari_26_5_11_4" and a "Safari26" golden in public TLS test suites); recomputed here from the lists of https://github.com/lexiforest/curl-impersonate/blob/main/tests/signatures/safari_26.0_macOS.yaml without its padding extension (padding appears only when the hello is 256..511 bytes)',
+    ja3: 'safari_26.0_macOS.yaml: ciphers, extension order (GREASE and padding removed), supported_groups',
+    akamaiH2: 'safari_26.0_macOS.yaml: SETTINGS 2:0;3:100;4:2097152;9:1, WINDOW_UPDATE 10420225, pseudo-headers m,s,a,p',
+    tls: 'safari_26.0_macOS.yaml: ciphers, groups, signature_algorithms (with its duplicate), ALPN, compress_certificate zlib, no session_ticket',
+    h2: 'safari_26.0_macOS.yaml',
+    headers: 'safari_26.0_macOS.yaml: HTTP/2 HEADERS of the navigation, in order, with values',
+    unsourced: 'HTTP/1.1 header order and spelling (the HTTP/2 order, Title-Case, Connection last) are not backed by a capture',
+  },
+};
+
+/** Shipped profiles, newest of each browser first. */
+export const SHIPPED: readonly BrowserProfileData[] = [chrome149, chrome141, firefox141, safari26];
