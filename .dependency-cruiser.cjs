@@ -8,6 +8,9 @@
 //   raw/            raw sockets and SocketPool (built on a Session's engine)
 //   fetch/          fetch() and UvfetchAgent (session.fetch() reaches it through a registration
 //                   in session/fetch-types.ts, so session/ does not import it)
+//   interceptors/   ready-made interceptors (logging, bearer token, response cache)
+//   testing/        MockSession (the 'uvfetch/testing' entry)
+//   otel/           UvfetchInstrumentation (the 'uvfetch/otel' entry; loads @opentelemetry/api)
 //   index.ts        exports only
 //
 // A layer imports only from layers below it (type imports included), nothing has a cycle, the
@@ -41,6 +44,9 @@ module.exports = {
     layer('session', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session']),
     layer('raw', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'raw']),
     layer('fetch', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'fetch']),
+    layer('interceptors', ['core', 'policies', 'session', 'interceptors']),
+    layer('testing', ['core', 'policies', 'session', 'fetch', 'testing']),
+    layer('otel', ['core', 'policies', 'observability', 'session', 'otel']),
     layer('fleet', ['core', 'native', 'net', 'tls', 'policies', 'observability', 'session', 'fleet']),
     {
       name: 'pure-modules-load-no-addon',
