@@ -56,6 +56,20 @@ module.exports = {
       to: { path: '^lib/native/', reachable: true },
     },
     {
+      name: 'otel-api-only-in-otel',
+      comment: "@opentelemetry/api (an optional peer) is loaded only by lib/otel/ (the 'uvfetch/otel' entry).",
+      severity: 'error',
+      from: { path: '^lib/', pathNot: '^lib/otel/' },
+      to: { path: '@opentelemetry' },
+    },
+    {
+      name: 'optional-entries-are-not-imported',
+      comment: "lib/otel/ and lib/testing/ are entries of their own: the rest of lib/ does not import them.",
+      severity: 'error',
+      from: { path: '^lib/', pathNot: '^lib/(otel|testing)/' },
+      to: { path: '^lib/(otel|testing)/' },
+    },
+    {
       name: 'entry-is-not-imported',
       comment: 'lib/index.ts only re-exports; nothing in lib/ imports it.',
       severity: 'error',

@@ -13,6 +13,7 @@ import { invalidOption, UvfetchError } from '../core/errors.js';
 import { forEachHeader, headerPairs, normalizeMethod } from '../core/headers.js';
 import type { HeadersInit } from '../core/types.js';
 import { type CookieJarLike, cookieJarOption, storeJarCookies, withJarCookies } from '../policies/cookies.js';
+import { kResend } from '../observability/send-hook.js';
 import { RateLimiter } from '../policies/rate-limit.js';
 import {
   DEFAULT_REDIRECT,
@@ -151,6 +152,10 @@ function withDeadline(req: InterceptedRequest, deadline: number): InterceptedReq
   return { ...req, timeout: { ...req.timeout, total: left } };
 }
 
+function resendOf(req: InterceptedRequest): number {
+  return (req as { [kResend]?: number })[kResend] ?? 0;
+}
+
 // ---- redirect ----
 
 function redirectInterceptor(base: RedirectPolicy, totalTimeout: number): Interceptor {
@@ -187,8 +192,10 @@ async function follow(
   let cur = req;
   let res = first;
   const hops: RedirectHop[] = [];
+  // Sends made for this call so far (instrumentation's http.request.resend_count).
+  let sent = resendOf(req);
   for (;;) {
-    if (res === undefined) res = await next(hops.length === 0 ? withDeadline(cur, deadline) : withDeadline(cur, deadline));
+    if (res === undefined) res = await next(withDeadline(cur, deadline));
     if (isRedirectStatus(res.status)) {
       const hop: Hop = { url: new URL(cur.url), method: cur.method, headers: headerPairs(cur.headers), body: cur.body };
       let to: Hop | null;
@@ -201,7 +208,8 @@ async function follow(
       if (to !== null) {
         hops.push({ url: publicHref(hop.url), method: hop.method, status: res.status, location: publicHref(to.url) });
         await discard(res);
-        cur = { ...cur, url: to.url.href, method: to.method, headers: toHeaders(to.headers), body: to.body };
+        sent += res.attempts;
+        cur = { ...cur, url: to.url.href, method: to.method, headers: toHeaders(to.headers), body: to.body, [kResend]: sent } as InterceptedRequest;
         res = undefined;
         continue;
       }
@@ -218,11 +226,13 @@ function retryInterceptor(base: RetryPolicy | undefined, totalTimeout: number): 
     const retry = req.retry === undefined ? base : retryPolicy(req.retry, base);
     if (retry === undefined || retry.attempts <= 1 || !retry.methods.has(req.method) || !replayable(req.body)) return next(req);
     const deadline = deadlineOf(req, totalTimeout, performance.now());
+    const sent0 = resendOf(req);
     let href: string | undefined;
     for (let n = 1; ; n++) {
       let res: AnyResponse;
       try {
-        res = await next(withDeadline(req, deadline));
+        const r = withDeadline(req, deadline);
+        res = await next(n === 1 ? r : ({ ...r, [kResend]: sent0 + n - 1 } as InterceptedRequest));
       } catch (err) {
         if (n < retry.attempts && err instanceof UvfetchError && retry.errorCodes.has(err.code)) {
           const d = backoffDelay(retry, n);
