@@ -149,7 +149,8 @@ export class UvfetchInstrumentation {
     if (resend > 0) attrs['http.request.resend_count'] = resend;
     const parent = context.active();
     const span = this.#tracer.startSpan(known ? method : 'HTTP', { kind: SpanKind.CLIENT, attributes: attrs }, parent);
-    if (this.#propagate && span.isRecording()) propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
+    // A sampled-out span (not recording) still carries its context on, as the W3C flags say.
+    if (this.#propagate && trace.isSpanContextValid(span.spanContext())) propagation.inject(trace.setSpan(parent, span), headers, headerSetter);
     return { span, start: performance.now(), attrs };
   }
 

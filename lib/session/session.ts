@@ -9,7 +9,8 @@ import { limits } from '../net/limits.js';
 import { type ProxyConfig, proxyConfig } from '../net/proxy.js';
 import { binding, type NativeEngine } from '../native/binding.js';
 import { acquireLoopDelay, releaseLoopDelay } from '../observability/metrics.js';
-import type { RedirectPolicy } from '../policies/redirect.js';
+import { type RedirectPolicy, redirectPolicy } from '../policies/redirect.js';
+import { retryPolicy } from '../policies/retry.js';
 import { TlsProfile } from '../tls/profile.js';
 import { Dispatcher, type Pending, type ResolvedAddress } from './dispatcher.js';
 import { type FetchManyOptions, type FetchManyRequest, type FetchManyResult, fetchMany } from './fetch-many.js';
@@ -35,8 +36,6 @@ import {
 import { kRawAccess, type RawAccess } from './raw-access.js';
 import type { Response, StreamResponse } from './response.js';
 import { parseUrl, type SubmitContext, submitRequest } from './submit.js';
-import { redirectPolicy } from '../policies/redirect.js';
-import { retryPolicy } from '../policies/retry.js';
 import type { RequestOptions, SessionOptions, SessionStats } from './types.js';
 
 export { VERSION };

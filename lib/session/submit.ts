@@ -1,5 +1,5 @@
 // One native submit: a request's URL and options → the engine's form, then a pending entry the
-// Dispatcher settles. The plain (fast) path of every request, and each hop of the policy loop.
+// Dispatcher settles. The plain (fast) path of every request, and the end of the interceptor chain.
 import { invalidOption, UvfetchError } from '../core/errors.js';
 import { findHeader, flattenHeaders, normalizeMethod } from '../core/headers.js';
 import type { BodyInit } from '../core/types.js';
@@ -50,7 +50,7 @@ export function parseUrl(input: string | URL): URL {
   return url;
 }
 
-/** One native submit; `follow`: a 3xx may be followed (false inside the policy loop). */
+/** One native submit; `follow`: a 3xx may be followed (false at the end of the interceptor chain). */
 export function submitRequest(
   s: SubmitContext,
   input: string | URL,
