@@ -9,6 +9,9 @@
 //   raw/            raw sockets and SocketPool (built on a Session's engine)
 //   fetch/          fetch() and UvfetchAgent (session.fetch() reaches it through a registration
 //                   in session/fetch-types.ts, so session/ does not import it)
+//   interceptors/   ready-made interceptors (logging, bearer token, response cache)
+//   testing/        MockSession (the 'uvfetch/testing' entry)
+//   otel/           UvfetchInstrumentation (the 'uvfetch/otel' entry; loads @opentelemetry/api)
 //   index.ts        exports only
 //
 // A layer imports only from layers below it (type imports included), nothing has a cycle, the
@@ -43,6 +46,9 @@ module.exports = {
     layer('session', ['core', 'native', 'net', 'tls', 'profiles', 'policies', 'observability', 'session']),
     layer('raw', ['core', 'native', 'net', 'tls', 'profiles', 'policies', 'observability', 'session', 'raw']),
     layer('fetch', ['core', 'native', 'net', 'tls', 'profiles', 'policies', 'observability', 'session', 'fetch']),
+    layer('interceptors', ['core', 'policies', 'session', 'interceptors']),
+    layer('testing', ['core', 'policies', 'session', 'fetch', 'testing']),
+    layer('otel', ['core', 'policies', 'observability', 'session', 'otel']),
     layer('fleet', ['core', 'native', 'net', 'tls', 'profiles', 'policies', 'observability', 'session', 'fleet']),
     {
       name: 'pure-modules-load-no-addon',
@@ -50,6 +56,20 @@ module.exports = {
       severity: 'error',
       from: { path: '^lib/(core/|policies/|net/proxy\\.ts)' },
       to: { path: '^lib/native/', reachable: true },
+    },
+    {
+      name: 'otel-api-only-in-otel',
+      comment: "@opentelemetry/api (an optional peer) is loaded only by lib/otel/ (the 'uvfetch/otel' entry).",
+      severity: 'error',
+      from: { path: '^lib/', pathNot: '^lib/otel/' },
+      to: { path: '@opentelemetry' },
+    },
+    {
+      name: 'optional-entries-are-not-imported',
+      comment: "lib/otel/ and lib/testing/ are entries of their own: the rest of lib/ does not import them.",
+      severity: 'error',
+      from: { path: '^lib/', pathNot: '^lib/(otel|testing)/' },
+      to: { path: '^lib/(otel|testing)/' },
     },
     {
       name: 'entry-is-not-imported',

@@ -7,6 +7,8 @@ export default defineConfig({
     alias: [
       { find: /^uvfetch$/, replacement: fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
       { find: /^uvfetch\/fleet$/, replacement: fileURLToPath(new URL('./lib/fleet/index.ts', import.meta.url)) },
+      { find: /^uvfetch\/otel$/, replacement: fileURLToPath(new URL('./lib/otel/index.ts', import.meta.url)) },
+      { find: /^uvfetch\/testing$/, replacement: fileURLToPath(new URL('./lib/testing/index.ts', import.meta.url)) },
     ],
   },
   test: {

@@ -1,6 +1,6 @@
 // The package entry: exports only. The layers below, bottom up (imports point downward only; see
 // the README's "How it is built" and .dependency-cruiser.cjs):
-//   core/ → native/ → net/, tls/, policies/ → observability/ → session/ → raw/, fetch/
+//   core/ → native/ → net/, tls/, policies/ → observability/ → session/ → raw/, fetch/, interceptors/
 export { UvfetchError, type ErrorCode } from './core/errors.js';
 export { ResponseHeaders } from './core/headers.js';
 export type { BodyInit, DnsAddress, DnsLookupFunction, DnsOptions, DnsStats, HeadersInit, LimitOptions, TimeoutOptions } from './core/types.js';
@@ -13,9 +13,32 @@ export type { RetryBackoffOptions, RetryOptions } from './policies/retry.js';
 export { type ConnectOptions, connect, RawSocket } from './raw/raw-socket.js';
 export { type PoolKey, SocketPool, type SocketPoolOptions, type SocketPoolStats } from './raw/socket-pool.js';
 export type { FetchManyOptions, FetchManyRequest, FetchManyResult } from './session/fetch-many.js';
-export { type HttpVersion, Response, type ResponseInfo, StreamResponse } from './session/response.js';
+export { type CreateResponseOptions, createResponse, type HttpVersion, Response, type ResponseInfo, StreamResponse } from './session/response.js';
 export { type ResolvedAddress, Session, type SessionDns, VERSION } from './session/session.js';
-export type { PolicyOptions, RequestOptions, SessionOptions, SessionStats } from './session/types.js';
+export type {
+  AnyResponse,
+  InterceptedRequest,
+  Interceptor,
+  InterceptorContext,
+  InterceptorNext,
+  PolicyOptions,
+  RequestOptions,
+  SessionOptions,
+  SessionStats,
+} from './session/types.js';
+export {
+  bearerToken,
+  type BearerTokenInterceptor,
+  type BearerTokenOptions,
+  loggingInterceptor,
+  type LogEntry,
+  type LoggingOptions,
+  redactUrl,
+  responseCache,
+  type ResponseCacheInterceptor,
+  type ResponseCacheOptions,
+  type ResponseCacheStats,
+} from './interceptors/index.js';
 export { TlsProfile } from './tls/profile.js';
 export { profiles } from './profiles/profiles.js';
 export type {

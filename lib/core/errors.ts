@@ -51,7 +51,9 @@ export type ErrorCode =
   | 'ERR_TOO_MANY_REDIRECTS'
   | 'ERR_REDIRECT_BODY'
   // Raised by SocketPool (lib/raw/socket-pool.ts) only.
-  | 'ERR_POOL_CLOSED';
+  | 'ERR_POOL_CLOSED'
+  // Raised by MockSession (lib/testing/) only: no interception matched and the network is off.
+  | 'ERR_MOCK_NOT_MATCHED';
 
 export interface UvfetchErrorOptions {
   cause?: unknown;

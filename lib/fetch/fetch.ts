@@ -4,6 +4,7 @@
 // through the session's native engine with session.stream(). Every hop is one native request;
 // redirects are decided here with the project's redirect policy (lib/redirect.ts).
 
+import { kResend } from '../observability/send-hook.js';
 import type { Session } from '../session/session.js';
 import type { StreamResponse } from '../session/response.js';
 import { UvfetchError, invalidOption, type ErrorCode } from '../core/errors.js';
@@ -243,8 +244,11 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
   let hops: RedirectHop[] | undefined;
   // Node's fetch: a response is 'cors' once a redirect has left the first URL's origin.
   let tainted = false;
+  // Sends so far (each hop's retries included): instrumentation's http.request.resend_count.
+  let sent = 0;
   for (;;) {
     const opts: RequestOptions = { ...base, method: hop.method, headers: hop.headers };
+    if (sent > 0) (opts as { [kResend]?: number })[kResend] = sent;
     if (hop.body !== undefined && body !== null) opts.body = body.bytes ?? body.chunks!();
     if (deadline !== Infinity && hops !== undefined) {
       const left = Math.ceil(deadline - performance.now());
@@ -291,6 +295,7 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
           if (!tainted && next.url.origin !== url.origin) tainted = true;
           discard(res);
           if (signal?.aborted) throw signal.reason;
+          sent += res.attempts;
           hop = next;
           continue;
         }

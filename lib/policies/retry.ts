@@ -1,5 +1,5 @@
 // Retry policy: option parsing, the backoff delay (CSPRNG jitter) and Retry-After. The loop that
-// uses them lives in lib/session/policy-loop.ts.
+// uses them lives in lib/session/interceptors.ts.
 
 import { randomInt } from 'node:crypto';
 import { invalidOption } from '../core/errors.js';

@@ -37,7 +37,7 @@ export interface Pending {
   traced: boolean; // publish on the diagnostics channels
   timings: Timings | undefined;
   status: number;
-  // Redirects on the plain path: a 3xx to follow hands these to the policy loop (runFrom()).
+  // Redirects on the plain path: a 3xx to follow hands these to the interceptor chain below the redirect interceptor (interceptors.ts followFrom()).
   input: URL | undefined; // only when it has credentials (p.url has them removed); else p.url is parsed again
   options: RequestOptions | undefined;
   redirect: RedirectPolicy | undefined; // undefined: hand every 3xx back as is

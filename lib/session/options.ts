@@ -20,10 +20,10 @@ import type { RequestOptions, SessionOptions } from './types.js';
  */
 export const kMemoryResponse: unique symbol = Symbol.for('uvfetch.bench.memoryResponse') as never;
 
-// Redirects, retries, rate limits, cookies are the policy loop's (policy-loop.ts).
-/** Request options handled by the policy loop (the native submit never sees them). */
+// Redirects, retries, rate limits, cookies are built-in interceptors (interceptors.ts).
+/** Request options handled by the built-in interceptors (the native submit never sees them). */
 export const REQUEST_POLICY_KEYS = ['redirect', 'maxRedirects', 'redirectStripHeaders', 'allowDowngrade', 'retry'] as const;
-/** Session options handled by the policy loop. */
+/** Session options handled by the built-in interceptors. */
 export const SESSION_POLICY_KEYS = [...REQUEST_POLICY_KEYS, 'rateLimit', 'cookies'] as const;
 
 const SESSION_KEYS: ReadonlySet<string> = new Set([
@@ -45,6 +45,7 @@ const SESSION_KEYS: ReadonlySet<string> = new Set([
   'impersonate',
   'dns',
   'proxy',
+  'interceptors',
   ...SESSION_POLICY_KEYS,
 ]);
 const REQUEST_KEYS: ReadonlySet<string> = new Set([

@@ -1,5 +1,6 @@
 // The response objects a request resolves with.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
 import { UvfetchError } from '../core/errors.js';
 import { ResponseHeaders, statusTextOf } from '../core/headers.js';
 import type { Timings } from '../core/types.js';
@@ -73,6 +74,20 @@ abstract class BaseResponse {
   get headers(): ResponseHeaders {
     return (this.#headers ??= new ResponseHeaders(this.#rawHead));
   }
+
+  /** The head as received (status line and header lines). */
+  protected get rawHead(): string {
+    return this.#rawHead;
+  }
+
+  /** Copies what is not part of the constructor (timings, tls, redirects, attempts) onto `to`. */
+  protected copyTo<T extends BaseResponse>(to: T): T {
+    to.timings = this.timings;
+    to.tls = this.tls;
+    to.redirects = this.redirects;
+    to.attempts = this.attempts;
+    return to;
+  }
 }
 
 /** A complete response: `body` is a Buffer holding the whole (bounded by maxBodySize) body. */
@@ -95,6 +110,12 @@ export class Response extends BaseResponse {
   async arrayBuffer(): Promise<ArrayBuffer> {
     const b = this.body;
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  }
+
+  /** The same response as a StreamResponse whose body yields this one's bytes. */
+  toStream(): StreamResponse {
+    const b = this.body;
+    return this.copyTo(new StreamResponse(this.status, this.url, this.rawHead, this.info, Readable.from(b.length > 0 ? [b] : [])));
   }
 }
 
@@ -132,4 +153,80 @@ export class StreamResponse extends BaseResponse {
   async json<T = unknown>(): Promise<T> {
     return JSON.parse((await this.buffer()).toString('utf8')) as T;
   }
+
+  /** Reads the body (up to `limit` bytes) and resolves with the same response as a buffered Response. */
+  async toBuffered(limit?: number): Promise<Response> {
+    const body = await this.buffer(limit);
+    return this.copyTo(new Response(this.status, this.url, this.rawHead, this.info, body));
+  }
+}
+
+const SYNTHETIC_INFO: ResponseInfo = Object.freeze({ httpVersion: '1.1', httpVersionMinor: 1, reused: false, attempts: 1, impersonate: undefined });
+
+/** What createResponse() takes besides status, body and headers. */
+export interface CreateResponseOptions {
+  /** res.url. Default ''. */
+  url?: string;
+  /** A StreamResponse (its body a Readable of the bytes) instead of a Response. Default false. */
+  stream?: boolean;
+  /** The status line's reason. Default the standard one for the status. */
+  statusText?: string;
+}
+
+/**
+ * A response made in JS (by an interceptor, a cache, MockSession): `body` a string (UTF-8),
+ * bytes, or any other value sent as JSON (with content-type: application/json unless given).
+ * Headers are validated as the engine would (ERR_INVALID_HEADER).
+ */
+export function createResponse(
+  status: number,
+  body?: string | Uint8Array | ArrayBuffer | object | null,
+  headers?: Record<string, string | readonly string[]> | Iterable<readonly [string, string]> | Headers,
+  options: CreateResponseOptions = {},
+): Response | StreamResponse {
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    throw new UvfetchError('ERR_INVALID_OPTION', `invalid status ${String(status)}`, { reason: 'status' });
+  }
+  let bytes: Buffer;
+  let json = false;
+  if (body === undefined || body === null) bytes = Buffer.alloc(0);
+  else if (typeof body === 'string') bytes = Buffer.from(body, 'utf8');
+  else if (body instanceof Uint8Array) bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  else if (body instanceof ArrayBuffer) bytes = Buffer.from(body);
+  else {
+    bytes = Buffer.from(JSON.stringify(body), 'utf8');
+    json = true;
+  }
+  const lines: string[] = [];
+  let hasType = false;
+  let hasLength = false;
+  const add = (n: string, v: string) => {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(n) || /[\r\n\0]/.test(v)) {
+      throw new UvfetchError('ERR_INVALID_HEADER', `invalid header ${JSON.stringify(n)}`, { reason: 'headers' });
+    }
+    const l = n.toLowerCase();
+    if (l === 'content-type') hasType = true;
+    else if (l === 'content-length') hasLength = true;
+    lines.push(`${n}: ${v.trim()}`);
+  };
+  if (headers instanceof Headers) {
+    for (const [n, v] of headers) if (n !== 'set-cookie') add(n, v);
+    for (const v of headers.getSetCookie()) add('set-cookie', v);
+  } else if (headers !== undefined && headers !== null) {
+    if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+      for (const [n, v] of headers as Iterable<readonly [string, string]>) add(String(n), String(v));
+    } else {
+      for (const [n, v] of Object.entries(headers as Record<string, string | readonly string[]>)) {
+        if (Array.isArray(v)) for (const x of v) add(n, String(x));
+        else if (v !== undefined) add(n, String(v));
+      }
+    }
+  }
+  if (json && !hasType) lines.push('content-type: application/json');
+  if (!hasLength) lines.push(`content-length: ${bytes.length}`);
+  const reason = options.statusText ?? STATUS_CODES[status] ?? '';
+  const rawHead = `HTTP/1.1 ${status} ${reason}\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
+  const url = options.url ?? '';
+  if (options.stream === true) return new StreamResponse(status, url, rawHead, SYNTHETIC_INFO, Readable.from(bytes.length > 0 ? [bytes] : []));
+  return new Response(status, url, rawHead, SYNTHETIC_INFO, bytes);
 }

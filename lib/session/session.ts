@@ -1,21 +1,39 @@
 // The Session: one native engine with its keyed keep-alive pool, and the public request API over
 // it. The work is done by its parts: options.ts (validation), submit.ts (one native submit),
-// dispatcher.ts (engine events → responses), policy-loop.ts (redirects, retries, rate limits,
-// cookies), fetch-many.ts (bulk), raw-access.ts (the seam raw sockets use).
+// dispatcher.ts (engine events → responses), interceptors.ts (the chain: the session's
+// interceptors, then redirects, retries, rate limits, cookies), fetch-many.ts (bulk),
+// raw-access.ts (the seam raw sockets use).
 import { invalidOption, UvfetchError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { limits } from '../net/limits.js';
 import { type ProxyConfig, proxyConfig } from '../net/proxy.js';
 import { binding, type NativeEngine } from '../native/binding.js';
 import { acquireLoopDelay, releaseLoopDelay } from '../observability/metrics.js';
-import type { RedirectPolicy } from '../policies/redirect.js';
+import { type RedirectPolicy, redirectPolicy } from '../policies/redirect.js';
+import { retryPolicy } from '../policies/retry.js';
 import { impersonation, withUserAgent } from '../profiles/profiles.js';
 import { TlsProfile } from '../tls/profile.js';
 import { Dispatcher, type Pending, type ResolvedAddress } from './dispatcher.js';
 import { type FetchManyOptions, type FetchManyRequest, type FetchManyResult, fetchMany } from './fetch-many.js';
 import { fetchImpl, type UvfetchRequestInit, type UvfetchResponse } from './fetch-types.js';
 import { checkRequestOptions, normalizeHost, sessionOptions, type Timeouts } from './options.js';
-import { type PolicyContext, prepare, run, runFrom, sessionPolicies } from './policy-loop.js';
+import {
+  type AnyResponse,
+  buildChain,
+  dispatch,
+  followFrom,
+  type Interceptor,
+  type InterceptorContext,
+  type InterceptedRequest,
+  interceptedRequest,
+  interceptorsOption,
+  kTransport,
+  policyChain,
+  type SessionPolicies,
+  sessionPolicies,
+  settle,
+  type Terminal,
+} from './interceptors.js';
 import { kRawAccess, type RawAccess } from './raw-access.js';
 import type { Response, StreamResponse } from './response.js';
 import { parseUrl, type SubmitContext, submitRequest } from './submit.js';
@@ -36,7 +54,8 @@ export interface SessionDns {
   clear(hostname?: string): void;
 }
 
-type AnyResponse = Response | StreamResponse;
+const STREAM: InterceptorContext = Object.freeze({ stream: true });
+const BUFFER: InterceptorContext = Object.freeze({ stream: false });
 
 /**
  * A long-lived client: one native engine with its keyed keep-alive pool. Create one per process
@@ -51,11 +70,16 @@ export class Session {
   readonly #timeouts: Timeouts;
   readonly #tlsOption: TlsProfile | undefined;
   #tlsDefault: TlsProfile | undefined;
-  // Redirects, retries, rate limits, cookies (policy-loop.ts). #slow: every request needs the JS
-  // loop; #submit: what a native submit needs of this session.
-  readonly #policy: PolicyContext;
-  readonly #slow: boolean;
+  // The interceptor chain (interceptors.ts): the session's own (#user), then redirects, retries,
+  // rate limits, cookies, a transport. #slow: every request needs the chain; #submit: what a
+  // native submit needs of this session; #terminal: the chain's end (one submit, no following).
+  readonly #policies: SessionPolicies;
+  readonly #user: Interceptor[];
+  readonly #transport: Interceptor | undefined;
+  #chain: Interceptor[];
+  #slow: boolean;
   readonly #submit: SubmitContext;
+  readonly #terminal: Terminal;
   #closed = false;
   #closePromise: Promise<void> | undefined;
   #loopDelay: ReturnType<typeof acquireLoopDelay> | undefined;
@@ -91,8 +115,17 @@ export class Session {
     this.#engine = new binding.NativeEngine(v.engine, this.#onEvents);
     d.engine = this.#engine;
     const policies = sessionPolicies(options);
-    this.#policy = { policies, totalTimeout: t.total, send: (u, opts, s) => submitRequest(this.#submit, u, opts, s, false) };
-    this.#slow = policies.slow;
+    this.#policies = policies;
+    this.#user = interceptorsOption(options.interceptors);
+    const transport = (options as { [kTransport]?: unknown })[kTransport];
+    if (transport !== undefined && typeof transport !== 'function') throw invalidOption('transport', 'expected a function');
+    this.#transport = transport as Interceptor | undefined;
+    this.#chain = buildChain(this.#user, policies, t.total, this.#transport);
+    this.#slow = policies.slow || this.#user.length > 0 || this.#transport !== undefined;
+    this.#terminal = (req, s) => {
+      const { url, ...opts } = req;
+      return submitRequest(this.#submit, url, opts as RequestOptions, s, false);
+    };
     const redirect: RedirectPolicy | undefined = policies.redirect.mode === 'manual' ? undefined : policies.redirect;
     this.#submit = {
       engine: this.#engine,
@@ -153,6 +186,18 @@ export class Session {
     });
   }
 
+  /**
+   * Appends an interceptor (innermost of the session's own, outside the built-in redirect,
+   * retry, rate-limit and cookie interceptors). Applies to requests made from now on. Returns this.
+   */
+  use(interceptor: Interceptor): this {
+    if (typeof interceptor !== 'function') throw invalidOption('interceptor', 'expected a function');
+    this.#user.push(interceptor);
+    this.#chain = buildChain(this.#user, this.#policies, this.#timeouts.total, this.#transport);
+    this.#slow = true;
+    return this;
+  }
+
   /** Sends a request and buffers the whole response body (bounded by maxBodySize). */
   request(url: string | URL, options?: RequestOptions): Promise<Response> {
     if (this.#slow || (options != null && options.retry !== undefined)) return this.#run(url, options, false) as Promise<Response>;
@@ -165,18 +210,27 @@ export class Session {
     return submitRequest(this.#submit, url, options, true, true) as Promise<StreamResponse>;
   }
 
-  /** A request through the policy loop (retry, rate limit, cookies); input errors still throw. */
+  /** A request through the interceptor chain; input errors still throw. */
   #run(input: string | URL, options: RequestOptions | undefined, stream: boolean): Promise<AnyResponse> {
     if (this.#closed) return Promise.reject(new UvfetchError('ERR_SESSION_CLOSED', 'session is closed'));
     const url = parseUrl(input);
-    if (options !== undefined) checkRequestOptions(options);
-    return run(this.#policy, prepare(this.#policy, url, options), stream);
+    if (options !== undefined) {
+      checkRequestOptions(options);
+      // The policy options are checked now, so that a bad one throws here as on the plain path.
+      redirectPolicy(options, this.#policies.redirect);
+      if (options.retry !== undefined) retryPolicy(options.retry, this.#policies.retry);
+    }
+    const req = interceptedRequest(url, options);
+    return dispatch(this.#chain, 0, req, stream ? STREAM : BUFFER, this.#terminal).then((res) => settle(res, stream));
   }
 
-  /** A plain-path request got a 3xx to follow: the policy loop takes over from that response. */
+  /** A plain-path request got a 3xx to follow: the chain below the redirect interceptor takes over from that response. */
   #follow(p: Pending, res: AnyResponse): Promise<AnyResponse> {
     try {
-      return runFrom(this.#policy, prepare(this.#policy, p.input ?? new URL(p.url), p.options, p.redirect), p.stream, res, p.start);
+      const req: InterceptedRequest = interceptedRequest(p.input ?? new URL(p.url), p.options);
+      const below = policyChain(this.#policies, this.#timeouts.total, this.#transport).slice(1);
+      const ctx = p.stream ? STREAM : BUFFER;
+      return followFrom(p.redirect!, req, res, (r) => dispatch(below, 0, r, ctx, this.#terminal), this.#timeouts.total, p.start);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -220,7 +274,7 @@ export class Session {
     const h = this.#loopDelay;
     const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
     const bs = d.byStatus;
-    const limiter = this.#policy.policies.limiter;
+    const limiter = this.#policies.limiter;
     return {
       requests: {
         started: s.started,
@@ -263,7 +317,7 @@ export class Session {
   close(): Promise<void> {
     if (this.#closePromise !== undefined) return this.#closePromise;
     this.#closed = true;
-    this.#policy.policies.limiter?.clear(() => new UvfetchError('ERR_SESSION_CLOSED', 'session is closed'));
+    this.#policies.limiter?.clear(() => new UvfetchError('ERR_SESSION_CLOSED', 'session is closed'));
     if (this.#loopDelay !== undefined) {
       this.#loopDelay = undefined;
       releaseLoopDelay();

@@ -1,5 +1,5 @@
 // One native submit: a request's URL and options → the engine's form, then a pending entry the
-// Dispatcher settles. The plain (fast) path of every request, and each hop of the policy loop.
+// Dispatcher settles. The plain (fast) path of every request, and the end of the interceptor chain.
 import { invalidOption, UvfetchError } from '../core/errors.js';
 import { findHeader, flattenHeaders, normalizeMethod } from '../core/headers.js';
 import type { BodyInit } from '../core/types.js';
@@ -7,6 +7,7 @@ import { basicAuth, type NativeProxy, type ProxyConfig, proxyConfig, proxyFor } 
 import type { NativeEngine } from '../native/binding.js';
 import { codeOf, nativeError } from '../native/errors.js';
 import { Override, SubmitFlag, submit } from '../native/wire.js';
+import { kResend, type SendHook, sendHook } from '../observability/send-hook.js';
 import { channels, tracingActive } from '../observability/tracing.js';
 import { hasRedirectOptions, publicHref, type RedirectPolicy, redirectPolicy } from '../policies/redirect.js';
 import { mergeProfileHeaders } from '../profiles/profiles.js';
@@ -52,7 +53,7 @@ export function parseUrl(input: string | URL): URL {
   return url;
 }
 
-/** One native submit; `follow`: a 3xx may be followed (false inside the policy loop). */
+/** One native submit; `follow`: a 3xx may be followed (false at the end of the interceptor chain). */
 export function submitRequest(
   s: SubmitContext,
   input: string | URL,
@@ -104,6 +105,15 @@ export function submitRequest(
     }
   }
 
+  // Instrumentation (uvfetch/otel): told of each send, may add trace-context headers.
+  const hook = sendHook();
+  let token: unknown;
+  if (hook !== undefined) {
+    headers ??= [];
+    const resend = options === undefined ? 0 : ((options as { [kResend]?: number })[kResend] ?? 0);
+    token = hook.start(method, url, headers, resend);
+  }
+
   const traced = tracingActive();
   const b = requestBody(body, headers);
   let flags = b.flags | (stream ? SubmitFlag.StreamResponse : 0);
@@ -130,7 +140,9 @@ export function submitRequest(
     }
   }
   if (signal?.aborted) {
-    return Promise.reject(new UvfetchError('ERR_ABORTED', 'request aborted', { cause: signal.reason, url: href, method }));
+    const err = new UvfetchError('ERR_ABORTED', 'request aborted', { cause: signal.reason, url: href, method });
+    hook?.end(token, undefined, err);
+    return Promise.reject(err);
   }
   const engine = s.engine;
   const rc = submit(engine, {
@@ -149,12 +161,13 @@ export function submitRequest(
   });
   if (rc !== 0) {
     const err = nativeError(rc, engine.lastError(), 0, href, method);
+    hook?.end(token, undefined, err);
     if (codeOf(rc) === 'ERR_SESSION_CLOSED') return Promise.reject(err);
     throw err;
   }
   const d = s.dispatcher;
   const total = overrides !== null ? overrides[Override.TotalTimeout]! : s.timeouts.total;
-  return new Promise<AnyResponse>((resolve, reject) => {
+  const promise = new Promise<AnyResponse>((resolve, reject) => {
     const p: Pending = {
       id,
       url: href,
@@ -184,4 +197,18 @@ export function submitRequest(
     }
     if (b.iterable !== undefined) void pumpBody(engine, d, p, b.iterable, b.streamedLength);
   });
+  return hook === undefined ? promise : reported(hook, token, promise);
+}
+
+function reported(hook: SendHook, token: unknown, p: Promise<AnyResponse>): Promise<AnyResponse> {
+  return p.then(
+    (res) => {
+      hook.end(token, { status: res.status, httpVersion: res.info.httpVersion }, undefined);
+      return res;
+    },
+    (err: unknown) => {
+      hook.end(token, undefined, err);
+      throw err;
+    },
+  );
 }

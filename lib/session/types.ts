@@ -6,6 +6,7 @@ import type { RateLimitOptions, RateLimitStats } from '../policies/rate-limit.js
 import type { RetryOptions } from '../policies/retry.js';
 import type { TlsProfile } from '../tls/profile.js';
 import type { TlsOptions } from '../tls/types.js';
+import type { Response, StreamResponse } from './response.js';
 
 /** Redirects and retries: per session, and per request (a request's fields override the session's). */
 export interface PolicyOptions {
@@ -23,6 +24,8 @@ export interface PolicyOptions {
 }
 
 export interface SessionOptions extends LimitOptions, PolicyOptions {
+  /** Interceptors every request goes through, first = outermost (see Interceptor; `session.use()` appends). */
+  interceptors?: readonly Interceptor[];
   /** Token-bucket rate limits per origin and/or overall; requests wait before they are submitted. */
   rateLimit?: RateLimitOptions;
   /** A cookie jar for this session: `true` (a new in-memory tough-cookie CookieJar) or your own
@@ -139,3 +142,32 @@ export interface SessionStats {
   /** With `rateLimit`: waiting requests and the current rate of each origin. */
   rateLimit?: RateLimitStats;
 }
+
+/** A buffered or a streamed response. */
+export type AnyResponse = Response | StreamResponse;
+
+/**
+ * A request as interceptors see it: the URL, method, headers (a global Headers) and body, and
+ * every other request option as given. `next(req)` takes the same shape (change it, or pass a copy).
+ */
+export interface InterceptedRequest extends Omit<RequestOptions, 'method' | 'headers' | 'body'> {
+  /** The absolute URL (with user:password when the caller gave them; see redactUrl()). */
+  url: string;
+  /** Upper-case for the standard methods. */
+  method: string;
+  headers: Headers;
+  body: BodyInit | null | undefined;
+}
+
+/** The rest of the chain below an interceptor. */
+export type InterceptorNext = (req: InterceptedRequest) => Promise<AnyResponse>;
+
+/** What an interceptor knows about the call besides the request. */
+export interface InterceptorContext {
+  /** The caller asked for a streamed response (stream(), fetch(), UvfetchAgent): `next` resolves with
+   * a StreamResponse, and what the interceptor returns is handed over as one (a Response is wrapped). */
+  readonly stream: boolean;
+}
+
+/** `async (req, next, ctx) => response`: may change req, call next 0, 1 or many times, change or replace the response, or throw. */
+export type Interceptor = (req: InterceptedRequest, next: InterceptorNext, ctx: InterceptorContext) => Promise<AnyResponse>;

@@ -76,5 +76,13 @@ describe('import graph at run time', () => {
     expect(files).toContain('session/session.js');
     expect(files).toContain('raw/socket-pool.js');
     expect(files.filter((f) => f.startsWith('..') || /(^|\/)(tools|cli|bench|bench-hooks|loopback-server|tls-loopback)(\/|\.js$)/.test(f))).toEqual([]);
+    // The optional entries and their peer dependency stay out.
+    expect(files.filter((f) => f.startsWith('otel/') || f.startsWith('testing/'))).toEqual([]);
+    expect(g.loaded.filter((u) => u.includes('@opentelemetry'))).toEqual([]);
+  });
+
+  it("'uvfetch/otel' is what loads @opentelemetry/api (control)", async () => {
+    const g = await load('otel/index.js');
+    expect(g.loaded.some((u) => u.includes('@opentelemetry/api'))).toBe(true);
   });
 });
