@@ -3,6 +3,8 @@
 
 import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync, writeFileSync, statSync, truncateSync, existsSync } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { ensureFleetBuilt, startRecordingServer, sessionOptionsFile, spawnCli, exitOf, waitFor, tempDir, type RecordingServer } from './helpers.js';
 
@@ -184,10 +186,34 @@ describe('uvfetch fetch', () => {
     }
   });
 
-  it('usage errors exit 2: --impersonate is not available, --resume needs --out', async () => {
-    const a = spawnCli(['fetch', '-', '--impersonate', 'chrome']);
+  it('--impersonate presents as the browser: its User-Agent and header order reach the server', async () => {
+    const seen: Array<{ ua: string | undefined; names: string[] }> = [];
+    const srv = http.createServer((req, res) => {
+      seen.push({ ua: req.headers['user-agent'], names: req.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase()) });
+      res.end('ok');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (srv.address() as AddressInfo).port;
+      const p = spawnCli(['fetch', '-', '-q', '--impersonate', 'chrome'], `http://127.0.0.1:${port}/x\n`);
+      expect(await exitOf(p, 20_000, 'fetch')).toBe(0);
+      const rec = JSON.parse(p.stdout().trim());
+      expect(rec.status).toBe(200);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.ua).toMatch(/Chrome\/\d+/);
+      // The navigation headers come in the profile's order, before anything the engine adds.
+      const names = seen[0]!.names;
+      expect(names.indexOf('user-agent')).toBeLessThan(names.indexOf('accept'));
+      expect(names).toContain('sec-fetch-mode');
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
+  it('usage errors exit 2: an unknown --impersonate profile, --resume needs --out', async () => {
+    const a = spawnCli(['fetch', '-', '--impersonate', 'nope']);
     expect(await exitOf(a, 20_000, 'fetch')).toBe(2);
-    expect(a.stderr()).toMatch(/--impersonate is not available/);
+    expect(a.stderr()).toMatch(/unknown profile 'nope'/);
     const b = spawnCli(['fetch', '-', '--resume']);
     expect(await exitOf(b, 20_000, 'fetch')).toBe(2);
     expect(b.stderr()).toMatch(/--resume needs --out/);

@@ -4,7 +4,7 @@
 import { createReadStream, createWriteStream, existsSync, openSync, closeSync, readSync, fstatSync, ftruncateSync, type WriteStream } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { Session } from 'uvfetch';
+import { Session, UvfetchError } from 'uvfetch';
 import type { FetchManyRequest } from 'uvfetch';
 import type { RequestOptions } from 'uvfetch';
 import { parseLine, errorRecord, responseRecord, type FetchRecord } from 'uvfetch/fleet';
@@ -30,8 +30,6 @@ options:
                           per interval (default 1000)
   -q, --quiet             no progress and no summary line
 ${SESSION_ARGS_USAGE}
-  --impersonate           not available as a flag yet: set "impersonate" (a browser profile name,
-                          see \`uvfetch fingerprint\`) in the --session-options JSON
 
 exit status: 0 every line has a result (error results included), 1 a fatal error (input or
 output unusable), 2 usage error, 130 interrupted (the output holds whole lines only).`;
@@ -100,12 +98,8 @@ export async function fetchCommand(argv: string[]): Promise<number> {
       grace: { type: 'string' },
       'progress-interval': { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
-      impersonate: { type: 'string' },
     },
   });
-  if (values.impersonate !== undefined) {
-    throw new FleetUsageError('--impersonate is not available as a flag yet: set "impersonate" (e.g. "chrome") in the --session-options JSON');
-  }
   if (positionals.length !== 1) throw new FleetUsageError('expected exactly one input: a file of URLs, or - for stdin');
   const input = positionals[0]!;
   const setup = sessionSetup(values, true);
@@ -143,7 +137,14 @@ export async function fetchCommand(argv: string[]): Promise<number> {
     if (!out.write(`${JSON.stringify(rec)}\n`)) await new Promise<void>((r) => out.once('drain', r));
   };
 
-  const session = new Session(setup.sessionOptions);
+  let session: Session;
+  try {
+    session = new Session(setup.sessionOptions);
+  } catch (e) {
+    // A bad option (an unknown --impersonate profile, a --session-options field) is a usage error.
+    if (e instanceof UvfetchError && e.code === 'ERR_INVALID_OPTION') throw new FleetUsageError(e.message);
+    throw e;
+  }
   const abort = new AbortController();
   const baseOpts: RequestOptions = { timings: true, signal: abort.signal, ...(setup.timeout > 0 ? { timeout: { total: setup.timeout } } : {}) };
   const counts = { ok: 0, errors: 0, aborted: 0, skipped: done.size };

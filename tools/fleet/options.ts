@@ -17,6 +17,7 @@ export const SESSION_ARG_SPECS = {
   timeout: { type: 'string' },
   proxy: { type: 'string' },
   'user-agent': { type: 'string' },
+  impersonate: { type: 'string' },
   'tls-ca': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
@@ -39,6 +40,8 @@ export const SESSION_ARGS_USAGE = `  -c, --concurrency N     requests in flight 
   --timeout MS            total time allowed for one request, queueing included (default 30000)
   --proxy URL             http://[user:pass@]host:port, socks5://..., or 'env'
   --user-agent S          User-Agent header ('' sends none)
+  --impersonate NAME      present as a browser: its TLS hello, default headers and their order
+                          (chrome, firefox, safari, or a versioned name; see \`uvfetch fingerprint\`)
   --tls-ca FILE           trust anchors (PEM) instead of the default store
   --tls-cert FILE         client certificate chain (PEM)      --tls-key FILE   its private key (PEM)
   --tls-insecure          do not verify the server's certificate (never in production)
@@ -141,6 +144,7 @@ export function sessionSetup(v: SessionArgValues, localRateLimit: boolean): Sess
     o.rateLimit = { ...(o.rateLimit ?? {}), perHost: { rps: rpsPerHost, burst: Math.max(1, Math.ceil(rpsPerHost)) } };
   if (v.proxy !== undefined) o.proxy = v.proxy;
   if (v['user-agent'] !== undefined) o.userAgent = v['user-agent'];
+  if (v.impersonate !== undefined) o.impersonate = v.impersonate;
   const tls: TlsOptions = { ...((o.tls as TlsOptions | undefined) ?? {}) };
   let tlsSet = o.tls !== undefined;
   const setTls = <K extends keyof TlsOptions>(k: K, val: TlsOptions[K]): void => {
