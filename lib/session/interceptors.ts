@@ -237,7 +237,7 @@ function retryInterceptor(base: RetryPolicy | undefined, totalTimeout: number): 
         if (n < retry.attempts && err instanceof UvfetchError && retry.errorCodes.has(err.code)) {
           const d = backoffDelay(retry, n);
           if (performance.now() + d < deadline) {
-            await sleep(d, req.signal, (href ??= publicHref(new URL(req.url))), req.method);
+            await abortableSleep(d, req.signal, (href ??= publicHref(new URL(req.url))), req.method);
             continue;
           }
         }
@@ -256,7 +256,7 @@ function retryInterceptor(base: RetryPolicy | undefined, totalTimeout: number): 
         // A wait that would end past the total timeout is not started: the response is the answer.
         if (!giveUp && performance.now() + d < deadline) {
           await discard(res);
-          await sleep(d, req.signal, (href ??= publicHref(new URL(req.url))), req.method);
+          await abortableSleep(d, req.signal, (href ??= publicHref(new URL(req.url))), req.method);
           continue;
         }
       }
@@ -293,7 +293,8 @@ function cookieInterceptor(jar: CookieJarLike): Interceptor {
   };
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined, url: string, method: string): Promise<void> {
+/** Waits `ms`, or rejects with ERR_ABORTED (cause: the signal's reason) when `signal` aborts first. */
+export function abortableSleep(ms: number, signal: AbortSignal | undefined, url: string, method: string): Promise<void> {
   const aborted = () => new UvfetchError('ERR_ABORTED', 'request aborted', { cause: signal!.reason, url, method });
   if (signal?.aborted) return Promise.reject(aborted());
   return new Promise<void>((resolve, reject) => {

@@ -6,7 +6,7 @@ import { type ErrorCode, invalidOption, UvfetchError } from '../core/errors.js';
 import type { BodyInit } from '../core/types.js';
 import { UvfetchAgent } from '../fetch/agent.js';
 import { publicHref } from '../policies/redirect.js';
-import { kTransport } from '../session/interceptors.js';
+import { abortableSleep, kTransport } from '../session/interceptors.js';
 import { createResponse } from '../session/response.js';
 import { Session } from '../session/session.js';
 import type { AnyResponse, InterceptedRequest, Interceptor, SessionOptions } from '../session/types.js';
@@ -157,7 +157,7 @@ export class Interception {
   /** @internal */
   async answer(req: MockedRequest, stream: boolean, signal: AbortSignal | undefined, href: string): Promise<AnyResponse> {
     const a = this.#answer;
-    if (this.#delay > 0) await wait(this.#delay, signal, href, req.method);
+    if (this.#delay > 0) await abortableSleep(this.#delay, signal, href, req.method);
     if (a === undefined) throw new UvfetchError('ERR_INTERNAL', `interception ${this.describe()} has no reply() or replyWithError()`);
     if (a.kind === 'error') {
       throw new UvfetchError(a.code, a.message ?? `${a.code} (mocked)`, { url: href, method: req.method, reason: 'mocked' });
@@ -188,22 +188,6 @@ function deepEqual(a: unknown, b: unknown): boolean {
   const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
   return ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
-function wait(ms: number, signal: AbortSignal | undefined, url: string, method: string): Promise<void> {
-  const aborted = () => new UvfetchError('ERR_ABORTED', 'request aborted', { cause: signal!.reason, url, method });
-  if (signal?.aborted) return Promise.reject(aborted());
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(aborted());
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** A request body as a string (an iterable one is consumed: it could not be sent twice anyway). */

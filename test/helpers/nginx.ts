@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type Cleanup, sleep } from './http-servers.js';
+import { type Cleanup, closedPort, sleep } from './http-servers.js';
 
 export function nginxPath(): string | null {
   for (const p of ['/usr/sbin/nginx', '/usr/bin/nginx']) if (fs.existsSync(p)) return p;
@@ -38,17 +38,6 @@ export interface Nginx {
   requests(atLeast?: number): Promise<Array<{ conn: string; resumed: boolean; port: number }>>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
@@ -66,7 +55,7 @@ export async function startNginx(cleanup: Cleanup, o: NginxOptions = {}): Promis
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvfetch-nginx-'));
   fs.mkdirSync(path.join(dir, 'tmp'));
   const ports: number[] = [];
-  for (let i = 0; i < (o.ports ?? 1); i++) ports.push(await freePort());
+  for (let i = 0; i < (o.ports ?? 1); i++) ports.push(await closedPort());
   const ssl = o.tls !== undefined;
   if (ssl) {
     fs.writeFileSync(path.join(dir, 'cert.pem'), o.tls!.cert);

@@ -52,10 +52,10 @@ describe.runIf(haveNginx)('TLS 1.3 tickets on pooled connections (nginx)', () =>
         // nginx closes each connection after 25 requests: at least 24 connections, each used.
         expect(used.size).toBeGreaterThanOrEqual(24);
         // A connection opened for a request that another connection served first can end the run
-        // unused (at most a couple, at the tail). Judging tickets as the server speaking out of
-        // turn retired 5-16 of ~25 here.
+        // unused (0-1 usually, 3 seen once on a loaded machine, at the tail). Judging tickets as
+        // the server speaking out of turn retired 5-16 of ~25 here.
         expect(st.connections.created - used.size).toBeGreaterThanOrEqual(0);
-        expect(st.connections.created - used.size).toBeLessThanOrEqual(2);
+        expect(st.connections.created - used.size).toBeLessThanOrEqual(3);
         expect(st.requests.failed).toBe(0);
         // Tickets were processed: connections after the first few resume.
         expect(st.tls.resumed).toBeGreaterThan(0);

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cleanup, sessionFactory, sleep } from '../helpers/http-servers.js';
+import { Cleanup, closedPort, sessionFactory, sleep } from '../helpers/http-servers.js';
 import { tlsFixtures, type TlsFixtures } from '../helpers/tls-fixtures.js';
 
 const cleanup = new Cleanup();
@@ -28,20 +28,9 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts `openssl s_server -www` with `args` on a free loopback port; stopped by cleanup. */
 async function sServer(args: string[]): Promise<number> {
-  const port = await freePort();
+  const port = await closedPort();
   const proc: ChildProcess = spawn(
     'openssl',
     ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', path.join(dir, 'cert.pem'), '-key', path.join(dir, 'key.pem'), '-www', '-quiet', ...args],
