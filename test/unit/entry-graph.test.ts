@@ -21,11 +21,15 @@ interface Graph {
   nodeGypBuild: boolean;
 }
 
+// The addon the package itself would load (node-gyp-build's choice: build/Release, or the prebuild
+// CI makes, which moves the built file to prebuilds/).
+const addonPath: string = createRequire(import.meta.url)('node-gyp-build').path(root);
+
 async function load(...modules: string[]): Promise<Graph> {
   const { stdout } = await run(process.execPath, [fixture, ...modules.map((m) => path.join(out, m))], {
     cwd: root,
     // The compiled copy lives apart from build/: name the addon explicitly (lib/native/binding.ts).
-    env: { ...process.env, UVFETCH_ADDON: path.join(root, 'build', 'Release', 'uvfetch.node') },
+    env: { ...process.env, UVFETCH_ADDON: addonPath },
     timeout: 30_000,
   });
   return JSON.parse(stdout) as Graph;
@@ -67,7 +71,7 @@ describe('import graph at run time', () => {
 
   it('the check sees an addon when one is loaded (control)', async () => {
     const g = await load('core/errors.js', 'native/errors.js');
-    expect(g.addon.map((f) => path.basename(f))).toEqual(['uvfetch.node']);
+    expect(g.addon.map((f) => path.basename(f))).toEqual([path.basename(addonPath)]);
   });
 
   it("the entry (import 'uvfetch') loads lib's layers and nothing of tools/", async () => {
