@@ -63,9 +63,29 @@ export interface UvfetchErrorOptions {
   syscode?: string;
   /** ERR_PROXY: the proxy's answer — HTTP status of a refused CONNECT (e.g. 407), or the SOCKS5 reply code. */
   proxyStatus?: number;
+  /** HTTP/2 errors: the error code of the RST_STREAM or GOAWAY involved (RFC 9113 §7, e.g. 8 = CANCEL). */
+  h2Code?: number;
   url?: string;
   method?: string;
 }
+
+/** RFC 9113 §7 error code names, by code. */
+export const H2_ERROR_NAMES: readonly string[] = Object.freeze([
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'INTERNAL_ERROR',
+  'FLOW_CONTROL_ERROR',
+  'SETTINGS_TIMEOUT',
+  'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM',
+  'CANCEL',
+  'COMPRESSION_ERROR',
+  'CONNECT_ERROR',
+  'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY',
+  'HTTP_1_1_REQUIRED',
+]);
 
 /** The one error class uvfetch throws or rejects with. Match on `code`, never on `message`. */
 export class UvfetchError extends Error {
@@ -73,6 +93,9 @@ export class UvfetchError extends Error {
   readonly reason?: string;
   readonly syscode?: string;
   readonly proxyStatus?: number;
+  readonly h2Code?: number;
+  /** `h2Code`'s name ('CANCEL', 'PROTOCOL_ERROR', ...). */
+  readonly h2CodeName?: string;
   readonly url?: string;
   readonly method?: string;
 
@@ -83,6 +106,10 @@ export class UvfetchError extends Error {
     if (opts.reason !== undefined) this.reason = opts.reason;
     if (opts.syscode !== undefined) this.syscode = opts.syscode;
     if (opts.proxyStatus !== undefined) this.proxyStatus = opts.proxyStatus;
+    if (opts.h2Code !== undefined) {
+      this.h2Code = opts.h2Code;
+      this.h2CodeName = H2_ERROR_NAMES[opts.h2Code] ?? `0x${opts.h2Code.toString(16)}`;
+    }
     if (opts.url !== undefined) this.url = opts.url;
     if (opts.method !== undefined) this.method = opts.method;
   }

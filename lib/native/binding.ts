@@ -32,6 +32,25 @@ export interface NativeEngineOptions {
   /** Benchmarks only (tools/bench-hooks.ts): socket-less connections answering with this response. */
   memoryResponse?: string;
   dns?: NativeDnsOptions;
+  http2?: NativeHttp2Options;
+}
+
+/** Validated HTTP/2 options (lib/session/h2-options.ts); absent fields take the core's defaults. */
+export interface NativeHttp2Options {
+  /** 0 off, 1 by ALPN, 2 also h2c by prior knowledge. */
+  mode: 0 | 1 | 2;
+  maxStreams?: number;
+  settingsTimeout?: number;
+  pingInterval?: number;
+  /** Flat [id, value, id, value, ...], in order. */
+  settings?: number[];
+  connectionWindowIncrement?: number;
+  /** Flat [streamId, dependsOn, weight, exclusive (0/1), ...]. */
+  priorityFrames?: number[];
+  /** [dependsOn, weight, exclusive (0/1)]; absent: no priority on HEADERS. */
+  headersPriority?: [number, number, number];
+  /** A permutation of 'masp' (:method, :authority, :scheme, :path). */
+  pseudoOrder?: string;
 }
 
 /** Validated DNS options (lib/net/dns.ts); absent fields take the core's defaults. */
@@ -70,6 +89,8 @@ export interface NativeStats {
   tlsFailures: number;
   rawSockets: number;
   rawWaiting: number;
+  h2Connections: number;
+  streams: number;
   dns: DnsStats;
 }
 
@@ -176,7 +197,7 @@ export interface NativeEngine {
   close(): void;
   destroy(): void;
   stats(): NativeStats;
-  originStats(): Array<{ origin: string; open: number; idle: number; queued: number }>;
+  originStats(): Array<{ origin: string; open: number; idle: number; queued: number; streams: number }>;
   lastError(): string;
   /** The answer to a DnsLookup event: addresses, or null with a DNS error index. ttlMs -1: none. */
   dnsAnswer(lookupId: number, addresses: string[] | null, ttlMs: number, errorIndex: number): void;
@@ -201,6 +222,8 @@ export interface NativeBinding {
   tlsCapabilities(): NativeTlsCapabilities;
   /** The Accept-Encoding the engine can decode: 'gzip, deflate, br' (+ ', zstd' where Node has zstd). */
   acceptEncoding(): string;
+  /** Whether this Node exports nghttp2 (HTTP/2 works). */
+  http2Available(): boolean;
   errorCodes: string[];
   errorMessages: string[];
   napiVersion: number;

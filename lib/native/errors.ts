@@ -30,6 +30,10 @@ export function nativeError(index: number, detail: string, errno: number, url?: 
     // The engine passes the proxy's status (not an errno) for proxy refusals.
     return new UvfetchError(code, msg, { reason: detail || undefined, proxyStatus: errno > 0 ? errno : undefined, url, method });
   }
+  if (code.startsWith('ERR_HTTP2_')) {
+    // The engine passes the HTTP/2 error code (RST_STREAM / GOAWAY), not an errno.
+    return new UvfetchError(code, msg, { reason: detail || undefined, h2Code: errno >>> 0, url, method });
+  }
   return new UvfetchError(code, msg, { reason: detail || undefined, syscode: sysName(errno), url, method });
 }
 

@@ -26,6 +26,8 @@ export const enum Ev {
   TlsRef = 11,
   DnsLookup = 12,
   DnsResult = 13,
+  H2Info = 14,
+  H2Forget = 15,
   // Raw sockets (lib/raw/raw-socket.ts); id = raw socket id.
   RawOpen = 20,
   RawData = 21,
@@ -90,7 +92,10 @@ export class EventRecord {
     return this.a & 0xffff;
   }
   get httpVersionMinor(): number {
-    return (this.a >>> 16) & 0xff;
+    return (this.a >>> 16) & 0xf;
+  }
+  get httpVersionMajor(): number {
+    return (this.a >>> 20) & 0xf;
   }
   get reused(): boolean {
     return ((this.a >>> 24) & 1) === 1;
@@ -116,6 +121,10 @@ export class EventRecord {
   }
   get tlsInfoId(): number {
     return this.a;
+  }
+  /** TlsRef: the HTTP/2 info id of the connection (0: HTTP/1). H2Info: `id` is it, p1 the fingerprint. */
+  get h2InfoId(): number {
+    return this.b;
   }
 
   // --- DnsLookup: the 64-bit lookup id is id (low) | a (high); `b` the address family.

@@ -143,17 +143,17 @@ function profileHeaders(p: BrowserProfile, adjusted: Map<string, string>): strin
 }
 
 /**
- * Whether the engine speaks HTTP/2. Until it does, a profile's 'h2' is left out of ALPN: a server
- * would choose it and the handshake would end in ERR_TLS_ALPN (never advertise what the stack
- * cannot handle). Flip this when HTTP/2 is wired into the engine.
+ * Whether the engine speaks HTTP/2: on a Node without nghttp2 a profile's 'h2' is left out of ALPN
+ * (a server would choose it and the handshake would end in ERR_TLS_ALPN). A session with
+ * `http2: false` leaves it out too (lib/tls/profile.ts httpContext).
  */
-export const ENGINE_SPEAKS_H2 = false;
+export const ENGINE_SPEAKS_H2: boolean = binding.http2Available();
 
 function profileTls(p: BrowserProfile, adjusted: Map<string, string>): TlsOptions {
   const tls = clone(p.tls) as TlsOptions;
   if (!ENGINE_SPEAKS_H2 && tls.alpn !== undefined && tls.alpn.includes('h2')) {
     tls.alpn = tls.alpn.filter((a) => a !== 'h2');
-    adjusted.set('alpn', 'h2 left out: HTTP/2 not yet in the engine (a server would choose it)');
+    adjusted.set('alpn', 'h2 left out: this Node exports no nghttp2 (a server would choose it)');
   }
   return tls;
 }

@@ -16,7 +16,7 @@ import { nativeError } from '../native/errors.js';
 import { Ev, type EventRecord } from '../native/wire.js';
 import { kRawAccess, type RawAccess } from '../session/raw-access.js';
 import { Session } from '../session/session.js';
-import { TlsProfile } from '../tls/profile.js';
+import { rawContext, TlsProfile } from '../tls/profile.js';
 import type { TlsInfo, TlsOptions } from '../tls/types.js';
 const CONNECT_KEYS = new Set(['host', 'port', 'tls', 'servername', 'localAddress', 'timeout', 'noDelay', 'keepAlive', 'session', 'signal', 'highWaterMark']);
 
@@ -375,7 +375,7 @@ export function connect(options: ConnectOptions): Promise<RawSocket> {
   if (signal?.aborted) return Promise.reject(new UvfetchError('ERR_ABORTED', 'connect aborted', { cause: signal.reason }));
   const id = router.take();
   const sock = new RawSocket(access.engine, id, hwm);
-  const rc = access.engine.rawConnect(id, host, options.port, tls === null ? null : tls.native, native);
+  const rc = access.engine.rawConnect(id, host, options.port, tls === null ? null : rawContext(tls), native);
   if (rc !== 0) return Promise.reject(nativeError(rc, access.engine.lastError(), 0));
   router.sockets.set(id, sock);
   return new Promise<RawSocket>((resolve, reject) => {

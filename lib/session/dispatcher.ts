@@ -50,9 +50,17 @@ export interface ResolvedAddress {
   family: 4 | 6;
 }
 
-function infoOf(rec: EventRecord, impersonate: string | undefined): ResponseInfo {
+function infoOf(rec: EventRecord, impersonate: string | undefined, h2Fingerprint: string | undefined): ResponseInfo {
   const minor = rec.httpVersionMinor;
-  return { httpVersion: httpVersionOf(1, minor), httpVersionMinor: minor, reused: rec.reused, attempts: rec.attempts, impersonate };
+  const info: ResponseInfo = {
+    httpVersion: httpVersionOf(rec.httpVersionMajor, minor),
+    httpVersionMinor: minor,
+    reused: rec.reused,
+    attempts: rec.attempts,
+    impersonate,
+  };
+  if (h2Fingerprint !== undefined) info.h2Fingerprint = h2Fingerprint;
+  return info;
 }
 
 /**
@@ -75,6 +83,9 @@ export class Dispatcher implements RawEvents {
   readonly tlsInfo = new Map<number, TlsInfo>();
   refId = 0;
   refTls: TlsInfo | undefined = undefined;
+  // HTTP/2 connections' fingerprints (by info id), and the one of the next Complete/Head record.
+  readonly h2Info = new Map<number, string>();
+  refH2: string | undefined = undefined;
   /** dns.lookup / dns.resolver 'records': the engine asks here once per real lookup. */
   lookup: DnsLookupFunction | undefined;
   lookupTimeout = 0;
@@ -102,6 +113,7 @@ export class Dispatcher implements RawEvents {
         const r = this.closeResolve;
         this.closeResolve = undefined;
         this.tlsInfo.clear();
+        this.h2Info.clear();
         r?.();
         return;
       }
@@ -116,7 +128,14 @@ export class Dispatcher implements RawEvents {
         return;
       case Ev.TlsRef:
         this.refId = rec.id;
-        this.refTls = this.tlsInfo.get(rec.tlsInfoId);
+        this.refTls = rec.tlsInfoId === 0 ? undefined : this.tlsInfo.get(rec.tlsInfoId);
+        this.refH2 = rec.h2InfoId === 0 ? undefined : this.h2Info.get(rec.h2InfoId);
+        return;
+      case Ev.H2Info:
+        this.h2Info.set(rec.id, rec.text());
+        return;
+      case Ev.H2Forget:
+        this.h2Info.delete(rec.id);
         return;
       case Ev.DnsLookup:
         if (this.lookup !== undefined && this.engine !== undefined) {
@@ -185,9 +204,10 @@ export class Dispatcher implements RawEvents {
 
   #onComplete(p: Pending, rec: EventRecord): void {
     this.#settle(p);
-    const res = new Response(rec.status, p.url, rec.text(), infoOf(rec, this.impersonate), rec.bodyCopy());
+    const ref = this.refId === p.id;
+    const res = new Response(rec.status, p.url, rec.text(), infoOf(rec, this.impersonate, ref ? this.refH2 : undefined), rec.bodyCopy());
     res.timings = p.timings;
-    if (this.refId === p.id) res.tls = this.#takeTls();
+    if (ref) res.tls = this.#takeTls();
     this.#count(res.status);
     if (p.traced) publishHead(p.id, p.method, p.url, res.status, res.info.reused, p.timings!, true);
     p.resolve(p.redirect !== undefined && isRedirectStatus(res.status) ? (this.onRedirect?.(p, res) ?? res) : res);
@@ -212,9 +232,10 @@ export class Dispatcher implements RawEvents {
     });
     p.readable = new WeakRef(readable);
     this.#abandoned.register(readable, id, p);
-    const res = new StreamResponse(rec.status, p.url, rec.text(), infoOf(rec, this.impersonate), readable);
+    const ref = this.refId === id;
+    const res = new StreamResponse(rec.status, p.url, rec.text(), infoOf(rec, this.impersonate, ref ? this.refH2 : undefined), readable);
     res.timings = p.timings;
-    if (this.refId === id) res.tls = this.#takeTls();
+    if (ref) res.tls = this.#takeTls();
     p.status = res.status;
     this.#count(res.status);
     if (p.traced) publishHead(id, p.method, p.url, res.status, res.info.reused, p.timings!, false);
@@ -229,6 +250,7 @@ export class Dispatcher implements RawEvents {
     const t = this.refTls;
     this.refId = 0;
     this.refTls = undefined;
+    this.refH2 = undefined;
     return t;
   }
 

@@ -45,6 +45,8 @@ const SESSION_KEYS: ReadonlySet<string> = new Set([
   'impersonate',
   'dns',
   'proxy',
+  'http2',
+  'h2',
   'interceptors',
   ...SESSION_POLICY_KEYS,
 ]);

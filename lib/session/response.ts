@@ -20,7 +20,7 @@ const NO_REDIRECTS: readonly RedirectHop[] = Object.freeze([]);
 
 /** Facts about how a response was obtained. */
 export interface ResponseInfo {
-  /** The protocol version of the response: '1.0', '1.1' (or '2' once HTTP/2 is spoken). */
+  /** The protocol version of the response: '1.0', '1.1' or '2'. */
   httpVersion: HttpVersion;
   /**
    * 0 for HTTP/1.0, 1 for HTTP/1.1.
@@ -34,6 +34,12 @@ export interface ResponseInfo {
   attempts: number;
   /** The browser profile's name when the session impersonates one (`impersonate`), else undefined. */
   impersonate: string | undefined;
+  /**
+   * HTTP/2 only: what this connection actually sent, in the Akamai fingerprint format
+   * `SETTINGS|WINDOW_UPDATE|PRIORITY|pseudo-header order` (e.g. `1:65536;2:0;4:6291456;6:262144|15663105|0|m,a,s,p`).
+   * Undefined on HTTP/1.
+   */
+  h2Fingerprint?: string | undefined;
 }
 
 abstract class BaseResponse {

@@ -12,8 +12,10 @@ import { acquireLoopDelay, releaseLoopDelay } from '../observability/metrics.js'
 import { type RedirectPolicy, redirectPolicy } from '../policies/redirect.js';
 import { retryPolicy } from '../policies/retry.js';
 import { impersonation, withUserAgent } from '../profiles/profiles.js';
+import type { H2Profile } from '../profiles/types.js';
 import { TlsProfile } from '../tls/profile.js';
 import { Dispatcher, type Pending, type ResolvedAddress } from './dispatcher.js';
+import { http2Options } from './h2-options.js';
 import { type FetchManyOptions, type FetchManyRequest, type FetchManyResult, fetchMany } from './fetch-many.js';
 import { fetchImpl, type UvfetchRequestInit, type UvfetchResponse } from './fetch-types.js';
 import { checkRequestOptions, normalizeHost, sessionOptions, type Timeouts } from './options.js';
@@ -91,6 +93,7 @@ export class Session {
     // Compiled now, so a bad profile fails here rather than at the first https request.
     let defaultHeaders: readonly string[] | null = null;
     let impersonate: string | undefined;
+    let profileH2: H2Profile | undefined;
     if (options.impersonate !== undefined) {
       if (options.tls instanceof TlsProfile) {
         throw invalidOption('tls', "with impersonate, give TLS options (applied over the profile's), not a TlsProfile");
@@ -100,9 +103,12 @@ export class Session {
       defaultHeaders = imp.headers;
       if (typeof options.userAgent === 'string') defaultHeaders = withUserAgent(defaultHeaders, options.userAgent);
       impersonate = imp.profile.name;
+      profileH2 = imp.profile.h2;
     } else {
       this.#tlsOption = options.tls === undefined ? undefined : TlsProfile.from(options.tls);
     }
+    const h2 = http2Options(options.http2, options.h2, profileH2);
+    v.engine.http2 = h2.native;
     const proxy: ProxyConfig | null = proxyConfig(options.proxy, 'proxy') ?? null;
     const t = v.timeouts;
     this.#timeouts = t;
@@ -136,6 +142,7 @@ export class Session {
       redirectBase: policies.redirect,
       closed: () => this.#closed,
       tls: () => this.#tls(),
+      http2: h2.offer,
       defaultHeaders,
     };
     const self = new WeakRef(this); // the Dispatcher must not keep the Session alive
@@ -294,6 +301,8 @@ export class Session {
         created: s.created,
         reused: s.reused,
         reuseRatio: s.created + s.reused === 0 ? 0 : s.reused / (s.created + s.reused),
+        http2: s.h2Connections,
+        streams: s.streams,
         ...(options.perOrigin ? { perOrigin: this.#engine.originStats() } : {}),
       },
       eventLoop: h === undefined ? { p50: 0, p99: 0, max: 0 } : { p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) },

@@ -11,7 +11,7 @@ import { kResend, type SendHook, sendHook } from '../observability/send-hook.js'
 import { channels, tracingActive } from '../observability/tracing.js';
 import { hasRedirectOptions, publicHref, type RedirectPolicy, redirectPolicy } from '../policies/redirect.js';
 import { mergeProfileHeaders } from '../profiles/profiles.js';
-import { TlsProfile } from '../tls/profile.js';
+import { httpContext, TlsProfile } from '../tls/profile.js';
 import { pumpBody, requestBody } from './body.js';
 import type { Dispatcher, Pending } from './dispatcher.js';
 import { checkRequestOptions, hasOverrides, requestOverrides, type Timeouts } from './options.js';
@@ -33,6 +33,8 @@ export interface SubmitContext {
   closed(): boolean;
   /** The session's TLS profile (its `tls` option, else a default one). */
   tls(): TlsProfile;
+  /** Offer h2 by ALPN on https (the session's `http2`). */
+  http2: boolean;
   /** The browser profile's default headers (flat, in order), or null. */
   readonly defaultHeaders: readonly string[] | null;
 }
@@ -149,7 +151,7 @@ export function submitRequest(
     id,
     host,
     port,
-    tls: https ? profile!.native : false,
+    tls: https ? httpContext(profile!, s.http2) : false,
     method,
     target,
     headers,

@@ -66,6 +66,40 @@ export interface SessionOptions extends LimitOptions, PolicyOptions {
   proxy?: string | URL | 'env' | null;
   /** Name resolution: the session's DNS cache, resolver and address selection. */
   dns?: DnsOptions;
+  /**
+   * HTTP/2. `true` (default): https connections offer `h2` and `http/1.1` by ALPN (a TLS profile's
+   * own `alpn` wins) and speak what the server picks; `false`: never h2; `'prior-knowledge'`: also
+   * h2c to http: origins without asking (RFC 9113 §3.3; not through an HTTP proxy). On a Node whose
+   * binary exports no nghttp2, the default quietly means HTTP/1.1 and an explicit `true` or
+   * `'prior-knowledge'` throws ERR_HTTP2_UNAVAILABLE.
+   */
+  http2?: boolean | 'prior-knowledge';
+  /** What HTTP/2 connections send first and how many streams they carry (see H2Options). */
+  h2?: H2Options;
+}
+
+/** A SETTINGS entry: a name ('HEADER_TABLE_SIZE', 'SETTINGS_ENABLE_PUSH', any case) or id, and a value. */
+export type H2SettingEntry = readonly [name: string | number, value: number];
+
+/** HTTP/2 connection options. With `impersonate`, unset fields take the browser profile's values. */
+export interface H2Options {
+  /** The first SETTINGS frame, in exactly this order; settings not listed are not sent.
+   * Default `[['ENABLE_PUSH', 0], ['INITIAL_WINDOW_SIZE', 4194304], ['MAX_HEADER_LIST_SIZE', 262144]]`. */
+  settings?: readonly H2SettingEntry[];
+  /** The WINDOW_UPDATE on stream 0 right after SETTINGS (0 = none). Default 16711681 (a 16 MiB window). */
+  connectionWindowIncrement?: number;
+  /** PRIORITY frames sent after the preface, before any request. Default none. */
+  priorityFrames?: readonly { streamId: number; dependsOn: number; weight: number; exclusive?: boolean }[];
+  /** The priority field on every HEADERS frame, or null for none (default). Weight 1..256. */
+  headersPriority?: { dependsOn: number; weight: number; exclusive?: boolean } | null;
+  /** Pseudo-header order. Default ['method', 'authority', 'scheme', 'path'] (':method' etc. also accepted). */
+  pseudoHeaderOrder?: readonly string[];
+  /** Streams one connection carries at once (the server's SETTINGS_MAX_CONCURRENT_STREAMS may lower it). Default 100. */
+  maxStreamsPerConnection?: number;
+  /** PING an open connection this often (ms); no ACK within max(interval, 1 s) closes it. Default 0 (off). */
+  pingInterval?: number;
+  /** Our SETTINGS must be acknowledged within this (ms), else the connection fails with ERR_HTTP2_PROTOCOL. Default 10 000. */
+  settingsTimeout?: number;
 }
 
 export interface RequestOptions extends LimitOptions, PolicyOptions {
@@ -109,8 +143,12 @@ export interface SessionStats {
     reused: number;
     /** reused / (created + reused): how often a request found a kept-alive socket. */
     reuseRatio: number;
-    /** Per origin (with `stats({ perOrigin: true })`). */
-    perOrigin?: Array<{ origin: string; open: number; idle: number; queued: number }>;
+    /** Open HTTP/2 connections (of `open`). */
+    http2: number;
+    /** Requests in flight on HTTP/2 connections (streams). */
+    streams: number;
+    /** Per origin (with `stats({ perOrigin: true })`); `streams`: requests on its HTTP/2 connections. */
+    perOrigin?: Array<{ origin: string; open: number; idle: number; queued: number; streams: number }>;
   };
   /** Event-loop delay of this thread (perf_hooks.monitorEventLoopDelay), ms, since the first stats() call. */
   eventLoop: { p50: number; p99: number; max: number };

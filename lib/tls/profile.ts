@@ -36,6 +36,7 @@ const TLS_KEYS = new Set([
   'echGrease',
   'certCompression',
 ]);
+const DEFAULT_ALPN: readonly string[] = binding.http2Available() ? ['h2', 'http/1.1'] : ['http/1.1'];
 const CERT_COMPRESSION = new Set(['brotli', 'zlib', 'zstd']);
 const VERIFY_KEYS = new Set(['checkHostname', 'depth', 'partialChain']);
 const VERSIONS = new Set(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
@@ -187,9 +188,14 @@ export class TlsProfile {
   readonly options: Readonly<TlsOptions>;
   /** @internal */
   readonly native: NativeTlsContext;
+  /** The ALPN protocols offered, in order (the `alpn` option, or ['h2', 'http/1.1'] by default). */
+  readonly alpn: readonly string[];
 
   constructor(options: TlsOptions = {}) {
     const { opts, ca } = toNative(options);
+    // No `alpn`: h2 and http/1.1, in that order (http/1.1 alone on a Node without nghttp2).
+    if (opts.alpn === undefined) opts.alpn = DEFAULT_ALPN.slice();
+    this.alpn = Object.freeze([...opts.alpn]);
     try {
       this.native = new binding.NativeTlsContext(opts, ca);
     } catch (err) {
@@ -227,4 +233,46 @@ export class TlsProfile {
   async fingerprint(options: { timeout?: number } = {}): Promise<TlsFingerprint> {
     return fingerprintHello(this.native, options.timeout ?? 5000);
   }
+}
+
+// Contexts derived from a profile whose ALPN list does not suit a use: an HTTP/2-less session,
+// or a raw socket (by profile; one per use).
+const derived = new WeakMap<TlsProfile, { h1?: NativeTlsContext; raw?: NativeTlsContext }>();
+
+function derive(profile: TlsProfile, slot: 'h1' | 'raw', alpn: string[]): NativeTlsContext {
+  let c = derived.get(profile);
+  if (c === undefined) {
+    c = {};
+    derived.set(profile, c);
+  }
+  let ctx = c[slot];
+  if (ctx === undefined) {
+    const { opts, ca } = toNative({ ...profile.options, alpn });
+    ctx = new binding.NativeTlsContext(opts, ca);
+    c[slot] = ctx;
+  }
+  return ctx;
+}
+
+/**
+ * @internal The native context for a session's HTTP connections: the profile's own, except that a
+ * session with `http2: false` never offers 'h2' (it is taken out of the list).
+ */
+export function httpContext(profile: TlsProfile, http2: boolean): NativeTlsContext {
+  const alpn = profile.alpn;
+  if (http2 || !alpn.includes('h2')) return profile.native;
+  return derive(
+    profile,
+    'h1',
+    alpn.filter((a) => a !== 'h2'),
+  );
+}
+
+/**
+ * @internal The native context for raw sockets: a profile that sets no `alpn` offers only
+ * 'http/1.1' there (as before HTTP/2), since a raw socket's user speaks whatever is selected.
+ */
+export function rawContext(profile: TlsProfile): NativeTlsContext {
+  if (profile.options.alpn !== undefined || !profile.alpn.includes('h2')) return profile.native;
+  return derive(profile, 'raw', ['http/1.1']);
 }

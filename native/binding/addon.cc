@@ -10,6 +10,7 @@
 #include "base/fd_limits.h"
 #include "engine_wrap.h"
 #include "http1/content_decoder.h"
+#include "http2/nghttp2_decl.h"
 #include "tls_wrap.h"
 
 namespace {
@@ -86,6 +87,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                                       return Napi::String::New(info.Env(), v.data(), v.size());
                                     },
                                     "acceptEncoding"));
+  // Whether this Node exports nghttp2 (HTTP/2 works); else HTTP/2 fails with ERR_HTTP2_UNAVAILABLE.
+  exports.Set("http2Available", Napi::Function::New(
+                                    env,
+                                    [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                      return Napi::Boolean::New(info.Env(), uvf::http2::h2_available());
+                                    },
+                                    "http2Available"));
   auto n = static_cast<uint32_t>(uvf::Error::Count_);
   Napi::Array codes = Napi::Array::New(env, n);
   Napi::Array messages = Napi::Array::New(env, n);

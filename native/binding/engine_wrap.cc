@@ -20,9 +20,11 @@ enum : uint32_t {
   kEvTimings = 8,
   kEvTlsInfo = 9,    // id = TLS info id; payload = NUL-separated fields (lib/tls/info.ts)
   kEvTlsForget = 10, // id = TLS info id: its connection closed
-  kEvTlsRef = 11,    // id = request id, a = TLS info id; precedes that request's Complete/Head
+  kEvTlsRef = 11,    // id = request id, a = TLS info id, b = HTTP/2 info id; precedes that request's Complete/Head
   kEvDnsLookup = 12,  // id/a = lookup id (low/high 32 bits), b = family, p1 = host
   kEvDnsResult = 13, // id = query id, a = error index, p1 = addresses, comma-separated
+  kEvH2Info = 14,    // id = HTTP/2 info id; p1 = the connection's Akamai fingerprint
+  kEvH2Forget = 15,  // id = HTTP/2 info id: its connection closed
   // Raw sockets (id = raw socket id):
   kEvRawOpen = 20,    // a = remote port | local port << 16, b = TLS info id, p1 = "remote\0local"
   kEvRawData = 21,    // b = big payload index (1-based) or 0 with the bytes in p2
@@ -44,8 +46,10 @@ enum : uint32_t {
   kFlagTimings = 8,
 };
 
+// status (16 bits) | minor << 16 (4 bits) | major << 20 (4 bits) | reused << 24 | attempts << 25
 uint32_t pack_meta(const ResponseMeta& m) {
-  return static_cast<uint32_t>(m.status) | (static_cast<uint32_t>(m.version_minor) << 16) |
+  return static_cast<uint32_t>(m.status) | (static_cast<uint32_t>(m.version_minor & 0xf) << 16) |
+         (static_cast<uint32_t>(m.version_major & 0xf) << 20) |
          (m.reused ? 1u << 24 : 0u) | (static_cast<uint32_t>(m.attempts) << 25);
 }
 
@@ -151,6 +155,64 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     e.Set("code", Napi::String::New(env, error_code(Error::InvalidOption)));
     e.ThrowAsJavaScriptException();
     return;
+  }
+
+  Napi::Value hv = o.Get("http2");
+  if (hv.IsObject()) {
+    // Validated and normalised in JS (lib/session/options.ts): ids, numbers, 'masp' order.
+    Napi::Object h = hv.As<Napi::Object>();
+    Http2EngineOptions& h2 = eo.http2;
+    h2.mode = static_cast<Http2EngineOptions::Mode>(std::min<uint32_t>(opt_u32(h, "mode", 1), 2));
+    h2.max_streams = opt_u32(h, "maxStreams", h2.max_streams);
+    h2.settings_timeout_ms = opt_u32(h, "settingsTimeout", h2.settings_timeout_ms);
+    h2.ping_interval_ms = opt_u32(h, "pingInterval", 0);
+    http2::SessionOptions& so = h2.session;
+    Napi::Value sv = h.Get("settings");
+    if (sv.IsArray()) {
+      Napi::Array a = sv.As<Napi::Array>();
+      so.settings.clear();
+      for (uint32_t i = 0; i + 1 < a.Length(); i += 2) {
+        so.settings.push_back({static_cast<uint16_t>(a.Get(i).As<Napi::Number>().Uint32Value()),
+                               a.Get(i + 1).As<Napi::Number>().Uint32Value()});
+      }
+    }
+    so.connection_window_increment = opt_u32(h, "connectionWindowIncrement", so.connection_window_increment);
+    Napi::Value pv = h.Get("priorityFrames");  // flat: streamId, dependsOn, weight, exclusive, ...
+    if (pv.IsArray()) {
+      Napi::Array a = pv.As<Napi::Array>();
+      for (uint32_t i = 0; i + 3 < a.Length(); i += 4) {
+        http2::PrioritySpec ps;
+        ps.stream_id = static_cast<int32_t>(a.Get(i).As<Napi::Number>().Uint32Value());
+        ps.depends_on = static_cast<int32_t>(a.Get(i + 1).As<Napi::Number>().Uint32Value());
+        ps.weight = static_cast<uint16_t>(a.Get(i + 2).As<Napi::Number>().Uint32Value());
+        ps.exclusive = a.Get(i + 3).As<Napi::Number>().Uint32Value() != 0;
+        so.priority_frames.push_back(ps);
+      }
+    }
+    Napi::Value hp = h.Get("headersPriority");  // [dependsOn, weight, exclusive] or absent
+    if (hp.IsArray() && hp.As<Napi::Array>().Length() == 3) {
+      Napi::Array a = hp.As<Napi::Array>();
+      so.headers_priority = true;
+      so.headers_priority_spec.depends_on = static_cast<int32_t>(a.Get(0u).As<Napi::Number>().Uint32Value());
+      so.headers_priority_spec.weight = static_cast<uint16_t>(a.Get(1u).As<Napi::Number>().Uint32Value());
+      so.headers_priority_spec.exclusive = a.Get(2u).As<Napi::Number>().Uint32Value() != 0;
+    }
+    Napi::Value po = h.Get("pseudoOrder");
+    if (po.IsString()) {
+      std::string s = po.As<Napi::String>().Utf8Value();
+      if (s.size() == 4) std::copy(s.begin(), s.end(), so.pseudo_order.begin());
+    }
+  }
+  // HPACK-decoded header lists are bounded like HTTP/1 heads.
+  eo.http2.session.max_header_list_size = std::max<size_t>(eo.limits.max_header_size, 4096);
+  {
+    std::string why;
+    if (http2::validate_options(eo.http2.session, &why) != Error::Ok) {
+      Napi::Error e = Napi::Error::New(env, "h2: " + why);
+      e.Set("code", Napi::String::New(env, error_code(Error::InvalidOption)));
+      e.ThrowAsJavaScriptException();
+      return;
+    }
   }
 
   Napi::Value dv = o.Get("dns");
@@ -559,6 +621,7 @@ Napi::Value EngineWrap::OriginStats(const Napi::CallbackInfo& info) {
     x.Set("open", static_cast<double>(o.open));
     x.Set("idle", static_cast<double>(o.idle));
     x.Set("queued", static_cast<double>(o.queued));
+    x.Set("streams", static_cast<double>(o.streams));
     arr.Set(i++, x);
   }
   return arr;
@@ -585,6 +648,8 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("tlsHandshakes", static_cast<double>(s.tls_handshakes));
   o.Set("tlsResumed", static_cast<double>(s.tls_resumed));
   o.Set("tlsFailures", static_cast<double>(s.tls_failures));
+  o.Set("h2Connections", static_cast<double>(s.h2_connections));
+  o.Set("streams", static_cast<double>(s.streams));
   o.Set("rawSockets", static_cast<double>(s.raw_sockets));
   o.Set("rawWaiting", static_cast<double>(s.raw_waiting));
   Napi::Object d = Napi::Object::New(env);
@@ -671,7 +736,7 @@ void EngineWrap::request_settled() {
 
 void EngineWrap::on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) {
   request_settled();
-  if (m.tls_info != 0) push_record(kEvTlsRef, id, m.tls_info, 0, nullptr, 0, nullptr, 0);
+  if (m.tls_info != 0 || m.h2_info != 0) push_record(kEvTlsRef, id, m.tls_info, m.h2_info, nullptr, 0, nullptr, 0);
   if (body.size() > kBigPayload) {
     uint32_t big = push_big(std::move(body));
     push_record(kEvComplete, id, pack_meta(m), big, head.data(), head.size(), nullptr, 0);
@@ -681,7 +746,7 @@ void EngineWrap::on_complete(RequestId id, const ResponseMeta& m, std::string&& 
 }
 
 void EngineWrap::on_head(RequestId id, const ResponseMeta& m, std::string&& head) {
-  if (m.tls_info != 0) push_record(kEvTlsRef, id, m.tls_info, 0, nullptr, 0, nullptr, 0);
+  if (m.tls_info != 0 || m.h2_info != 0) push_record(kEvTlsRef, id, m.tls_info, m.h2_info, nullptr, 0, nullptr, 0);
   push_record(kEvHead, id, pack_meta(m), 0, head.data(), head.size(), nullptr, 0);
 }
 
@@ -727,6 +792,10 @@ void EngineWrap::on_tls_info(uint32_t id, const tls::SessionInfo& i) {
 }
 
 void EngineWrap::on_tls_forget(uint32_t id) { push_record(kEvTlsForget, id, 0, 0, nullptr, 0, nullptr, 0); }
+void EngineWrap::on_h2_info(uint32_t id, const std::string& fingerprint) {
+  push_record(kEvH2Info, id, 0, 0, fingerprint.data(), fingerprint.size(), nullptr, 0);
+}
+void EngineWrap::on_h2_forget(uint32_t id) { push_record(kEvH2Forget, id, 0, 0, nullptr, 0, nullptr, 0); }
 void EngineWrap::on_dns_lookup(uint64_t lookup_id, const std::string& host, int family) {
   push_record(kEvDnsLookup, static_cast<uint32_t>(lookup_id), static_cast<uint32_t>(lookup_id >> 32),
               static_cast<uint32_t>(family), host.data(), host.size(), nullptr, 0);

@@ -82,7 +82,7 @@ describe('stats agree with the errors already delivered', () => {
     await res.text();
     const after = s.stats({ perOrigin: true });
     expect(after.connections).toMatchObject({ open: 1, idle: 1, active: 0 });
-    expect(after.connections.perOrigin).toEqual([{ origin: `http://127.0.0.1:${ok.port}`, open: 1, idle: 1, queued: 0 }]);
+    expect(after.connections.perOrigin).toEqual([{ origin: `http://127.0.0.1:${ok.port}`, open: 1, idle: 1, queued: 0, streams: 0 }]);
   });
 
   it('close() while a response is in flight: the connection that carried it closes once', async () => {

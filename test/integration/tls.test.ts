@@ -250,13 +250,23 @@ describe('every profile option reaches the wire (seen by the server)', () => {
 
     await session({ tls: { ca: fx.caPem, alpn: [] } }).request(url(srv));
     expect(hello(srv, 3).extensions).not.toContain(16);
+
+    // No `alpn`: h2 first (HTTP/2 by default), http/1.1 when the server picks it; http2: false
+    // takes h2 out, also from a profile that lists it.
+    const r1 = await session({ tls: { ca: fx.caPem } }).request(url(srv));
+    expect(hello(srv, 4).alpn).toEqual(['h2', 'http/1.1']);
+    expect(r1.info.httpVersion).toBe('1.1');
+    await session({ http2: false, tls: { ca: fx.caPem } }).request(url(srv));
+    expect(hello(srv, 5).alpn).toEqual(['http/1.1']);
+    await session({ http2: false, tls: { ca: fx.caPem, alpn: ['h2', 'x-test', 'http/1.1'] } }).request(url(srv));
+    expect(hello(srv, 6).alpn).toEqual(['x-test', 'http/1.1']);
   });
 
   it('a server that selects a protocol we cannot speak fails with ERR_TLS_ALPN', async () => {
-    const srv = await server({ ALPNProtocols: ['h2'] });
-    const e = await rejection(session({ tls: { ca: fx.caPem, alpn: ['h2', 'http/1.1'] } }).request(url(srv)));
+    const srv = await server({ ALPNProtocols: ['spdy/3.1'] });
+    const e = await rejection(session({ tls: { ca: fx.caPem, alpn: ['spdy/3.1', 'http/1.1'] } }).request(url(srv)));
     expect(e.code).toBe('ERR_TLS_ALPN');
-    expect(e.reason).toMatch(/h2/);
+    expect(e.reason).toMatch(/spdy\/3\.1/);
   });
 });
 
@@ -285,7 +295,8 @@ describe('JA3 / JA4 self-report', () => {
     const p = new TlsProfile({ ca: fx.caPem, ciphersuites: 'TLS_AES_128_GCM_SHA256', groups: ['X25519'] });
     const fp = await p.fingerprint();
     expect(fp.ja3Hash).toMatch(/^[0-9a-f]{32}$/);
-    expect(fp.ja4).toMatch(/^t13d\d{4}h1_[0-9a-f]{12}_[0-9a-f]{12}$/);
+    // No `alpn`: h2 and http/1.1 are offered (JA4's ALPN field: "h2").
+    expect(fp.ja4).toMatch(/^t13d\d{4}h2_[0-9a-f]{12}_[0-9a-f]{12}$/);
     const srv = await server();
     const res = await session().request(url(srv), { tls: p });
     expect(res.tls!.ja3).toBe(fp.ja3);

@@ -30,6 +30,8 @@ describe('wire constants agree with engine_wrap.cc', () => {
       TlsRef: Ev.TlsRef,
       DnsLookup: Ev.DnsLookup,
       DnsResult: Ev.DnsResult,
+      H2Info: Ev.H2Info,
+      H2Forget: Ev.H2Forget,
       RawOpen: Ev.RawOpen,
       RawData: Ev.RawData,
       RawEnd: Ev.RawEnd,
@@ -70,7 +72,8 @@ describe('wire constants agree with engine_wrap.cc', () => {
 
   it('response meta packing (pack_meta) matches the accessors', () => {
     const body = /uint32_t pack_meta\(const ResponseMeta& m\) \{([\s\S]*?)\n\}/.exec(cc)![1]!;
-    expect(body).toMatch(/version_minor\) << 16\)/);
+    expect(body).toMatch(/version_minor & 0xf\) << 16\)/);
+    expect(body).toMatch(/version_major & 0xf\) << 20\)/);
     expect(body).toMatch(/m\.reused \? 1u << 24/);
     expect(body).toMatch(/m\.attempts\) << 25\)/);
     const r = new EventRecord();
@@ -78,6 +81,10 @@ describe('wire constants agree with engine_wrap.cc', () => {
     expect([r.status, r.httpVersionMinor, r.reused, r.attempts]).toEqual([204, 0, true, 2]);
     r.a = 200 | (1 << 16);
     expect([r.status, r.httpVersionMinor, r.reused, r.attempts]).toEqual([200, 1, false, 0]);
+    r.a = 200 | (1 << 16) | (1 << 20) | (1 << 25);
+    expect([r.status, r.httpVersionMajor, r.httpVersionMinor, r.attempts]).toEqual([200, 1, 1, 1]);
+    r.a = 200 | (0 << 16) | (2 << 20) | (1 << 24) | (1 << 25);
+    expect([r.status, r.httpVersionMajor, r.httpVersionMinor, r.reused, r.attempts]).toEqual([200, 2, 0, true, 1]);
   });
 
   it('timings order (on_timings)', () => {

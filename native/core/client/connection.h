@@ -69,6 +69,9 @@ class Connection {
   virtual void close(bool abortive) = 0;
   // It made a socket (so its close gives a descriptor back).
   virtual bool had_fd() const = 0;
+  // Engine::defer_output() asked for it: write what was encoded during the turn.
+  virtual void flush_output() {}
+  bool output_deferred = false;  // in the engine's pending_output_
 
   // For the pool and the engine's bookkeeping.
   PoolKey* key() const { return key_; }
@@ -86,7 +89,8 @@ class Connection {
   uint32_t index_ = 0;
 };
 
-// A new connection for `key` (not started). Today every connection is HTTP/1.1.
+// A new connection for `key` (not started). It connects as HTTP/1.1; when ALPN (or prior
+// knowledge) picks HTTP/2 it hands its transport to an Http2Connection (Engine::replace_connection).
 Connection* new_connection(Engine* engine, PoolKey* key);
 
 }  // namespace uvf

@@ -491,6 +491,38 @@ void Engine::connection_idle(Connection* c) {
   }
 }
 
+void Engine::replace_connection(Connection* from, Connection* to) {
+  size_t i = from->index();
+  conns_[i] = to;
+  to->set_index(i);
+  conn_timers_.cancel(from);
+  if (from->output_deferred) {
+    pending_output_.erase(std::find(pending_output_.begin(), pending_output_.end(), from));
+    from->output_deferred = false;
+  }
+  dead_.push_back(from);  // it is in no pool list (still connecting) and reports nothing more
+}
+
+void Engine::connection_full(Connection* c) { pool_.unpark(*c->key(), c); }
+
+void Engine::defer_output(Connection* c) {
+  if (c->output_deferred) return;
+  c->output_deferred = true;
+  pending_output_.push_back(c);
+  schedule_turn_end();
+}
+
+void Engine::flush_outputs() {
+  while (!pending_output_.empty()) {
+    std::vector<Connection*> cs;
+    cs.swap(pending_output_);
+    for (Connection* c : cs) {
+      c->output_deferred = false;
+      c->flush_output();
+    }
+  }
+}
+
 void Engine::connection_closing(Connection* c) {
   // Counted as gone at once: an error delivered in this turn must not find it in stats().
   Key& k = *c->key();
@@ -510,6 +542,10 @@ void Engine::connection_closed(Connection* c) {
   Key& k = *c->key();
   pool_.unpark(k, c);
   pool_.connection_closed(k, /*was_closing=*/true);
+  if (c->output_deferred) {
+    pending_output_.erase(std::find(pending_output_.begin(), pending_output_.end(), c));
+    c->output_deferred = false;
+  }
   dead_.push_back(c);
   if (fd_exhausted_ && c->had_fd()) fd_exhausted_ = false;  // a descriptor just came back
   if (!k.waiters.empty() && !k.dispatch_scheduled) {
@@ -631,6 +667,7 @@ void Engine::run_turn_end() {
   check_active_ = false;
   uv_check_stop(&check_);
   uv_idle_stop(&idle_);
+  flush_outputs();
   // Deferred pool work first, so requests it fails are part of this flush.
   while (!pending_dispatch_.empty()) {
     std::vector<Key*> keys;
@@ -653,6 +690,7 @@ void Engine::run_turn_end() {
     flush_pending_ = false;
     sink_->flush();  // may re-enter submit(): everything above is settled by now
   }
+  flush_outputs();  // what those submits encoded
   ++turn_;
   if (!throttled_.empty()) {
     std::vector<RequestId> ids;
@@ -753,11 +791,23 @@ void Engine::on_handle_closed(uv_handle_t* h) {
 
 std::vector<Engine::OriginStat> Engine::origin_stats() {
   std::vector<OriginStat> out;
+  std::unordered_map<const Key*, size_t> at;
   pool_.for_each_key([&](Key& k) {
     size_t open = k.open - k.closing;
     if (open == 0 && k.waiters.empty()) return;
-    out.push_back({k.info.origin(), open, k.idle.size(), k.waiters.size()});
+    at.emplace(&k, out.size());
+    out.push_back({k.info.origin(), open, 0, k.waiters.size(), 0});
   });
+  // Idle: open with nothing to carry (a multiplexed connection with room stays in the pool's
+  // list while busy); streams: requests on HTTP/2 connections.
+  for (Connection* c : conns_) {
+    if (c->stage() != Connection::Stage::Open) continue;
+    auto it = at.find(c->key());
+    if (it == at.end()) continue;
+    OriginStat& o = out[it->second];
+    if (c->active() == 0) ++o.idle;
+    if (std::strcmp(c->protocol(), "h2") == 0) o.streams += c->active();
+  }
   return out;
 }
 
@@ -816,8 +866,22 @@ EngineStats Engine::stats() const {
   for (auto& kv : raws_) {
     if (kv.second->waiting_for_slot() || kv.second->waiting_for_fd()) ++s.raw_waiting;
   }
+  s.idle = 0;
   for (auto* c : conns_) {
-    if (c->stage() == Connection::Stage::Connecting) ++s.connecting;
+    switch (c->stage()) {
+      case Connection::Stage::Connecting:
+        ++s.connecting;
+        break;
+      case Connection::Stage::Open:
+        if (c->active() == 0) ++s.idle;
+        if (std::strcmp(c->protocol(), "h2") == 0) {
+          ++s.h2_connections;
+          s.streams += c->active();
+        }
+        break;
+      case Connection::Stage::Closing:
+        break;
+    }
   }
   return s;
 }

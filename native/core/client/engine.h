@@ -22,6 +22,7 @@
 #include "dns/resolver_uv.h"
 #include "loop/deadline_queue.h"
 #include "http1/request_encoder.h"
+#include "http2/h2_session.h"
 #include "net/tcp_socket.h"
 #include "pool/connection_pool.h"
 #include "tls/tls_channel.h"
@@ -37,6 +38,21 @@ struct DnsEngineOptions {
   std::vector<std::pair<std::string, std::vector<std::string>>> overrides;
 };
 
+// HTTP/2 (client/http2_connection.h). Which protocols a TLS connection offers is its TLS profile's
+// ALPN list; these say what the engine accepts and how its HTTP/2 connections behave.
+struct Http2EngineOptions {
+  enum class Mode : uint8_t {
+    Off,             // never HTTP/2 (a server selecting h2 by ALPN fails the handshake)
+    Alpn,            // HTTP/2 when the server selects h2 by ALPN (https)
+    PriorKnowledge,  // also h2c on http: origins without asking (RFC 9113 §3.3); not through an HTTP proxy
+  };
+  Mode mode = Mode::Alpn;
+  http2::SessionOptions session;  // the preface (SETTINGS, WINDOW_UPDATE, PRIORITY, pseudo order) and limits
+  uint32_t max_streams = 100;     // per connection, also bounded by the server's SETTINGS_MAX_CONCURRENT_STREAMS
+  uint32_t settings_timeout_ms = 10'000;  // our SETTINGS unacknowledged this long: ERR_HTTP2_PROTOCOL
+  uint32_t ping_interval_ms = 0;  // PING an open connection this often (0: never); no ACK in time closes it
+};
+
 struct EngineOptions {
   PoolLimits pool;
   uint32_t keep_alive_timeout_ms = 15'000;
@@ -50,6 +66,7 @@ struct EngineOptions {
   // gets this complete response. Empty: real sockets.
   std::string memory_response;
   DnsEngineOptions dns;
+  Http2EngineOptions http2;
 };
 
 // Per-request settings decided by the caller.
@@ -83,10 +100,12 @@ struct RequestTimings {
 
 struct ResponseMeta {
   uint16_t status = 0;
+  uint8_t version_major = 1;  // 2: HTTP/2 (version_minor 0)
   uint8_t version_minor = 1;
   bool reused = false;    // served on a kept-alive connection
   uint8_t attempts = 1;   // 2 when transparently retried after a stale keep-alive socket
   uint32_t tls_info = 0;  // the connection's TLS session (see EngineSink::on_tls_info); 0 = plain
+  uint32_t h2_info = 0;   // the HTTP/2 connection's info (see EngineSink::on_h2_info); 0 = HTTP/1
 };
 
 class EngineSink {
@@ -104,6 +123,10 @@ class EngineSink {
   // connection closed). Responses carry the id in ResponseMeta::tls_info.
   virtual void on_tls_info(uint32_t id, const tls::SessionInfo& info) { (void)id, (void)info; }
   virtual void on_tls_forget(uint32_t id) { (void)id; }
+  // An HTTP/2 connection's first response: `id` names what it sent (the Akamai fingerprint of its
+  // preface and first HEADERS) until on_h2_forget(id). Responses carry it in ResponseMeta::h2_info.
+  virtual void on_h2_info(uint32_t id, const std::string& fingerprint) { (void)id, (void)fingerprint; }
+  virtual void on_h2_forget(uint32_t id) { (void)id; }
   // External resolution (EngineOptions::dns.external): resolve `host` and answer with
   // Engine::dns_answer(lookup_id, ..). One call per real lookup (the cache coalesces).
   virtual void on_dns_lookup(uint64_t lookup_id, const std::string& host, int family) = 0;
@@ -137,6 +160,8 @@ struct EngineStats {
   uint64_t bytes_in = 0, bytes_out = 0;
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
   size_t in_flight = 0, queued = 0, open = 0, idle = 0, connecting = 0;
+  size_t h2_connections = 0;  // open HTTP/2 connections
+  size_t streams = 0;         // requests carried on them now
   size_t raw_sockets = 0;  // raw connections not yet closed
   size_t raw_waiting = 0;  // of those, connects waiting for a slot (connections limit) or a descriptor
   dns::Stats dns;
@@ -186,6 +211,7 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   struct OriginStat {
     std::string origin;  // the pool key
     size_t open, idle, queued;
+    size_t streams;  // requests carried on its HTTP/2 connections
   };
   std::vector<OriginStat> origin_stats();
   uv_loop_t* loop() const { return loop_; }
@@ -248,6 +274,14 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   void connection_idle(Connection* c);  // finished a request: room for another
   void connection_closing(Connection* c);  // close() started: no longer open for stats
   void connection_closed(Connection* c);  // after the handle closed
+  // ALPN chose another protocol: `to` takes over from `from` (which gave it its transport and is
+  // freed after the turn, reporting nothing). `to` then reports connected as usual.
+  void replace_connection(Connection* from, Connection* to);
+  // c has no room any more (GOAWAY, a lower stream limit): no request is handed to it.
+  void connection_full(Connection* c);
+  // c has output to write at the end of this loop turn (Connection::flush_output): requests
+  // submitted in one turn go out in one write.
+  void defer_output(Connection* c);
   void request_finished(Request* r, bool failed);
   void report_timings(Request* r);  // no-op unless the request asked for timings
   bool try_retry(Request* r);  // requeue an idempotent request on a fresh connection
@@ -321,6 +355,8 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   uv_check_t check_;
   uv_idle_t idle_;
   std::vector<Key*> pending_dispatch_;           // keys to dispatch at the end of the turn
+  std::vector<Connection*> pending_output_;      // defer_output(): flushed at the end of the turn
+  void flush_outputs();
   std::vector<RequestId> throttled_;             // streams whose reading restarts at turn end
   uint64_t turn_ = 1;
   uint64_t timer_at_ = UINT64_MAX;

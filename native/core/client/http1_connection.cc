@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "client/http2_connection.h"
+
 
 namespace uvf {
 
@@ -15,7 +17,7 @@ constexpr uint64_t kMaxBodyReserve = 1 << 20;
 }  // namespace
 
 Http1Connection::Http1Connection(Engine* engine, PoolKey* key)
-    : Connection(key), transport_(engine, this, transport_options(engine)) {}
+    : Connection(key), engine_(engine), transport_(std::make_unique<Transport>(engine, static_cast<Transport::Owner*>(this), transport_options(engine))) {}
 
 Http1Connection::~Http1Connection() = default;
 
@@ -25,6 +27,7 @@ Transport::Options Http1Connection::transport_options(Engine* engine) const {
   o.socket.no_delay = engine->options().no_delay;
   o.socket.keep_alive_ms = engine->options().tcp_keep_alive_ms;
   o.socket.local = engine->local_address();
+  o.accept_h2 = engine->options().http2.mode != Http2EngineOptions::Mode::Off;
   return o;
 }
 
@@ -58,13 +61,26 @@ void Http1Connection::start(uint32_t connect_timeout_ms, uint32_t tls_timeout_ms
   tls_timeout_ms_ = tls_timeout_ms;
   set_deadline(Deadline::Connect, connect_timeout_ms);
   state_ = State::Connecting;
-  transport_.start();
+  transport_->start();
 }
 
 void Http1Connection::transport_handshaking() { set_deadline(Deadline::Tls, tls_timeout_ms_); }
 
-void Http1Connection::transport_connected(const std::string&) {
-  // The TLS channel refuses any ALPN selection but http/1.1 for HTTP connections.
+void Http1Connection::transport_connected(const std::string& alpn) {
+  // The protocol, once per connection: the TLS channel accepts only http/1.1 or (when the engine
+  // speaks it) h2; h2c by prior knowledge on plain http: origins (not through an HTTP proxy,
+  // which gets absolute-form HTTP/1.1 requests).
+  const Http2EngineOptions& h2 = engine()->options().http2;
+  bool plain_direct = !transport_->secure() && (key_->info.proxy.kind == proxy::Kind::None ||
+                                                key_->info.proxy.kind == proxy::Kind::Socks5);
+  if (alpn == "h2" || (h2.mode == Http2EngineOptions::Mode::PriorKnowledge && plain_direct)) {
+    deadline_ = 0;
+    deadline_kind_ = Deadline::None;
+    auto* next = new Http2Connection(engine(), key_, std::move(transport_));
+    engine()->replace_connection(this, next);
+    next->open();
+    return;
+  }
   state_ = State::Idle;
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
@@ -74,8 +90,8 @@ void Http1Connection::transport_connected(const std::string&) {
 void Http1Connection::transport_failed(Error e, const char* detail, int sys) { fail(e, detail, sys); }
 
 bool Http1Connection::probe_alive() {
-  if (transport_.secure() && state_ != State::Idle) return false;
-  return transport_.probe_alive();
+  if (transport_->secure() && state_ != State::Idle) return false;
+  return transport_->probe_alive();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,7 +124,7 @@ void Http1Connection::assign(Request* r) {
   if (r->want_timings) {
     r->t_assigned = uv_hrtime();
     if (served_ == 0) {  // this request paid for the connection
-      const Transport& t = transport_;
+      const Transport& t = *transport_;
       r->dns_us = t.resolved_us();
       r->connect_us = t.connected_us() - t.resolved_us();
       r->tls_us = t.tls_us() != 0 ? t.tls_us() - t.connected_us() : 0;
@@ -116,9 +132,9 @@ void Http1Connection::assign(Request* r) {
   }
   r->state = Request::State::Active;
   reset_response_state();
-  transport_.set_ref(true);
-  if (!transport_.reading()) {
-    int rs = transport_.read_start();
+  transport_->set_ref(true);
+  if (!transport_->reading()) {
+    int rs = transport_->read_start();
     if (rs != 0) {
       fail(error_from_uv(rs), uv_strerror(rs), rs);
       return;
@@ -163,13 +179,13 @@ void Http1Connection::write_request() {
   if (!encode_head(r)) return;
   int w;
   if (!r->streamed_body) {
-    w = transport_.write(r->head.data(), r->head.size(), r->body.data(), r->body.size());
+    w = transport_->write(r->head.data(), r->head.size(), r->body.data(), r->body.size());
     if (w == 0) {
       engine()->add_bytes(0, r->head.size() + r->body.size());
       request_written_ = true;
     }
   } else {
-    w = transport_.write(r->head.data(), r->head.size());
+    w = transport_->write(r->head.data(), r->head.size());
     if (w == 0) engine()->add_bytes(0, r->head.size());
   }
   if (w != 0) {
@@ -187,7 +203,7 @@ void Http1Connection::pump_body() {
   bool progressed = false;
   // Hand chunks to the socket only while its queue is short: the rest wait in the request, and
   // write_body() tells the producer to pause, so a server that stops reading stops the producer.
-  while (!r->chunks.empty() && transport_.queued_bytes() < kBodyHighWater) {
+  while (!r->chunks.empty() && transport_->queued_bytes() < kBodyHighWater) {
     std::string& c = r->chunks.front();
     int w;
     if (r->body_chunked) {
@@ -195,10 +211,10 @@ void Http1Connection::pump_body() {
       http1::append_chunk_header(c.size(), &framed);
       framed.append(c);
       framed.append(http1::kChunkEnd);
-      w = transport_.write(framed.data(), framed.size());
+      w = transport_->write(framed.data(), framed.size());
       if (w == 0) engine()->add_bytes(0, framed.size());
     } else {
-      w = transport_.write(c.data(), c.size());
+      w = transport_->write(c.data(), c.size());
       if (w == 0) engine()->add_bytes(0, c.size());
     }
     if (w != 0) {
@@ -216,7 +232,7 @@ void Http1Connection::pump_body() {
   if (r->body_ended && !last_chunk_sent_ && r->chunks.empty()) {
     last_chunk_sent_ = true;
     if (r->body_chunked) {
-      int w = transport_.write(http1::kLastChunk.data(), http1::kLastChunk.size());
+      int w = transport_->write(http1::kLastChunk.data(), http1::kLastChunk.size());
       if (w != 0) {
         write_failed_ = true;
         return;
@@ -228,7 +244,7 @@ void Http1Connection::pump_body() {
   }
   // The headers timeout counts from the last upload progress: a long upload is not a late answer.
   if (progressed && phase_ == Phase::Head) set_deadline(Deadline::Headers, r->timeouts.headers_ms);
-  if (r->drain_wanted && r->chunks.empty() && transport_.queued_bytes() < kBodyHighWater) {
+  if (r->drain_wanted && r->chunks.empty() && transport_->queued_bytes() < kBodyHighWater) {
     r->drain_wanted = false;
     engine()->sink()->on_drain(r->id);
     engine()->note_event();
@@ -253,7 +269,7 @@ void Http1Connection::park(uint64_t now) {
   state_ = State::Idle;
   idle_since_ = now;
   set_deadline(Deadline::Idle, engine()->options().keep_alive_timeout_ms);
-  transport_.set_ref(false);
+  transport_->set_ref(false);
 }
 
 void Http1Connection::abort(Request* r) {
@@ -282,7 +298,7 @@ void Http1Connection::body_ready(Request* r) {
 void Http1Connection::pause(Request* r) {
   if (state_ != State::Busy || req_ == nullptr || r != req_) return;
   req_->paused = true;
-  transport_.read_stop();
+  transport_->read_stop();
   if (deadline_kind_ == Deadline::Body) {
     // Waiting on our own consumer is not the server's fault: no body timeout while paused.
     deadline_ = 0;
@@ -294,7 +310,7 @@ void Http1Connection::unthrottle(Request* r) {
   if (state_ != State::Busy || req_ == nullptr || r != req_) return;
   req_->throttled = false;
   if (req_->paused) return;  // the consumer's own pause wins; resume() restarts it
-  int rs = transport_.read_start();
+  int rs = transport_->read_start();
   if (rs != 0) fail(error_from_uv(rs), uv_strerror(rs), rs);
 }
 
@@ -302,7 +318,7 @@ void Http1Connection::resume(Request* r) {
   if (state_ != State::Busy || req_ == nullptr || r != req_ || !req_->paused) return;
   req_->paused = false;
   if (req_->throttled) return;  // the end of the turn restarts reading
-  int rs = transport_.read_start();
+  int rs = transport_->read_start();
   if (rs != 0) {
     fail(error_from_uv(rs), uv_strerror(rs), rs);
     return;
@@ -418,7 +434,7 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
       m.version_minor = static_cast<uint8_t>(head_.version_minor);
       m.reused = served_ > 0;
       m.attempts = req_->attempts;
-      m.tls_info = transport_.tls_info();
+      m.tls_info = transport_->tls_info();
       engine()->sink()->on_head(req_->id, m, std::move(raw_head_));
       engine()->note_event();
       raw_head_.clear();
@@ -504,7 +520,7 @@ bool Http1Connection::deliver_decoded(const char* p, size_t n) {
     req_->turn_bytes += n;
     if (req_->turn_bytes >= kStreamTurnBytes && !req_->throttled && !req_->paused) {
       req_->throttled = true;
-      transport_.read_stop();
+      transport_->read_stop();
       engine()->throttle(req_->id);
     }
     return true;
@@ -571,7 +587,7 @@ void Http1Connection::finish_response() {
   m.version_minor = static_cast<uint8_t>(head_.version_minor);
   m.reused = served_ > 0;
   m.attempts = r->attempts;
-  m.tls_info = transport_.tls_info();
+  m.tls_info = transport_->tls_info();
   ++served_;
   bool reuse = keep_alive_ok_ && request_written_ && !write_failed_ && !r->conn_close;
   if (r->stream_response) {
@@ -596,8 +612,8 @@ void Http1Connection::finish_response() {
   uint32_t ka = engine()->options().keep_alive_timeout_ms;
   if (idle_timeout_ms_ > 0) ka = std::min(ka, idle_timeout_ms_);
   set_deadline(Deadline::Idle, ka);
-  transport_.set_ref(false);  // idle keep-alive sockets never keep the process alive
-  if (!transport_.reading()) transport_.read_start();
+  transport_->set_ref(false);  // idle keep-alive sockets never keep the process alive
+  if (!transport_->reading()) transport_->read_start();
   engine()->connection_idle(this);
 }
 
@@ -633,7 +649,7 @@ void Http1Connection::transport_read_end(int status) {
 void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retry) {
   switch (state_) {
     case State::Connecting:
-      switch (transport_.phase()) {
+      switch (transport_->phase()) {
         case Transport::Phase::Handshaking:
           engine()->tls_finished(false, false);
           engine()->connection_connect_failed(this, e, sys, detail);
@@ -681,7 +697,7 @@ void Http1Connection::set_deadline(Deadline kind, uint32_t ms) {
 }
 
 uint64_t Http1Connection::deadline() const {
-  uint64_t race = transport_.race_at();
+  uint64_t race = transport_->race_at();
   if (race == 0) return deadline_;
   return deadline_ == 0 ? race : std::min(deadline_, race);
 }
@@ -689,8 +705,8 @@ uint64_t Http1Connection::deadline() const {
 void Http1Connection::on_deadline(uint64_t now) {
   if (deadline_ != 0 && deadline_ <= now) phase_deadline();
   if (state_ == State::Closing) return;
-  uint64_t race = transport_.race_at();
-  if (race != 0 && race <= now) transport_.on_race_deadline();
+  uint64_t race = transport_->race_at();
+  if (race != 0 && race <= now) transport_->on_race_deadline();
 }
 
 void Http1Connection::phase_deadline() {
@@ -699,7 +715,7 @@ void Http1Connection::phase_deadline() {
   deadline_kind_ = Deadline::None;
   switch (kind) {
     case Deadline::Connect:
-      fail(Error::ConnectTimeout, transport_.phase() == Transport::Phase::Tunneling ? "the proxy tunnel was not open within the connect timeout" : "connect timed out", 0, false);
+      fail(Error::ConnectTimeout, transport_->phase() == Transport::Phase::Tunneling ? "the proxy tunnel was not open within the connect timeout" : "connect timed out", 0, false);
       break;
     case Deadline::Tls:
       fail(Error::TlsHandshakeTimeout, "no TLS handshake within the tls timeout", 0, false);
@@ -724,7 +740,7 @@ void Http1Connection::close(bool abortive) {
   engine()->connection_closing(this);
   deadline_ = 0;
   deadline_kind_ = Deadline::None;
-  transport_.close(abortive);
+  transport_->close(abortive);
 }
 
 void Http1Connection::transport_closed() { engine()->connection_closed(this); }

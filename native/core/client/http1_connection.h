@@ -58,14 +58,14 @@ class Http1Connection final : public Connection, private Transport::Owner {
   uint64_t deadline() const override;
   void on_deadline(uint64_t now) override;
   void close(bool abortive) override;
-  bool had_fd() const override { return transport_.had_fd(); }
+  bool had_fd() const override { return transport_ != nullptr && transport_->had_fd(); }
 
   State state() const { return state_; }
 
  private:
   enum class Phase : uint8_t { Head, Body, Done };
   Transport::Options transport_options(Engine* engine) const;
-  Engine* engine() const { return transport_.engine(); }
+  Engine* engine() const { return engine_; }
   // Transport::Owner
   Transport::Target transport_target() const override;
   void transport_wake_at(uint64_t at) override { engine()->wake(this, at); }
@@ -93,7 +93,8 @@ class Http1Connection final : public Connection, private Transport::Owner {
   void pump_body();
   void phase_deadline();  // deadline_ passed: fail or close according to deadline_kind_
 
-  Transport transport_;
+  Engine* engine_;
+  std::unique_ptr<Transport> transport_;  // null once handed to an HTTP/2 connection
   State state_ = State::Connecting;
   Request* req_ = nullptr;
 

@@ -122,6 +122,7 @@ struct Request {
   uint64_t t_submit = 0, t_assigned = 0, t_first_byte = 0, t_head = 0;
   uint32_t dns_us = 0, connect_us = 0, tls_us = 0;
   Connection* conn = nullptr;      // the connection carrying it (Active), else null
+  int32_t stream_id = 0;           // HTTP/2: its stream on conn
   bool replayable() const { return !streamed_body; }
 };
 

@@ -22,6 +22,7 @@ Transport::Transport(Engine* engine, Owner* owner, const Options& opts)
       owner_(owner),
       sock_(make_socket(engine, this, opts.memory_response)),
       any_alpn_(opts.any_alpn),
+      accept_h2_(opts.accept_h2),
       raw_origin_(opts.raw_origin),
       read_blocks_(opts.read_blocks),
       dial_started_(false),
@@ -183,6 +184,7 @@ void Transport::start_tls() {
     return;
   }
   if (any_alpn_) tls_->accept_any_alpn();  // the user's protocol, whatever the server picked
+  if (accept_h2_) tls_->accept_h2();
   continue_handshake();
 }
 

@@ -80,6 +80,7 @@ class Transport final : public Dialer::Owner, private dns::Waiter {
 
   struct Options {
     bool any_alpn = false;     // accept whatever protocol the server selects (raw sockets)
+    bool accept_h2 = false;    // HTTP connections that can hand over to HTTP/2: "h2" besides http/1.1
     bool raw_origin = false;   // SessionInfo::origin as "tls://host:port" (raw) or https://...
     bool read_blocks = false;  // deliver reads in the owner's blocks (transport_take_block)
     const std::string* memory_response = nullptr;  // benchmarks: a MemorySocket with this reply
@@ -89,6 +90,8 @@ class Transport final : public Dialer::Owner, private dns::Waiter {
   Transport(Engine* engine, Owner* owner, const Options& opts);
   ~Transport() override;
   Transport(const Transport&) = delete;
+  // Hands the stream to another owner (an HTTP connection whose protocol ALPN chose); open only.
+  void set_owner(Owner* owner) { owner_ = owner; }
   Transport& operator=(const Transport&) = delete;
 
   // Resolves (synchronously for literals, overrides and cache hits) and, unless the owner holds
@@ -178,6 +181,7 @@ class Transport final : public Dialer::Owner, private dns::Waiter {
   Dialer dialer_{engine_, this, &sock_};
   Phase phase_ = Phase::Idle;
   bool any_alpn_ : 1;
+  bool accept_h2_ : 1;
   bool raw_origin_ : 1;
   bool read_blocks_ : 1;
   bool dial_started_ : 1;

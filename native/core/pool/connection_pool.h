@@ -286,6 +286,9 @@ class ConnectionPool {
   // A connection finished a request and has room again: listed unless it already is (a
   // multiplexed one stays listed while it has room).
   void has_room_again(Key& k, Conn* c) {
+    if constexpr (pool_detail::Multiplexed<Conn>::value) {
+      if (!c->has_room()) return;  // e.g. an HTTP/2 connection after GOAWAY
+    }
     if (capacity_of(c) > 1 && listed(k, c)) return;
     park_idle(k, c);
   }
@@ -330,6 +333,12 @@ class ConnectionPool {
       Req* r = k.waiters.front();
       if (!d.wants_fresh(r) && !k.idle.empty()) {
         Conn* c = k.idle.back();
+        if (active_of(c) > 0 && !room_left(c)) {
+          // Lost its room while listed (a GOAWAY, a lower stream limit): not a candidate.
+          k.idle.pop_back();
+          --total_idle_;
+          continue;
+        }
         if (active_of(c) > 0) {
           // A multiplexed connection with room: no liveness probe while it carries requests.
           pop_waiter(k);

@@ -199,10 +199,12 @@ Channel::Status Channel::handshake() {
     const unsigned char* sel = nullptr;
     unsigned sel_len = 0;
     SSL_get0_alpn_selected(ssl_, &sel, &sel_len);
-    if (sel_len > 0 && !any_alpn_ && !(sel_len == 8 && std::memcmp(sel, "http/1.1", 8) == 0)) {
+    bool h11 = sel_len == 8 && std::memcmp(sel, "http/1.1", 8) == 0;
+    bool h2 = accept_h2_ && sel_len == 2 && std::memcmp(sel, "h2", 2) == 0;
+    if (sel_len > 0 && !any_alpn_ && !h11 && !h2) {
       error_ = Error::TlsAlpn;
       detail_ = "the server selected \"" + std::string(reinterpret_cast<const char*>(sel), sel_len) +
-                "\"; this version speaks only http/1.1 over TLS";
+                (accept_h2_ ? "\"; HTTP connections speak h2 or http/1.1" : "\"; this session speaks only http/1.1 (http2: false)");
       return Status::Failed;
     }
     return Status::Ok;

@@ -53,6 +53,8 @@ class Channel {
   // The caller speaks whatever protocol the server selects via ALPN (raw sockets): without this,
   // a selection other than http/1.1 fails the handshake with TlsAlpn. Call before handshake().
   void accept_any_alpn() { any_alpn_ = true; }
+  // HTTP connections that also speak HTTP/2: "h2" is accepted besides http/1.1.
+  void accept_h2() { accept_h2_ = true; }
   // The protocol the server selected with ALPN ("" for none).
   std::string alpn() const;
 
@@ -94,6 +96,7 @@ class Channel {
   std::string sni_;
   bool done_ = false;
   bool any_alpn_ = false;
+  bool accept_h2_ = false;
   uint64_t plain_in_ = 0;
   Error error_ = Error::Ok;
   std::string detail_;
