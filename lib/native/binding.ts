@@ -51,6 +51,8 @@ export interface NativeHttp2Options {
   headersPriority?: [number, number, number];
   /** A permutation of 'masp' (:method, :authority, :scheme, :path). */
   pseudoOrder?: string;
+  /** Lower-case header names in the order HTTP/2 requests send them (a browser profile's order). */
+  headerOrder?: string[];
 }
 
 /** Validated DNS options (lib/net/dns.ts); absent fields take the core's defaults. */

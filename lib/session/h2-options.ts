@@ -76,7 +76,7 @@ export interface ValidatedHttp2 {
  * `http2` and `h2` as Session options. `profile`: the impersonated browser's HTTP/2 preface, the
  * defaults of every `h2` field the user leaves out.
  */
-export function http2Options(http2: unknown, h2: unknown, profile?: H2Profile): ValidatedHttp2 {
+export function http2Options(http2: unknown, h2: unknown, profile?: H2Profile, profileHeaderOrder?: readonly string[]): ValidatedHttp2 {
   if (http2 !== undefined && typeof http2 !== 'boolean' && http2 !== 'prior-knowledge') {
     throw invalidOption('http2', "expected true, false or 'prior-knowledge'");
   }
@@ -125,5 +125,6 @@ export function http2Options(http2: unknown, h2: unknown, profile?: H2Profile): 
     }
     native.pseudoOrder = letters.join('');
   }
+  if (profileHeaderOrder !== undefined && profileHeaderOrder.length > 0) native.headerOrder = profileHeaderOrder.map((n) => n.toLowerCase());
   return { native, offer: mode !== 0 };
 }

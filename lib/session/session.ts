@@ -94,6 +94,7 @@ export class Session {
     let defaultHeaders: readonly string[] | null = null;
     let impersonate: string | undefined;
     let profileH2: H2Profile | undefined;
+    let profileH2Order: string[] | undefined;
     if (options.impersonate !== undefined) {
       if (options.tls instanceof TlsProfile) {
         throw invalidOption('tls', "with impersonate, give TLS options (applied over the profile's), not a TlsProfile");
@@ -104,10 +105,12 @@ export class Session {
       if (typeof options.userAgent === 'string') defaultHeaders = withUserAgent(defaultHeaders, options.userAgent);
       impersonate = imp.profile.name;
       profileH2 = imp.profile.h2;
+      // On HTTP/2 the browser sends its headers in the profile's `headers` order (lower-cased).
+      profileH2Order = imp.profile.headers.map(([n]) => n);
     } else {
       this.#tlsOption = options.tls === undefined ? undefined : TlsProfile.from(options.tls);
     }
-    const h2 = http2Options(options.http2, options.h2, profileH2);
+    const h2 = http2Options(options.http2, options.h2, profileH2, profileH2Order);
     v.engine.http2 = h2.native;
     const proxy: ProxyConfig | null = proxyConfig(options.proxy, 'proxy') ?? null;
     const t = v.timeouts;

@@ -197,6 +197,11 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
       so.headers_priority_spec.weight = static_cast<uint16_t>(a.Get(1u).As<Napi::Number>().Uint32Value());
       so.headers_priority_spec.exclusive = a.Get(2u).As<Napi::Number>().Uint32Value() != 0;
     }
+    Napi::Value ho = h.Get("headerOrder");
+    if (ho.IsArray()) {
+      Napi::Array a = ho.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); ++i) h2.header_order.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+    }
     Napi::Value po = h.Get("pseudoOrder");
     if (po.IsString()) {
       std::string s = po.As<Napi::String>().Utf8Value();

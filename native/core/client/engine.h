@@ -51,6 +51,9 @@ struct Http2EngineOptions {
   uint32_t max_streams = 100;     // per connection, also bounded by the server's SETTINGS_MAX_CONCURRENT_STREAMS
   uint32_t settings_timeout_ms = 10'000;  // our SETTINGS unacknowledged this long: ERR_HTTP2_PROTOCOL
   uint32_t ping_interval_ms = 0;  // PING an open connection this often (0: never); no ACK in time closes it
+  // Regular header names (lower-case) in the order HTTP/2 requests send them (a browser profile's
+  // HTTP/2 order); names not listed keep their relative order after these. Empty: as given.
+  std::vector<std::string> header_order;
 };
 
 struct EngineOptions {

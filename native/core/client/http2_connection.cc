@@ -113,6 +113,17 @@ bool Http2Connection::encode(Request* r, std::vector<std::string>* storage, std:
     if (ieq(n, "accept-encoding")) has_ae = true;
     headers->push_back({n, v});
   }
+  const std::vector<std::string>& order = engine()->options().http2.header_order;
+  if (!order.empty() && headers->size() > 1) {
+    auto rank = [&](std::string_view n) {
+      for (size_t i = 0; i < order.size(); ++i) {
+        if (ieq(n, order[i])) return i;
+      }
+      return order.size();
+    };
+    std::stable_sort(headers->begin(), headers->end(),
+                     [&](const http2::Header& a, const http2::Header& b) { return rank(a.name) < rank(b.name); });
+  }
   const std::string& ua = engine()->options().user_agent;
   if (!has_ua && !ua.empty()) headers->push_back({"user-agent", ua});
   if (!has_ae && r->limits.decompress) headers->push_back({"accept-encoding", http1::default_accept_encoding()});
