@@ -355,6 +355,7 @@ void Http2Connection::on_response_headers(int32_t stream_id, int status, const h
   }
   s->head_done = true;
   s->body_phase = true;
+  s->content_length = content_length;
   if (r->want_timings) r->t_head = uv_hrtime();
   if (!r->stream_response && content_length >= 0) {
     if (static_cast<uint64_t>(content_length) > r->limits.max_body_size) {
@@ -434,6 +435,7 @@ void Http2Connection::on_data(int32_t stream_id, const uint8_t* data, size_t len
   Stream* s = find(stream_id);
   if (s == nullptr || s->req == nullptr || len == 0) return;
   const char* p = reinterpret_cast<const char*>(data);
+  s->wire_bytes += len;
   if (s->decoder != nullptr) {
     SinkCtx ctx{this, s};
     if (!s->decoder->feed(p, len, decoded_sink, &ctx)) {
@@ -484,7 +486,12 @@ void Http2Connection::on_stream_close(int32_t stream_id, const http2::StreamEnd&
   Stream* s = owned.get();
   Request* r = s->req;
   if (r != nullptr) {
-    if (end.error == Error::Ok && s->head_done) {
+    // RST_STREAM(NO_ERROR) after the whole response (its Content-Length, or none announced) ends
+    // it as END_STREAM would: node:http2 servers end large responses so (RFC 9113 §8.1 allows it
+    // after a complete response; nghttp2's own clients accept it).
+    bool rst_done = end.error == Error::Http2StreamReset && end.h2_code == http2::kH2NoError && s->head_done &&
+                    (s->content_length < 0 || static_cast<uint64_t>(s->content_length) == s->wire_bytes);
+    if ((end.error == Error::Ok || rst_done) && s->head_done) {
       complete(s);
     } else {
       s->req = nullptr;

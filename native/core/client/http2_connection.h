@@ -73,7 +73,9 @@ class Http2Connection final : public Connection, private Transport::Owner, priva
     uint16_t status = 0;
     std::string head;        // "HTTP/2 200\r\n" + fields, HTTP/1 text form
     std::string body;
-    uint64_t body_bytes = 0;
+    uint64_t body_bytes = 0;   // delivered (decoded)
+    uint64_t wire_bytes = 0;   // received DATA payload
+    int64_t content_length = -1;
     std::unique_ptr<http1::ContentDecoder> decoder;
     uint64_t deadline = 0;   // headers or body timeout (ms, engine clock); 0: none
     bool body_phase = false;
