@@ -210,8 +210,20 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
   r->conn_close = res.connection_close;
   r->timeouts = spec.timeouts;
   r->limits = spec.limits;
+  bool fresh_key = pool_.key_count() == 0 || !pool_.has_key(spec.origin.key());
   Key& k = pool_.key(spec.origin.key(), spec.origin);
   r->key = &k;
+  if (fresh_key) {
+    // An origin that may speak HTTP/2: a burst of requests waits for the first connection
+    // (capacity learned at connect) instead of each dialling its own.
+    const Http2EngineOptions& h2 = opts_.http2;
+    bool via_http_proxy = k.info.proxy.kind == proxy::Kind::Http;
+    bool may_h2 = k.info.tls ? h2.mode != Http2EngineOptions::Mode::Off && k.info.tls_ctx != nullptr &&
+                                   std::find(k.info.tls_ctx->config().alpn.begin(), k.info.tls_ctx->config().alpn.end(),
+                                             "h2") != k.info.tls_ctx->config().alpn.end()
+                             : h2.mode == Http2EngineOptions::Mode::PriorKnowledge && !via_http_proxy;
+    if (may_h2) pool_.learned_capacity(k, h2.max_streams);
+  }
   if (r->timeouts.total_ms > 0) {
     r->total_deadline = now() + r->timeouts.total_ms;
     total_timers_.schedule(r, r->total_deadline);

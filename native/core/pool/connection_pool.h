@@ -197,6 +197,7 @@ class ConnectionPool {
     return ref;
   }
 
+  bool has_key(const std::string& k) const { return keys_.count(k) != 0; }
   size_t total_open() const { return total_open_; }
   // Open and not being closed: what a user polling stats should see.
   size_t total_open_now() const { return total_open_ - total_closing_; }
