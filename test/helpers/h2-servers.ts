@@ -22,7 +22,10 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { closedPort, sleep } from './http-servers.js';
+import { afterEach, beforeAll } from 'vitest';
+import { Session, type SessionOptions } from '../../lib/index.js';
+import { Cleanup, closedPort, sleep } from './http-servers.js';
+import { tlsFixtures, type TlsFixtures } from './tls-fixtures.js';
 
 // ---- binaries ------------------------------------------------------------------------------------
 
@@ -827,4 +830,49 @@ export async function startNodeH2(o: NodeH2Options = {}): Promise<NodeH2Server> 
   });
   self.port = (server.address() as net.AddressInfo).port;
   return self;
+}
+
+// ---- per-file kit ----------------------------------------------------------------------------------
+
+export interface H2Kit {
+  cleanup: Cleanup;
+  /** The test CA and certificates (ready inside tests). */
+  readonly fx: TlsFixtures;
+  /**
+   * A Session trusting the test CA, with bounded timeouts (connect/tls 5 s, headers 15 s, body 15 s)
+   * unless `opts` says otherwise; destroyed after the test.
+   */
+  session(opts?: SessionOptions): Session;
+  /** Closes `s` after the test; returns it. */
+  track<T extends { close(): Promise<void> }>(s: T): T;
+}
+
+/** Registers afterEach cleanup and the TLS fixtures for a test file. */
+export function h2Kit(): H2Kit {
+  const cleanup = new Cleanup();
+  afterEach(() => cleanup.run());
+  let fx: TlsFixtures | undefined;
+  beforeAll(async () => {
+    fx = await tlsFixtures();
+  }, 60_000);
+  return {
+    cleanup,
+    get fx() {
+      if (!fx) throw new Error('TLS fixtures are not ready (use them inside tests)');
+      return fx;
+    },
+    session(opts: SessionOptions = {}) {
+      const s = new Session({
+        ...opts,
+        tls: opts.tls ?? { ca: fx!.caPem },
+        timeout: { connect: 5000, tls: 5000, headers: 15_000, body: 15_000, ...opts.timeout },
+      });
+      cleanup.add(() => s.destroy());
+      return s;
+    },
+    track(s) {
+      cleanup.add(() => s.close());
+      return s;
+    },
+  };
 }
