@@ -269,7 +269,7 @@ describe('flow control and frame sizes', () => {
 
 describe('SETTINGS', () => {
   it('a server that never ACKs our SETTINGS (and never answers): ERR_HTTP2_PROTOCOL SETTINGS_TIMEOUT within h2.settingsTimeout', async () => {
-    const { err, ms } = await hostile(
+    const { err, ms, srv } = await hostile(
       async (c) => {
         await c.handshake({ ack: false });
         await c.readRequest();
@@ -278,8 +278,11 @@ describe('SETTINGS', () => {
       { session: { h2: { settingsTimeout: 1000 } } },
     );
     expect(err.code).toBe('ERR_HTTP2_PROTOCOL');
-    expect(err.h2Code).toBe(H2Error.SETTINGS_TIMEOUT);
     expect(ms).toBeLessThan(6000);
+    // On the wire: GOAWAY(SETTINGS_TIMEOUT); the error names the same code.
+    const goaway = await srv.conns[0]!.waitFrame((f) => f.type === FrameType.GOAWAY, 3000, "the client's GOAWAY");
+    expect(goaway.payload.readUInt32BE(4)).toBe(H2Error.SETTINGS_TIMEOUT);
+    expect(err.h2Code).toBe(H2Error.SETTINGS_TIMEOUT);
   });
 
   it('a server that sends nothing at all after TLS: a typed timeout, no hang', async () => {
