@@ -79,7 +79,7 @@ describe('a second connection only when every open one is full', () => {
   it('h2.maxStreamsPerConnection 5, 20 slow requests at once → exactly 4 connections, never more than 5 streams on one', async () => {
     const srv = kit.track(await startNodeH2({ tls: kit.fx.server }));
     const s = kit.session({ h2: { maxStreamsPerConnection: 5 } });
-    const res = await within(Promise.all(Array.from({ length: 20 }, (_, i) => s.request(srv.url(`/delay/400?i=${i}`)))), 20_000, '20 requests');
+    const res = await within(Promise.all(Array.from({ length: 20 }, (_, i) => s.request(srv.url(`/delay/1500?i=${i}`)))), 20_000, '20 requests');
     expect(res.every((r) => r.status === 200)).toBe(true);
     expect(srv.maxConcurrentPerSession).toBeLessThanOrEqual(5);
     expect(srv.sessionCount).toBe(4);
