@@ -239,8 +239,8 @@ describe('flow control and frame sizes', () => {
     const s = kit.session();
     const err = await rejection(s.request(srv.url('/', 'localhost')), 10_000);
     expect(err).toBeInstanceOf(UvfetchError);
-    expect(['ERR_HTTP2_PROTOCOL', 'ERR_BAD_RESPONSE']).toContain(err.code);
-    if (err.code === 'ERR_HTTP2_PROTOCOL') expect(err.h2Code).toBe(H2Error.PROTOCOL_ERROR);
+    expect(err.code).toBe('ERR_HTTP2_PROTOCOL');
+    expect(err.h2Code).toBe(H2Error.PROTOCOL_ERROR);
     const next = await within(s.request(srv.url('/', 'localhost')), 10_000, 'next request');
     expect(next.body.toString()).toBe('fine');
     expect(srv.connectionCount).toBe(1);
@@ -263,7 +263,8 @@ describe('flow control and frame sizes', () => {
       );
       await c.serve();
     });
-    expect(['ERR_HTTP2_PROTOCOL', 'ERR_BAD_RESPONSE']).toContain(err.code);
+    expect(err.code).toBe('ERR_HTTP2_PROTOCOL');
+    expect(err.h2Code).toBe(H2Error.PROTOCOL_ERROR);
   });
 });
 
@@ -440,11 +441,17 @@ describe('stream state and pseudo-headers', () => {
       }),
     );
     const s = kit.session();
+    // RFC 9113 §8.1.1: a malformed response is a stream error of type PROTOCOL_ERROR — in the error
+    // and in the RST_STREAM the client sends for it.
+    const got: Array<[string, string, number | undefined, number | undefined]> = [];
     for (const [name] of bad) {
       const err = await rejection(s.request(srv.url('/', 'localhost')), 10_000);
       expect(err, name).toBeInstanceOf(UvfetchError);
-      expect(['ERR_HTTP2_PROTOCOL', 'ERR_BAD_RESPONSE'], name).toContain(err.code);
+      const streamId = srv.conns[0]!.frames.filter((f) => f.type === FrameType.HEADERS).at(-1)!.streamId;
+      const rst = await srv.conns[0]!.waitFrame((f) => f.type === FrameType.RST_STREAM && f.streamId === streamId, 3000, `RST_STREAM for ${name}`);
+      got.push([name, err.code, err.h2Code, rst.payload.readUInt32BE(0)]);
     }
+    expect(got).toEqual(bad.map(([name]) => [name, 'ERR_HTTP2_PROTOCOL', H2Error.PROTOCOL_ERROR, H2Error.PROTOCOL_ERROR]));
     const good = await within(s.request(srv.url('/', 'localhost')), 10_000, 'a good response after the bad ones');
     expect(good.body.toString()).toBe('good');
     expect(srv.connectionCount).toBe(1);
