@@ -96,7 +96,7 @@ std::vector<std::pair<std::string, std::string>> hpack_decode(const std::string&
 std::string akamai_from_bytes(const std::string& bytes) {
   std::vector<RawFrame> fr;
   if (!parse_frames(bytes, true, &fr)) return "unparseable";
-  std::string settings, wu = "0", prio, pseudo;
+  std::string settings, wu = "00", prio, pseudo;
   bool seen_settings = false;
   for (size_t i = 0; i < fr.size(); ++i) {
     const RawFrame& f = fr[i];
@@ -107,7 +107,7 @@ std::string akamai_from_bytes(const std::string& bytes) {
         unsigned id = (unsigned(uint8_t(f.payload[k])) << 8) | uint8_t(f.payload[k + 1]);
         settings += std::to_string(id) + ':' + std::to_string(be32(f.payload, k + 2));
       }
-    } else if (f.type == 8 && f.sid == 0 && wu == "0") {
+    } else if (f.type == 8 && f.sid == 0 && wu == "00") {
       wu = std::to_string(be32(f.payload, 0) & 0x7fffffff);
     } else if (f.type == 2) {
       uint32_t d = be32(f.payload, 0);
@@ -618,7 +618,7 @@ TEST(h2_preface_minimal_no_window_update_no_priority) {
   CHECK_EQ(fr[0].len, 0u);
   CHECK_EQ(int(fr[1].type), 1);
   CHECK_EQ(int(fr[1].flags), 0x5);  // no PRIORITY flag
-  CHECK_EQ(c->fingerprint(), "|0|0|m,a,s,p");
+  CHECK_EQ(c->fingerprint(), "|00|0|m,a,s,p");
   CHECK_EQ(akamai_from_bytes(bytes), c->fingerprint());
 }
 

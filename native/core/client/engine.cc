@@ -316,6 +316,21 @@ bool Engine::try_retry(Request* r) {
   return true;
 }
 
+bool Engine::retry_unprocessed(Request* r) {
+  if (closing_ || r->attempts >= 4) return false;
+  ++r->attempts;
+  r->fresh_only = false;
+  r->state = Request::State::Queued;
+  ++stats_.retries;
+  pool_.enqueue(*r->key, r, /*front=*/true);
+  if (!r->key->dispatch_scheduled) {
+    r->key->dispatch_scheduled = true;
+    pending_dispatch_.push_back(r->key);
+  }
+  schedule_turn_end();
+  return true;
+}
+
 void Engine::request_finished(Request* r, bool failed) {
   if (failed) {
     ++stats_.requests_failed;

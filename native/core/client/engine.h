@@ -288,6 +288,9 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   void request_finished(Request* r, bool failed);
   void report_timings(Request* r);  // no-op unless the request asked for timings
   bool try_retry(Request* r);  // requeue an idempotent request on a fresh connection
+  // Requeue a request the server did not process (HTTP/2 REFUSED_STREAM, or above a GOAWAY's
+  // last stream id), whatever its method, on any connection with room; at most 3 more attempts.
+  bool retry_unprocessed(Request* r);
   uint64_t turn() const { return turn_; }
   void throttle(RequestId id) {
     throttled_.push_back(id);

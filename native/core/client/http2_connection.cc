@@ -496,12 +496,14 @@ void Http2Connection::on_stream_close(int32_t stream_id, const http2::StreamEnd&
     } else {
       s->req = nullptr;
       r->conn = nullptr;
-      if (end.retryable && r->replayable() && r->attempts == 1 && engine()->try_retry(r)) {
-        // Not processed by the server (RFC 9113 §8.7): runs again on a fresh connection.
+      if (end.retryable && r->replayable() && engine()->retry_unprocessed(r)) {
+        // Not processed by the server (RFC 9113 §8.7): runs again, on this connection if it
+        // still takes streams (REFUSED_STREAM before its SETTINGS lowered the limit), else another.
       } else {
         Error e = end.error == Error::Ok ? Error::Http2Protocol : end.error;
         const char* d = end.detail.empty() ? error_message(e) : end.detail.c_str();
-        report_error(r, e, d, static_cast<int>(end.h2_code));
+        uint32_t code = end.h2_code != 0 ? end.h2_code : fail_h2_code_;
+        report_error(r, e, d, static_cast<int>(code));
       }
     }
   }
@@ -587,6 +589,18 @@ void Http2Connection::transport_drained(int status) {
 void Http2Connection::connection_failed(Error e, const char* detail, int sys) {
   if (stage_ == Stage::Closing) return;
   std::string d = detail != nullptr ? detail : "";
+  if (session_ != nullptr && session_->goaway_received() &&
+      (e == Error::SocketClosed || e == Error::ConnectionReset)) {
+    // The server said why before it closed: the streams it kept (at or below the GOAWAY's last
+    // stream id) end with that, not with a bare close.
+    uint32_t code = session_->goaway_error_code();
+    e = Error::Http2Goaway;
+    d = std::string("the server sent GOAWAY (") + http2::h2_code_name(code) + ") and closed the connection";
+    sys = static_cast<int>(code);
+  }
+  if (e == Error::Http2Protocol || e == Error::Http2Goaway || e == Error::Http2StreamReset) {
+    fail_h2_code_ = static_cast<uint32_t>(sys);
+  }
   if (session_ != nullptr) session_->transport_closed(e, d);  // each stream: on_stream_close
   // Whatever the session did not know about (none, normally).
   std::vector<Stream*> live;

@@ -128,6 +128,7 @@ class Http2Connection final : public Connection, private Transport::Owner, priva
   bool first_batch_ = true;     // requests assigned while reporting connected paid for it
   bool write_blocked_ = false;  // the socket's queue is long: resume on drained
   uint32_t h2_info_ = 0;
+  uint32_t fail_h2_code_ = 0;   // the HTTP/2 code of the connection's failure, for its streams
   uint64_t idle_deadline_ = 0;
   uint64_t settings_deadline_ = 0;
   uint64_t ping_due_ = 0;       // next keep-alive PING (ping_interval_ms)

@@ -73,6 +73,8 @@ bool valid_value(std::string_view v) {
   return true;
 }
 
+}  // namespace
+
 const char* h2_code_name(uint32_t c) {
   static const char* const kNames[] = {"NO_ERROR",       "PROTOCOL_ERROR",    "INTERNAL_ERROR",
                                        "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED",
@@ -84,7 +86,6 @@ const char* h2_code_name(uint32_t c) {
 
 enum FloodKind { kFloodSettings, kFloodPing, kFloodRst, kFloodWindowUpdate, kFloodPriority, kFloodPush, kFloodEmpty };
 
-}  // namespace
 
 bool setting_id_from_name(std::string_view name, uint16_t* id) {
   if (!name.empty() && name.size() <= 5 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
@@ -151,6 +152,7 @@ struct H2Session::Stream {
   HeaderList headers;
   size_t header_bytes = 0;
   bool headers_overflow = false;
+  bool bad_status = false;  // an invalid :status in this block: reset when it ends
   int64_t content_length = -1;
   uint64_t data_received = 0;
   uint8_t last_frame = 0xff;
@@ -398,7 +400,7 @@ void H2Session::observe_header(uint32_t len, uint8_t type, uint8_t flags, int32_
   ob_left_ = len;
   ob_buf_.clear();
   ob_capture_ = (type == kFrameSettings && !(flags & kFlagAck) && !fp_seen_settings_) ||
-                (type == kFrameWindowUpdate && sid == 0 && fp_window_ == "0" && !fp_seen_headers_) ||
+                (type == kFrameWindowUpdate && sid == 0 && fp_window_ == "00" && !fp_seen_headers_) ||
                 (type == kFramePriority && !fp_seen_headers_) || type == kFrameHeaders ||
                 (type == kFrameContinuation && fp_seen_headers_);
   if (len == 0) observe_done();
@@ -852,7 +854,10 @@ int H2Session::cb_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t
         s->error = Error::Http2Protocol;
         s->detail = "invalid :status in the response";
       }
-      return kNgErrTemporalCallbackFailure;
+      // Accepted here (HPACK stays in sync); the stream is reset with PROTOCOL_ERROR once the
+      // block ends (cb_frame_recv), as nghttp2's own pseudo-header checks do (RFC 9113 §8.1.1).
+      s->bad_status = true;
+      return 0;
     }
     s->status = st;
     return 0;
@@ -876,6 +881,12 @@ int H2Session::cb_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* ud)
   switch (f->hd.type) {
     case kFrameHeaders: {
       Stream* s = self->find(f->hd.stream_id);
+      if (s != nullptr && s->bad_status) {
+        s->bad_status = false;
+        s->headers.clear();
+        self->reset_stream(s->id, kH2ProtocolError);
+        break;
+      }
       if (s == nullptr || s->error != Error::Ok) break;
       if (s->in_head) {
         if (s->status >= 100 && s->status < 200) {
@@ -925,6 +936,7 @@ int H2Session::cb_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* ud)
       if (!self->goaway_received_ || f->goaway.last_stream_id < self->goaway_last_id_)
         self->goaway_last_id_ = f->goaway.last_stream_id;
       self->goaway_received_ = true;
+      self->goaway_received_code_ = f->goaway.error_code;
       self->listener_->on_goaway(
           f->goaway.last_stream_id, f->goaway.error_code,
           std::string_view(reinterpret_cast<const char*>(f->goaway.opaque_data), f->goaway.opaque_data_len));
@@ -1029,7 +1041,7 @@ int H2Session::cb_stream_close(nghttp2_session*, int32_t id, uint32_t code, void
   if (s->error != Error::Ok) {
     end.error = s->error;
     end.detail = s->detail;
-    end.h2_code = code;
+    end.h2_code = code != 0 ? code : s->local_reset ? s->local_code : 0;
   } else if (s->final_received && s->remote_closed && !s->lib_reset) {
     end.error = Error::Ok;  // complete (a RST_STREAM NO_ERROR that stops our upload is fine too)
   } else if (s->local_reset) {

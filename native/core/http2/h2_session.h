@@ -96,6 +96,9 @@ struct SessionOptions {
   uint64_t (*clock_ms)() = nullptr;
 };
 
+// "NO_ERROR", "PROTOCOL_ERROR", ... (RFC 9113 §7); "UNKNOWN" beyond the registry.
+const char* h2_code_name(uint32_t code);
+
 // ERR_INVALID_OPTION with the reason in *why when the options cannot be sent as given.
 Error validate_options(const SessionOptions& o, std::string* why);
 
@@ -183,6 +186,7 @@ class H2Session {
   const std::string& error_detail() const { return fail_detail_; }
   bool goaway_received() const { return goaway_received_; }
   int32_t goaway_last_stream_id() const { return goaway_last_id_; }
+  uint32_t goaway_error_code() const { return goaway_received_code_; }  // of the GOAWAY received
   bool can_submit() const;  // not failed, no GOAWAY either way, stream ids left
   size_t active_streams() const { return streams_.size(); }
   uint32_t remote_max_concurrent_streams() const;
@@ -249,6 +253,7 @@ class H2Session {
   // GOAWAY
   bool goaway_received_ = false;
   int32_t goaway_last_id_ = 0;
+  uint32_t goaway_received_code_ = 0;
   bool goaway_sent_ = false;
   bool goaway_submitted_ = false;  // by us (goaway()); any other GOAWAY sent is nghttp2's connection error
   uint32_t goaway_code_ = 0;
@@ -272,7 +277,7 @@ class H2Session {
 
   // fingerprint (observer over the final output)
   std::string fp_settings_;
-  std::string fp_window_ = "0";
+  std::string fp_window_ = "00";  // Akamai: "00" when no WINDOW_UPDATE was sent
   std::string fp_priority_;
   std::string fp_pseudo_;
   bool fp_seen_settings_ = false;
