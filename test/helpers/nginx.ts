@@ -55,7 +55,12 @@ export async function startNginx(cleanup: Cleanup, o: NginxOptions = {}): Promis
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uvfetch-nginx-'));
   fs.mkdirSync(path.join(dir, 'tmp'));
   const ports: number[] = [];
-  for (let i = 0; i < (o.ports ?? 1); i++) ports.push(await closedPort());
+  // Distinct ports: a port closedPort() just freed can come back on the next call (seen under
+  // load: nginx then refuses "a duplicate listen").
+  while (ports.length < (o.ports ?? 1)) {
+    const p = await closedPort();
+    if (!ports.includes(p)) ports.push(p);
+  }
   const ssl = o.tls !== undefined;
   if (ssl) {
     fs.writeFileSync(path.join(dir, 'cert.pem'), o.tls!.cert);
