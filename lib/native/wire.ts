@@ -28,6 +28,7 @@ export const enum Ev {
   DnsResult = 13,
   H2Info = 14,
   H2Forget = 15,
+  Trailers = 16,
   // Raw sockets (lib/raw/raw-socket.ts); id = raw socket id.
   RawOpen = 20,
   RawData = 21,

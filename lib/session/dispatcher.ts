@@ -6,6 +6,7 @@ import type { UvfetchError } from '../core/errors.js';
 import type { DnsLookupFunction, Timings } from '../core/types.js';
 import { runLookup } from '../net/dns.js';
 import type { NativeEngine } from '../native/binding.js';
+import { ResponseHeaders } from '../core/headers.js';
 import { nativeError } from '../native/errors.js';
 import { Ev, EventRecord, forEachRecord } from '../native/wire.js';
 import { RateWindow } from '../observability/metrics.js';
@@ -42,6 +43,12 @@ export interface Pending {
   options: RequestOptions | undefined;
   redirect: RedirectPolicy | undefined; // undefined: hand every 3xx back as is
   start: number; // performance.now() at submit when a total timeout applies, else 0
+  trailers?: string; // trailer fields received (before Complete / End)
+  streamRes?: WeakRef<StreamResponse>; // stream mode: gets `trailers` at the end
+}
+
+function trailersOf(fields: string): ResponseHeaders {
+  return new ResponseHeaders(`trailers\r\n${fields}\r\n`);
 }
 
 /** An address from session.dns.lookup(). */
@@ -173,6 +180,15 @@ export class Dispatcher implements RawEvents {
         if (r !== undefined && !r.push(chunk)) this.engine!.pause(p.id);
         return;
       }
+      case Ev.Trailers: {
+        if (!p.stream) {
+          p.trailers = rec.text();
+        } else {
+          const res = p.streamRes?.deref();
+          if (res !== undefined) res.trailers = trailersOf(rec.text());
+        }
+        return;
+      }
       case Ev.End:
         this.#settle(p);
         if (p.traced && channels.requestEnd.hasSubscribers) {
@@ -208,6 +224,7 @@ export class Dispatcher implements RawEvents {
     const res = new Response(rec.status, p.url, rec.text(), infoOf(rec, this.impersonate, ref ? this.refH2 : undefined), rec.bodyCopy());
     res.timings = p.timings;
     if (ref) res.tls = this.#takeTls();
+    if (p.trailers !== undefined) res.trailers = trailersOf(p.trailers);
     this.#count(res.status);
     if (p.traced) publishHead(p.id, p.method, p.url, res.status, res.info.reused, p.timings!, true);
     p.resolve(p.redirect !== undefined && isRedirectStatus(res.status) ? (this.onRedirect?.(p, res) ?? res) : res);
@@ -236,6 +253,7 @@ export class Dispatcher implements RawEvents {
     const res = new StreamResponse(rec.status, p.url, rec.text(), infoOf(rec, this.impersonate, ref ? this.refH2 : undefined), readable);
     res.timings = p.timings;
     if (ref) res.tls = this.#takeTls();
+    p.streamRes = new WeakRef(res);
     p.status = res.status;
     this.#count(res.status);
     if (p.traced) publishHead(id, p.method, p.url, res.status, res.info.reused, p.timings!, false);

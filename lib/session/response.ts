@@ -50,6 +50,11 @@ abstract class BaseResponse {
   timings: Timings | undefined;
   /** https: what the connection's handshake negotiated, its peer certificate and JA3/JA4. */
   tls: TlsInfo | undefined;
+  /**
+   * Trailer fields sent after the body (HTTP/2), or undefined when none came. A `stream()`
+   * response has them once its body has been read to the end.
+   */
+  trailers: ResponseHeaders | undefined;
   /** The redirects followed to get here, in order (empty when none). */
   redirects: readonly RedirectHop[];
   /** Requests the `retry` option made for this URL (1 = no retry; each may itself include the
@@ -65,6 +70,7 @@ abstract class BaseResponse {
     this.info = info;
     this.timings = undefined;
     this.tls = undefined;
+    this.trailers = undefined;
     this.redirects = NO_REDIRECTS;
     this.attempts = 1;
   }

@@ -25,6 +25,7 @@ enum : uint32_t {
   kEvDnsResult = 13, // id = query id, a = error index, p1 = addresses, comma-separated
   kEvH2Info = 14,    // id = HTTP/2 info id; p1 = the connection's Akamai fingerprint
   kEvH2Forget = 15,  // id = HTTP/2 info id: its connection closed
+  kEvTrailers = 16,  // id = request id, p1 = trailer fields ("name: value\r\n"); precedes Complete/End
   // Raw sockets (id = raw socket id):
   kEvRawOpen = 20,    // a = remote port | local port << 16, b = TLS info id, p1 = "remote\0local"
   kEvRawData = 21,    // b = big payload index (1-based) or 0 with the bytes in p2
@@ -762,6 +763,10 @@ void EngineWrap::on_data(RequestId id, const char* p, size_t n) {
   } else {
     push_record(kEvData, id, 0, 0, nullptr, 0, p, n);
   }
+}
+
+void EngineWrap::on_trailers(RequestId id, std::string&& fields) {
+  push_record(kEvTrailers, id, 0, 0, fields.data(), fields.size(), nullptr, 0);
 }
 
 void EngineWrap::on_end(RequestId id) {

@@ -30,6 +30,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   void on_tls_info(uint32_t id, const tls::SessionInfo& info) override;
   void on_tls_forget(uint32_t id) override;
   void on_h2_info(uint32_t id, const std::string& fingerprint) override;
+  void on_trailers(RequestId id, std::string&& fields) override;
   void on_h2_forget(uint32_t id) override;
   void on_dns_lookup(uint64_t lookup_id, const std::string& host, int family) override;
   void on_dns_result(uint32_t query_id, Error e, const std::vector<dns::Address>& addrs,

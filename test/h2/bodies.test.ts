@@ -128,3 +128,20 @@ describe('both ways at once', () => {
     expect(srv.sessionCount).toBe(1);
   });
 });
+
+describe('trailers', () => {
+  it('are delivered: res.trailers after request(), and on a stream() response once its body has ended', async () => {
+    const srv = kit.track(await startNodeH2({ tls: kit.fx.server }));
+    const s = kit.session();
+    const r = await within(s.request(srv.url('/trailers')), 10_000, 'request');
+    expect(r.body.toString()).toBe('ok');
+    expect(r.trailers?.get('x-checksum')).toBe('abc');
+    expect(r.headers.get('x-checksum')).toBeNull();
+    const st = await s.stream(srv.url('/trailers'));
+    expect(st.trailers).toBeUndefined();
+    expect((await within(st.buffer(), 10_000, 'stream')).toString()).toBe('ok');
+    expect(st.trailers?.get('x-checksum')).toBe('abc');
+    const plain = await s.request(srv.url('/echo'), { method: 'POST', body: 'x' });
+    expect(plain.trailers).toBeUndefined();
+  });
+});

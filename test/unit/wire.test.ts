@@ -32,6 +32,7 @@ describe('wire constants agree with engine_wrap.cc', () => {
       DnsResult: Ev.DnsResult,
       H2Info: Ev.H2Info,
       H2Forget: Ev.H2Forget,
+      Trailers: Ev.Trailers,
       RawOpen: Ev.RawOpen,
       RawData: Ev.RawData,
       RawEnd: Ev.RawEnd,

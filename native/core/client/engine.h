@@ -118,6 +118,8 @@ class EngineSink {
   virtual void on_head(RequestId id, const ResponseMeta& m, std::string&& head) = 0;  // stream mode
   virtual void on_data(RequestId id, const char* p, size_t n) = 0;                     // stream mode
   virtual void on_end(RequestId id) = 0;                                               // stream mode
+  // The response's trailer fields ("name: value\r\n" lines), just before on_complete / on_end.
+  virtual void on_trailers(RequestId id, std::string&& fields) { (void)id, (void)fields; }
   virtual void on_error(RequestId id, Error e, const char* detail, int sys_error) = 0;
   virtual void on_drain(RequestId id) = 0;   // a streamed request body may take more bytes
   // Just before on_head/on_complete/on_error of a request submitted with want_timings.

@@ -448,6 +448,24 @@ void Http2Connection::on_data(int32_t stream_id, const uint8_t* data, size_t len
   if (s->req != nullptr && !s->req->paused) set_stream_deadline(s, s->req->timeouts.body_ms);
 }
 
+void Http2Connection::on_trailers(int32_t stream_id, const http2::HeaderList& trailers) {
+  Stream* s = find(stream_id);
+  if (s == nullptr || s->req == nullptr) return;
+  Request* r = s->req;
+  if (trailers.size() > r->limits.max_header_count) {
+    fail_stream(s, Error::HeadersTooLarge, "the response trailers have more fields than maxHeaderCount");
+    return;
+  }
+  std::string& t = s->trailers;
+  for (const auto& kv : trailers) {
+    t.append(kv.first);
+    t.append(": ");
+    t.append(kv.second);
+    t.append("\r\n");
+  }
+  if (t.size() > r->limits.max_header_size) fail_stream(s, Error::HeadersTooLarge, "the response trailers exceed maxHeaderSize");
+}
+
 void Http2Connection::complete(Stream* s) {
   Request* r = s->req;
   if (s->decoder != nullptr) {
@@ -468,6 +486,7 @@ void Http2Connection::complete(Stream* s) {
   s->req = nullptr;
   r->conn = nullptr;
   ++served_;
+  if (!s->trailers.empty()) engine()->sink()->on_trailers(r->id, std::move(s->trailers));
   if (r->stream_response) {
     engine()->sink()->on_end(r->id);
   } else {

@@ -73,6 +73,7 @@ class Http2Connection final : public Connection, private Transport::Owner, priva
     uint16_t status = 0;
     std::string head;        // "HTTP/2 200\r\n" + fields, HTTP/1 text form
     std::string body;
+    std::string trailers;    // "name: value\r\n" lines
     uint64_t body_bytes = 0;   // delivered (decoded)
     uint64_t wire_bytes = 0;   // received DATA payload
     int64_t content_length = -1;
@@ -94,6 +95,7 @@ class Http2Connection final : public Connection, private Transport::Owner, priva
   // H2Listener
   void on_response_headers(int32_t stream_id, int status, const http2::HeaderList& headers) override;
   void on_data(int32_t stream_id, const uint8_t* data, size_t len) override;
+  void on_trailers(int32_t stream_id, const http2::HeaderList& trailers) override;
   void on_stream_close(int32_t stream_id, const http2::StreamEnd& end) override;
   void on_body_sent(int32_t stream_id, size_t queued) override;
   void on_goaway(int32_t last_stream_id, uint32_t h2_code, std::string_view debug) override;
