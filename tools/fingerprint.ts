@@ -1,5 +1,6 @@
 // `uvfetch fingerprint --impersonate <profile>`: how close a browser profile gets on this Node
-// (profileFingerprint(): a real handshake and a real HTTP/1.1 request against loopback listeners),
+// (profileFingerprint(): a real handshake, a real HTTP/1.1 request and a real HTTP/2 request
+// against loopback listeners),
 // target and sent side by side, then each remaining difference with its reason.
 import { parseArgs } from 'node:util';
 import { type ProfileFingerprint, profileFingerprint, profiles } from 'uvfetch';
@@ -7,9 +8,9 @@ import { type ProfileFingerprint, profileFingerprint, profiles } from 'uvfetch';
 export const FINGERPRINT_USAGE = [
   'usage: uvfetch fingerprint --impersonate <profile> [--json] [--timeout <ms>]',
   '',
-  'Makes a real TLS handshake and a real HTTP/1.1 request as <profile> against loopback',
-  'listeners and prints the target JA4, JA3, Akamai HTTP/2 string and header order next to',
-  'what was actually sent, and each remaining difference with its reason.',
+  'Makes a real TLS handshake, a real HTTP/1.1 request and a real HTTP/2 request as <profile>',
+  'against loopback listeners and prints the target JA4, JA3, Akamai HTTP/2 string and header',
+  'orders next to what was actually sent, and each remaining difference with its reason.',
   '',
   `  --impersonate <profile>  ${Object.keys(profiles).join(', ')}`,
   '  --json                   print the report as JSON',
@@ -25,7 +26,13 @@ function render(r: ProfileFingerprint): string {
     '',
     row('JA4', r.target.ja4, r.sent.ja4, `${same(r.match.ja4)} (cipher hash ${same(r.match.ja4Ciphers)})`),
     row('JA3', r.target.ja3, r.sent.ja3, same(r.match.ja3)),
-    row('Akamai HTTP/2', r.target.akamaiH2, r.sent.akamaiH2 ?? '(none: HTTP/2 not yet in the engine)', same(r.match.akamaiH2)),
+    row('Akamai HTTP/2', r.target.akamaiH2, r.sent.akamaiH2 ?? '(none: this Node exports no nghttp2)', same(r.match.akamaiH2)),
+    row(
+      'HTTP/2 header order',
+      r.target.h2HeaderOrder.join(', '),
+      r.sent.akamaiH2 === null ? '(none)' : r.sent.h2HeaderOrder.join(', '),
+      same(r.match.h2HeaderOrder),
+    ),
     row('HTTP/1.1 header order', r.target.headerOrder.join(', '), r.sent.headerOrder.join(', '), same(r.match.headerOrder)),
     '',
     `differences (${r.differences.length}):`,

@@ -1,12 +1,15 @@
 // Browser profiles (impersonate): the data, and what a Session actually sends for each shipped
 // profile on the running Node, checked independently on the server side: the ClientHello is
 // parsed and fingerprinted by test/helpers/client-hello.ts (not the project's own parser), the
-// request head is read from Node's http server (raw header names, in order).
+// HTTP/1.1 request head is read from Node's http server (raw header names, in order), the HTTP/2
+// preface frames are read by test/helpers/h2-preface.ts from the bytes received and the HTTP/2
+// header fields come from Node's http2 server (rawHeaders, in order).
 import crypto from 'node:crypto';
 import type http from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { profileFingerprint, profiles, Session, TlsProfile, UvfetchError } from '../../lib/index.js';
 import { type CapturingTlsServer, isGrease, ja4, ja4Raw, parseClientHelloRecords, startCapturingTlsServer } from '../helpers/client-hello.js';
+import { akamaiString, FRAME, type H2CaptureServer, parseH2Preface, pseudoLetters, startH2CaptureServer } from '../helpers/h2-preface.js';
 import { Cleanup, sessionFactory, thrown } from '../helpers/http-servers.js';
 import { ensureCliBuilt, runCli } from '../helpers/run-cli.js';
 import { type TlsFixtures, tlsFixtures } from '../helpers/tls-fixtures.js';
@@ -30,19 +33,19 @@ const OPENSSL_30 = process.versions.openssl.startsWith('3.0');
 //   Node 24: OpenSSL 3.5 with zlib and brotli — compress_certificate sent.
 const EXPECTED_JA4: Record<number, Record<string, string>> = {
   20: {
-    'chrome-149': 't13d1613h1_1711a4c0508c_7a49ca64a771',
-    'firefox-141': 't13d1814h1_796efca44d18_365d9928b9c8',
-    'safari-26': 't13d1811h1_796efca44d18_96e479bb0bb0',
+    'chrome-149': 't13d1613h2_1711a4c0508c_7a49ca64a771',
+    'firefox-141': 't13d1814h2_796efca44d18_365d9928b9c8',
+    'safari-26': 't13d1811h2_796efca44d18_96e479bb0bb0',
   },
   22: {
-    'chrome-149': 't13d1514h1_8daaf6152771_de124e8f7d01',
-    'firefox-141': 't13d1715h1_5b57614c22b0_b863923be7cd',
-    'safari-26': 't13d1712h1_5b57614c22b0_363650bf9bb3',
+    'chrome-149': 't13d1514h2_8daaf6152771_de124e8f7d01',
+    'firefox-141': 't13d1715h2_5b57614c22b0_b863923be7cd',
+    'safari-26': 't13d1712h2_5b57614c22b0_363650bf9bb3',
   },
   24: {
-    'chrome-149': 't13d1515h1_8daaf6152771_0a20fe35d3a5',
-    'firefox-141': 't13d1716h1_5b57614c22b0_1f587763df07',
-    'safari-26': 't13d1713h1_5b57614c22b0_7dc0f4860127',
+    'chrome-149': 't13d1515h2_8daaf6152771_0a20fe35d3a5',
+    'firefox-141': 't13d1716h2_5b57614c22b0_1f587763df07',
+    'safari-26': 't13d1713h2_5b57614c22b0_7dc0f4860127',
   },
 };
 const CERT_COMPRESSION = NODE >= 24;
@@ -96,12 +99,24 @@ function expectedExtensions(name: string): number[] {
   return e.sort((a, b) => a - b);
 }
 
+/** An HTTPS server that speaks HTTP/1.1 only (ALPN http/1.1), capturing each ClientHello. */
 async function server(handler?: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<CapturingTlsServer> {
-  // The server would pick h2 if it were offered (ERR_TLS_ALPN for an engine without HTTP/2).
-  const s = await startCapturingTlsServer({ key: fx.server.key, cert: fx.server.cert, handler, ALPNProtocols: ['h2', 'http/1.1'] });
+  const s = await startCapturingTlsServer({ key: fx.server.key, cert: fx.server.cert, handler, ALPNProtocols: ['http/1.1'] });
   cleanup.add(() => s.close());
   return s;
 }
+
+/** A TLS server offering h2 only, keeping the bytes each connection received. */
+async function h2Server(): Promise<H2CaptureServer> {
+  const s = await startH2CaptureServer({ key: fx.server.key, cert: fx.server.cert });
+  cleanup.add(() => s.close());
+  return s;
+}
+
+// What the engine does not send yet on HTTP/2 (the "(known gap)" test below fails while it holds): the
+// session's default headers are one list for both protocols, built from http1.headerOrder, so a
+// header the browser sends on HTTP/2 only (Firefox's `te: trailers`) is missing there.
+const H2_NOT_SENT: Record<string, string[]> = { 'firefox-141': ['te'] };
 
 const sha12 = (s: string) => crypto.createHash('sha256').update(s).digest('hex').slice(0, 12);
 
@@ -153,7 +168,7 @@ describe('profiles (data)', () => {
 
 describe(`impersonate on Node ${NODE} (OpenSSL ${process.versions.openssl})`, () => {
   for (const name of ['chrome-149', 'firefox-141', 'safari-26']) {
-    it(`${name}: a real handshake and request; ClientHello, ALPN and HTTP/1.1 head as expected`, async () => {
+    it(`${name}: a real handshake and an HTTP/1.1 request; ClientHello, ALPN and HTTP/1.1 head as expected`, async () => {
       const heads: string[][] = [];
       const srv = await server((req, res) => {
         heads.push(req.rawHeaders);
@@ -179,8 +194,9 @@ describe(`impersonate on Node ${NODE} (OpenSSL ${process.versions.openssl})`, ()
       expect(hello.sigalgs).toEqual(sigs);
       const groups = (p.tls.groups as string[]).map((g) => g.replace('?', '')).filter((g) => !(OPENSSL_30 && g === 'X25519MLKEM768'));
       expect(hello.groups.filter((g) => !isGrease(g))).toEqual(groups.map((g) => GROUP[g]));
-      // h2 is left out until the engine speaks HTTP/2 (a server would choose it): JA4 says h1.
-      expect(hello.alpn).toEqual(['http/1.1']);
+      // The browser's ALPN list (h2 first) although this server then picks http/1.1: JA4 says h2.
+      expect(hello.alpn).toEqual(['h2', 'http/1.1']);
+      expect(p.tls.alpn).toEqual(['h2', 'http/1.1']);
       expect(hello.sni).toBe('localhost');
       const fp = ja4(hello);
       // The sorted cipher list (JA4_r) is the browser's minus what this OpenSSL lacks (3DES), plus the 3.0 SCSV.
@@ -195,6 +211,8 @@ describe(`impersonate on Node ${NODE} (OpenSSL ${process.versions.openssl})`, ()
       if (expected !== undefined) expect(fp).toBe(expected);
       expect(res.tls!.ja4).toBe(fp); // the engine's self-report agrees with the independent parse
       expect(res.tls!.alpn).toBe('http/1.1');
+      expect(res.info.httpVersion).toBe('1.1');
+      expect(res.info.h2Fingerprint).toBeUndefined();
 
       // The request head: Host first, then the profile's HTTP/1.1 order, spelling and values.
       const raw = heads[0]!;
@@ -273,21 +291,182 @@ describe(`impersonate on Node ${NODE} (OpenSSL ${process.versions.openssl})`, ()
   });
 });
 
+describe(`HTTP/2 as each profile on Node ${NODE} (preface parsed by the test)`, () => {
+  /** The value the profile's header has on the wire on this Node (zstd is dropped where it cannot be decoded). */
+  const wireValue = (h: string, v: string) => (h === 'accept-encoding' && NODE < 22 ? 'gzip, deflate, br' : v);
+
+  for (const name of ['chrome-149', 'firefox-141', 'safari-26']) {
+    it(`${name}: SETTINGS, WINDOW_UPDATE, PRIORITY, HEADERS priority, pseudo-header and header order as the profile; the Akamai string is the target`, async () => {
+      const srv = await h2Server();
+      const p = profiles[name]!;
+      const s = session({ impersonate: name, tls: { ca: fx.caPem } });
+      const res = await s.request(`https://localhost:${srv.port}/`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('ok');
+      expect(res.info.httpVersion).toBe('2');
+      expect(res.tls!.alpn).toBe('h2');
+      expect(srv.tlsErrors).toEqual([]);
+      expect(srv.conns.length).toBe(1);
+      expect(srv.conns[0]!.alpn).toBe('h2');
+
+      const pre = parseH2Preface(srv.conns[0]!.received())!;
+      expect(pre).not.toBeNull();
+      // The frames before the request, in order: SETTINGS, the connection WINDOW_UPDATE, PRIORITY frames.
+      const before = pre.frames.slice(0, -1).map((f) => f.type);
+      expect(before).toEqual([
+        FRAME.SETTINGS,
+        ...(p.h2.connectionWindowIncrement > 0 ? [FRAME.WINDOW_UPDATE] : []),
+        ...p.h2.priorityFrames.map(() => FRAME.PRIORITY),
+      ]);
+      expect(pre.settings).toEqual(p.h2.settings.map(([k, v]) => [k, v]));
+      expect(pre.connectionWindowIncrement).toBe(p.h2.connectionWindowIncrement > 0 ? p.h2.connectionWindowIncrement : null);
+      expect(pre.priorityFrames).toEqual(p.h2.priorityFrames.map((f) => ({ ...f })));
+      // The request: one HEADERS frame on stream 1 ending the stream (a GET), with the profile's priority.
+      expect(pre.frames.at(-1)!.type).toBe(FRAME.HEADERS);
+      expect(pre.headers.streamId).toBe(1);
+      expect(pre.headers.endStream).toBe(true);
+      expect(pre.headers.continuations).toBe(0);
+      expect(pre.headers.priority).toEqual(p.h2.headersPriority === null ? null : { ...p.h2.headersPriority });
+
+      // The header fields as Node's http2 server decoded them, in order.
+      const raw = srv.streams[0]!.rawHeaders;
+      expect(pseudoLetters(raw).map((l) => `:${{ m: 'method', a: 'authority', s: 'scheme', p: 'path' }[l]}`)).toEqual([...p.h2.pseudoHeaderOrder]);
+      const pseudo = new Map<string, string>();
+      const fields: [string, string][] = [];
+      for (let i = 0; i < raw.length; i += 2) {
+        if (raw[i]!.startsWith(':')) pseudo.set(raw[i]!, raw[i + 1]!);
+        else fields.push([raw[i]!, raw[i + 1]!]);
+      }
+      expect(Object.fromEntries(pseudo)).toEqual({ ':method': 'GET', ':authority': `localhost:${srv.port}`, ':scheme': 'https', ':path': '/' });
+      const notSent = H2_NOT_SENT[name] ?? [];
+      const want = p.headers.filter(([h]) => !notSent.includes(h)).map(([h, v]) => [h, wireValue(h, v)]);
+      expect(fields).toEqual(want);
+
+      // Akamai: parsed here = the profile's target = the engine's self-report.
+      const akamai = akamaiString(pre, raw);
+      expect(akamai).toBe(p.targets.akamaiH2);
+      expect(res.info.h2Fingerprint).toBe(akamai);
+    });
+  }
+
+  it.fails("(known gap) firefox-141 sends `te: trailers` on HTTP/2 as Firefox does (the session's default headers follow http1.headerOrder)", async () => {
+    const srv = await h2Server();
+    await session({ impersonate: 'firefox', tls: { ca: fx.caPem } }).request(`https://localhost:${srv.port}/`);
+    const raw = srv.streams[0]!.rawHeaders;
+    expect(raw.slice(-2)).toEqual(['te', 'trailers']);
+  });
+
+  it("on HTTP/2 the user's headers replace values in the profile's order; others follow; a derived h2 section reaches the wire", async () => {
+    const srv = await h2Server();
+    const s = session({ impersonate: 'chrome', tls: { ca: fx.caPem } });
+    await s.request(`https://localhost:${srv.port}/`, { headers: { 'x-extra': '1', 'Accept-Language': 'de-DE,de;q=0.9', 'USER-AGENT': 'mine/1' } });
+    const raw = srv.streams[0]!.rawHeaders;
+    const names = raw.filter((_, i) => i % 2 === 0).filter((n) => !n.startsWith(':'));
+    expect(names).toEqual([...profiles.chrome!.headers.map(([h]) => h), 'x-extra']);
+    expect(raw[raw.indexOf('accept-language') + 1]).toBe('de-DE,de;q=0.9');
+    expect(raw[raw.indexOf('user-agent') + 1]).toBe('mine/1');
+
+    // PRIORITY frames and the session's `h2` option over the profile's (SETTINGS replaced, the rest kept).
+    const mine = profiles.firefox!.with({
+      name: 'firefox-prio',
+      h2: {
+        priorityFrames: [
+          { streamId: 3, exclusive: false, dependsOn: 0, weight: 201 },
+          { streamId: 5, exclusive: true, dependsOn: 3, weight: 1 },
+        ],
+      },
+    });
+    const s2 = session({
+      impersonate: mine,
+      h2: {
+        settings: [
+          ['INITIAL_WINDOW_SIZE', 65535],
+          ['HEADER_TABLE_SIZE', 4096],
+        ],
+      },
+      tls: { ca: fx.caPem },
+    });
+    const r2 = await s2.request(`https://localhost:${srv.port}/`);
+    const pre = parseH2Preface(srv.conns[1]!.received())!;
+    expect(pre.settings).toEqual([
+      [4, 65535],
+      [1, 4096],
+    ]);
+    expect(pre.priorityFrames).toEqual(mine.h2.priorityFrames.map((f) => ({ ...f })));
+    expect(pre.frames.slice(0, -1).map((f) => f.type)).toEqual([FRAME.SETTINGS, FRAME.WINDOW_UPDATE, FRAME.PRIORITY, FRAME.PRIORITY]);
+    expect(pre.headers.streamId).toBe(7); // after the ids the PRIORITY frames used
+    expect(pre.headers.priority).toEqual({ exclusive: false, dependsOn: 0, weight: 42 });
+    const akamai = akamaiString(pre, srv.streams[1]!.rawHeaders);
+    expect(akamai).toBe('4:65535;1:4096|12517377|3:0:0:201,5:1:3:1|m,p,a,s');
+    expect(r2.info.h2Fingerprint).toBe(akamai);
+  });
+
+  it('a profile without a connection WINDOW_UPDATE sends none (Akamai "00")', async () => {
+    const srv = await h2Server();
+    const mine = profiles.chrome!.with({ name: 'chrome-nowindow', h2: { connectionWindowIncrement: 0 } });
+    const res = await session({ impersonate: mine, tls: { ca: fx.caPem } }).request(`https://localhost:${srv.port}/`);
+    const pre = parseH2Preface(srv.conns[0]!.received())!;
+    expect(pre.connectionWindowIncrement).toBeNull();
+    expect(pre.frames.slice(0, -1).map((f) => f.type)).toEqual([FRAME.SETTINGS]);
+    expect(akamaiString(pre, srv.streams[0]!.rawHeaders)).toBe('1:65536;2:0;4:6291456;6:262144|00|0|m,a,s,p');
+    // The self-report agrees except for that field (see the known defect below).
+    const self = res.info.h2Fingerprint!.split('|');
+    expect([self[0], self[2], self[3]]).toEqual(['1:65536;2:0;4:6291456;6:262144', '0', 'm,a,s,p']);
+  });
+
+  it.fails('(known engine defect) with no connection WINDOW_UPDATE, res.info.h2Fingerprint writes "00" there as the Akamai format does (the codec writes "0")', async () => {
+    const srv = await h2Server();
+    const mine = profiles.chrome!.with({ name: 'chrome-nowindow', h2: { connectionWindowIncrement: 0 } });
+    const res = await session({ impersonate: mine, tls: { ca: fx.caPem } }).request(`https://localhost:${srv.port}/`);
+    expect(res.info.h2Fingerprint!.split('|')[1]).toBe('00');
+  });
+});
+
 describe('profileFingerprint', () => {
-  it('reports target vs sent side by side, with a reason for each difference (h2 pending)', async () => {
+  it('reports target vs sent side by side (TLS, HTTP/2 preface, both header orders), with a reason for each difference', async () => {
     const r = await profileFingerprint('chrome');
+    const p = profiles.chrome!;
     expect(r.profile).toBe('chrome-149');
     expect(r.target.ja4).toBe('t13d1516h2_8daaf6152771_d8a2da3f94cd');
     const expected = EXPECTED_JA4[NODE]?.['chrome-149'];
     if (expected !== undefined) expect(r.sent.ja4).toBe(expected);
     expect(r.match.ja4Ciphers).toBe(!OPENSSL_30);
     expect(r.match.headerOrder).toBe(true);
-    expect(r.sent.akamaiH2).toBeNull();
-    expect(r.differences.find((d) => d.part === 'http2')?.reason).toMatch(/HTTP\/2 not yet in the engine/);
-    expect(r.differences.find((d) => d.part === 'tls.alpn')?.reason).toMatch(/HTTP\/2 not yet in the engine/);
+    // HTTP/2: the Akamai string computed from the bytes the listener received is the browser's.
+    expect(r.target.akamaiH2).toBe(p.targets.akamaiH2);
+    expect(r.sent.akamaiH2).toBe(p.targets.akamaiH2);
+    expect(r.sent.akamaiH2SelfReport).toBe(r.sent.akamaiH2);
+    expect(r.match.akamaiH2).toBe(true);
+    expect(r.sent.h2HeadersPriority).toEqual({ ...p.h2.headersPriority });
+    expect(r.target.h2HeaderOrder).toEqual(p.headers.map(([h]) => h));
+    expect(r.sent.h2HeaderOrder).toEqual(r.target.h2HeaderOrder);
+    expect(r.match.h2HeaderOrder).toBe(true);
+    expect(r.sent.h2Headers.find(([h]) => h === 'user-agent')?.[1]).toBe(p.headers.find(([h]) => h === 'user-agent')![1]);
+    expect(r.differences.filter((d) => d.part.startsWith('http2') || d.part.startsWith('h2headers') || d.part === 'tls.alpn')).toEqual([]);
     expect(r.differences.some((d) => d.what.includes('17613'))).toBe(true);
     expect(r.differences.some((d) => d.what.includes('extension 27 '))).toBe(!CERT_COMPRESSION);
     for (const d of r.differences) expect(d.reason.length).toBeGreaterThan(5);
+  });
+
+  it("names what differs on HTTP/2: Firefox's te, and a derived h2 section that leaves the target", async () => {
+    const ff = await profileFingerprint('firefox');
+    expect(ff.sent.akamaiH2).toBe(profiles.firefox!.targets.akamaiH2);
+    expect(ff.match.h2HeaderOrder).toBe(false);
+    expect(ff.sent.h2HeaderOrder).toEqual(ff.target.h2HeaderOrder.filter((h) => h !== 'te'));
+    const te = ff.differences.filter((d) => d.part === 'h2headers.order');
+    expect(te.map((d) => d.what)).toEqual(['te not sent on HTTP/2']);
+    expect(te[0]!.reason).toMatch(/HTTP\/2 only/);
+
+    const mine = profiles.safari!.with({
+      name: 'safari-mine',
+      h2: { settings: [[4, 65535]], pseudoHeaderOrder: [':method', ':path', ':authority', ':scheme'] },
+    });
+    const r = await profileFingerprint(mine);
+    expect(r.sent.akamaiH2).toBe('4:65535|10420225|0|m,p,a,s');
+    expect(r.match.akamaiH2).toBe(false);
+    const d = r.differences.filter((x) => x.part === 'http2');
+    expect(d.map((x) => x.what)).toEqual([`Akamai 4:65535|10420225|0|m,p,a,s instead of ${profiles.safari!.targets.akamaiH2}`]);
+    expect(d[0]!.reason).toMatch(/profile's h2 section .* differs from its target/);
   });
 });
 
@@ -303,7 +482,10 @@ describe('uvfetch fingerprint (CLI)', () => {
     const expected = EXPECTED_JA4[NODE]?.['firefox-141'];
     if (expected !== undefined) expect(r.stdout).toContain(`sent    ${expected}`);
     expect(r.stdout).toContain('extension 34 (delegated_credentials) not sent');
-    expect(r.stdout).toContain('HTTP/2 not yet in the engine');
+    const ak = '1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s';
+    expect(r.stdout).toContain(`Akamai HTTP/2\n  target  ${ak}\n  sent    ${ak}\n  → same`);
+    expect(r.stdout).toMatch(/HTTP\/2 header order\n {2}target {2}user-agent, .*, priority, te\n {2}sent {4}user-agent, .*, priority\n {2}→ differs/);
+    expect(r.stdout).toContain('te not sent on HTTP/2');
   });
 
   it('--json, and bad command lines exit 2 with the usage', async () => {
