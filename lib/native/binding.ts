@@ -53,6 +53,8 @@ export interface NativeHttp2Options {
   pseudoOrder?: string;
   /** Lower-case header names in the order HTTP/2 requests send them (a browser profile's order). */
   headerOrder?: string[];
+  /** Flat [name, value, ...]: sent on HTTP/2 when the request has no field of that name. */
+  extraHeaders?: string[];
 }
 
 /** Validated DNS options (lib/net/dns.ts); absent fields take the core's defaults. */

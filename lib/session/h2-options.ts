@@ -76,7 +76,13 @@ export interface ValidatedHttp2 {
  * `http2` and `h2` as Session options. `profile`: the impersonated browser's HTTP/2 preface, the
  * defaults of every `h2` field the user leaves out.
  */
-export function http2Options(http2: unknown, h2: unknown, profile?: H2Profile, profileHeaderOrder?: readonly string[]): ValidatedHttp2 {
+export function http2Options(
+  http2: unknown,
+  h2: unknown,
+  profile?: H2Profile,
+  profileHeaderOrder?: readonly string[],
+  profileH2Only?: readonly string[],
+): ValidatedHttp2 {
   if (http2 !== undefined && typeof http2 !== 'boolean' && http2 !== 'prior-knowledge') {
     throw invalidOption('http2', "expected true, false or 'prior-knowledge'");
   }
@@ -126,5 +132,6 @@ export function http2Options(http2: unknown, h2: unknown, profile?: H2Profile, p
     native.pseudoOrder = letters.join('');
   }
   if (profileHeaderOrder !== undefined && profileHeaderOrder.length > 0) native.headerOrder = profileHeaderOrder.map((n) => n.toLowerCase());
+  if (profileH2Only !== undefined && profileH2Only.length > 0) native.extraHeaders = [...profileH2Only];
   return { native, offer: mode !== 0 };
 }

@@ -447,7 +447,7 @@ export async function profileFingerprint(profile: ImpersonateOption, options: { 
         what: `${n} not sent on HTTP/2`,
         reason: h1
           ? 'left out by the engine'
-          : 'the browser sends it on HTTP/2 only; the session sends one default header list on both protocols, built from the HTTP/1.1 order (http1.headerOrder), which does not list it',
+          : 'the browser sends it on HTTP/2 only and the engine should add it there (an HTTP/2-only default header): a regression',
       });
     }
     for (const [n, v] of h2.headers) {

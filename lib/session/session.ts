@@ -95,6 +95,7 @@ export class Session {
     let impersonate: string | undefined;
     let profileH2: H2Profile | undefined;
     let profileH2Order: string[] | undefined;
+    let profileH2Only: string[] | undefined;
     if (options.impersonate !== undefined) {
       if (options.tls instanceof TlsProfile) {
         throw invalidOption('tls', "with impersonate, give TLS options (applied over the profile's), not a TlsProfile");
@@ -107,10 +108,13 @@ export class Session {
       profileH2 = imp.profile.h2;
       // On HTTP/2 the browser sends its headers in the profile's `headers` order (lower-cased).
       profileH2Order = imp.profile.headers.map(([n]) => n);
+      // Fields the browser sends on HTTP/2 only (not in its HTTP/1.1 order, e.g. Firefox's te).
+      const h1 = new Set(imp.profile.http1.headerOrder.map((n) => n.toLowerCase()));
+      profileH2Only = imp.profile.headers.filter(([n]) => !h1.has(n.toLowerCase())).flat();
     } else {
       this.#tlsOption = options.tls === undefined ? undefined : TlsProfile.from(options.tls);
     }
-    const h2 = http2Options(options.http2, options.h2, profileH2, profileH2Order);
+    const h2 = http2Options(options.http2, options.h2, profileH2, profileH2Order, profileH2Only);
     v.engine.http2 = h2.native;
     const proxy: ProxyConfig | null = proxyConfig(options.proxy, 'proxy') ?? null;
     const t = v.timeouts;

@@ -203,6 +203,11 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
       Napi::Array a = ho.As<Napi::Array>();
       for (uint32_t i = 0; i < a.Length(); ++i) h2.header_order.push_back(a.Get(i).As<Napi::String>().Utf8Value());
     }
+    Napi::Value xh = h.Get("extraHeaders");
+    if (xh.IsArray()) {
+      Napi::Array a = xh.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); ++i) h2.extra_headers.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+    }
     Napi::Value po = h.Get("pseudoOrder");
     if (po.IsString()) {
       std::string s = po.As<Napi::String>().Utf8Value();

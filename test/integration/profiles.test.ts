@@ -113,10 +113,9 @@ async function h2Server(): Promise<H2CaptureServer> {
   return s;
 }
 
-// What the engine does not send yet on HTTP/2 (the "(known gap)" test below fails while it holds): the
-// session's default headers are one list for both protocols, built from http1.headerOrder, so a
-// header the browser sends on HTTP/2 only (Firefox's `te: trailers`) is missing there.
-const H2_NOT_SENT: Record<string, string[]> = { 'firefox-141': ['te'] };
+// What the engine does not send on HTTP/2 of a profile's headers: nothing (a header the browser sends
+// on HTTP/2 only, Firefox's `te: trailers`, is an HTTP/2-only default header).
+const H2_NOT_SENT: Record<string, string[]> = {};
 
 const sha12 = (s: string) => crypto.createHash('sha256').update(s).digest('hex').slice(0, 12);
 
@@ -349,7 +348,7 @@ describe(`HTTP/2 as each profile on Node ${NODE} (preface parsed by the test)`, 
     });
   }
 
-  it.fails("(known gap) firefox-141 sends `te: trailers` on HTTP/2 as Firefox does (the session's default headers follow http1.headerOrder)", async () => {
+  it('firefox-141 sends `te: trailers` on HTTP/2 as Firefox does (an HTTP/2-only default header)', async () => {
     const srv = await h2Server();
     await session({ impersonate: 'firefox', tls: { ca: fx.caPem } }).request(`https://localhost:${srv.port}/`);
     const raw = srv.streams[0]!.rawHeaders;
@@ -409,12 +408,10 @@ describe(`HTTP/2 as each profile on Node ${NODE} (preface parsed by the test)`, 
     expect(pre.connectionWindowIncrement).toBeNull();
     expect(pre.frames.slice(0, -1).map((f) => f.type)).toEqual([FRAME.SETTINGS]);
     expect(akamaiString(pre, srv.streams[0]!.rawHeaders)).toBe('1:65536;2:0;4:6291456;6:262144|00|0|m,a,s,p');
-    // The self-report agrees except for that field (see the known defect below).
-    const self = res.info.h2Fingerprint!.split('|');
-    expect([self[0], self[2], self[3]]).toEqual(['1:65536;2:0;4:6291456;6:262144', '0', 'm,a,s,p']);
+    expect(res.info.h2Fingerprint).toBe('1:65536;2:0;4:6291456;6:262144|00|0|m,a,s,p');
   });
 
-  it.fails('(known engine defect) with no connection WINDOW_UPDATE, res.info.h2Fingerprint writes "00" there as the Akamai format does (the codec writes "0")', async () => {
+  it('with no connection WINDOW_UPDATE, res.info.h2Fingerprint writes "00" there as the Akamai format does', async () => {
     const srv = await h2Server();
     const mine = profiles.chrome!.with({ name: 'chrome-nowindow', h2: { connectionWindowIncrement: 0 } });
     const res = await session({ impersonate: mine, tls: { ca: fx.caPem } }).request(`https://localhost:${srv.port}/`);
@@ -448,14 +445,12 @@ describe('profileFingerprint', () => {
     for (const d of r.differences) expect(d.reason.length).toBeGreaterThan(5);
   });
 
-  it("names what differs on HTTP/2: Firefox's te, and a derived h2 section that leaves the target", async () => {
+  it('names what differs on HTTP/2: nothing for Firefox (te included); a derived h2 section that leaves the target', async () => {
     const ff = await profileFingerprint('firefox');
     expect(ff.sent.akamaiH2).toBe(profiles.firefox!.targets.akamaiH2);
-    expect(ff.match.h2HeaderOrder).toBe(false);
-    expect(ff.sent.h2HeaderOrder).toEqual(ff.target.h2HeaderOrder.filter((h) => h !== 'te'));
-    const te = ff.differences.filter((d) => d.part === 'h2headers.order');
-    expect(te.map((d) => d.what)).toEqual(['te not sent on HTTP/2']);
-    expect(te[0]!.reason).toMatch(/HTTP\/2 only/);
+    expect(ff.match.h2HeaderOrder).toBe(true);
+    expect(ff.sent.h2HeaderOrder).toEqual(ff.target.h2HeaderOrder);
+    expect(ff.differences.filter((d) => d.part.startsWith('h2') || d.part.startsWith('http2'))).toEqual([]);
 
     const mine = profiles.safari!.with({
       name: 'safari-mine',
@@ -484,8 +479,8 @@ describe('uvfetch fingerprint (CLI)', () => {
     expect(r.stdout).toContain('extension 34 (delegated_credentials) not sent');
     const ak = '1:65536;2:0;4:131072;5:16384|12517377|0|m,p,a,s';
     expect(r.stdout).toContain(`Akamai HTTP/2\n  target  ${ak}\n  sent    ${ak}\n  → same`);
-    expect(r.stdout).toMatch(/HTTP\/2 header order\n {2}target {2}user-agent, .*, priority, te\n {2}sent {4}user-agent, .*, priority\n {2}→ differs/);
-    expect(r.stdout).toContain('te not sent on HTTP/2');
+    expect(r.stdout).toMatch(/HTTP\/2 header order\n {2}target {2}user-agent, .*, priority, te\n {2}sent {4}user-agent, .*, priority, te\n {2}→ same/);
+    expect(r.stdout).not.toContain('te not sent on HTTP/2');
   });
 
   it('--json, and bad command lines exit 2 with the usage', async () => {

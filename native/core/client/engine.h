@@ -54,6 +54,9 @@ struct Http2EngineOptions {
   // Regular header names (lower-case) in the order HTTP/2 requests send them (a browser profile's
   // HTTP/2 order); names not listed keep their relative order after these. Empty: as given.
   std::vector<std::string> header_order;
+  // Headers HTTP/2 requests carry when the request has none of that name (a browser profile's
+  // HTTP/2-only fields, e.g. Firefox's te: trailers): name, value, name, value, ...
+  std::vector<std::string> extra_headers;
 };
 
 struct EngineOptions {

@@ -113,6 +113,12 @@ bool Http2Connection::encode(Request* r, std::vector<std::string>* storage, std:
     if (ieq(n, "accept-encoding")) has_ae = true;
     headers->push_back({n, v});
   }
+  const std::vector<std::string>& extra = engine()->options().http2.extra_headers;
+  for (size_t i = 0; i + 1 < extra.size(); i += 2) {
+    bool given = false;
+    for (size_t j = 0; j + 1 < fields_.size() && !given; j += 2) given = ieq(fields_[j], extra[i]);
+    if (!given) headers->push_back({extra[i], extra[i + 1]});
+  }
   const std::vector<std::string>& order = engine()->options().http2.header_order;
   if (!order.empty() && headers->size() > 1) {
     auto rank = [&](std::string_view n) {
