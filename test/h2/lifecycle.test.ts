@@ -267,3 +267,50 @@ describe('server resets and session close', () => {
     expect(srv.conns[1]!.frames.some((f) => f.type === FrameType.HEADERS)).toBe(true);
   });
 });
+
+describe('keep-alive PING (h2.pingInterval)', () => {
+  it('PINGs an idle connection; the server ACKs and the connection stays', async () => {
+    const seen: number[] = [];
+    const srv = kit.track(
+      await startH2RawServer({ tls: kit.fx.server }, async (c) => {
+        await c.handshake();
+        const req = await c.readRequest();
+        await c.send(frames.headers(req.streamId, hpack.block([[':status', '200']]), { endStream: true }));
+        // ACK every PING the client sends.
+        for (let i = c.cursor; !c.isClosed; ) {
+          await sleep(20);
+          for (; i < c.frames.length; i++) {
+            const f = c.frames[i]!;
+            if (f.type === FrameType.PING && (f.flags & 1) === 0) {
+              seen.push(Date.now());
+              await c.send(frames.ping(f.payload, true));
+            }
+          }
+        }
+      }),
+    );
+    const s = kit.session({ h2: { pingInterval: 200 } });
+    expect((await s.request(srv.url('/', 'localhost'))).status).toBe(200);
+    await waitFor(() => seen.length >= 3, 5000, 'three PINGs');
+    expect(srv.conns[0]!.isClosed).toBe(false);
+    expect(s.stats().connections.http2).toBe(1);
+  });
+
+  it('a server that does not answer PING: the connection fails with ERR_HTTP2_PROTOCOL, well before the headers timeout', async () => {
+    const srv = kit.track(
+      await startH2RawServer({ tls: kit.fx.server }, async (c) => {
+        await c.handshake();
+        await c.readRequest(); // never answered, PINGs never ACKed
+        await c.closed;
+      }),
+    );
+    const s = kit.session({ h2: { pingInterval: 200 }, timeout: { headers: 20_000 } });
+    const t0 = Date.now();
+    const e = await rejection(s.request(srv.url('/', 'localhost')));
+    expect(e).toBeInstanceOf(UvfetchError);
+    expect(e.code).toBe('ERR_HTTP2_PROTOCOL');
+    expect(e.reason).toMatch(/PING/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(srv.conns[0]!.frames.some((f) => f.type === FrameType.PING)).toBe(true);
+  });
+});
