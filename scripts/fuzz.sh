@@ -7,12 +7,12 @@
 # "fuzz: P passed, F failed".
 #
 #   scripts/fuzz.sh [--seconds N | --minutes M] [target...]   (npm run fuzz -- --minutes 10)
-#   targets: response_parser chunked_decoder request_encoder client_hello dns_cache content_decoder h2_session
+#   targets: response_parser chunked_decoder request_encoder client_hello dns_cache content_decoder h2_session h2_connection
 # Needs clang++ and its libFuzzer runtime (Debian 12: apt-get install clang libclang-rt-14-dev).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 fuzz_dir="$root/native/fuzz"
-all_targets=(response_parser chunked_decoder request_encoder client_hello dns_cache content_decoder h2_session)
+all_targets=(response_parser chunked_decoder request_encoder client_hello dns_cache content_decoder h2_session h2_connection)
 
 seconds=60
 targets=()

@@ -114,7 +114,6 @@ class Http1Connection final : public Connection, private Transport::Owner {
   uint64_t body_bytes_ = 0;
   uint64_t streamed_out_ = 0;   // streamed request body bytes handed to the socket
   bool last_chunk_sent_ = false;
-  bool retry_next_address_ = false;
   bool response_started_ = false;
   bool request_written_ = false;   // head + complete body handed to the socket
   bool write_failed_ = false;
