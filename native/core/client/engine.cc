@@ -344,6 +344,56 @@ void Engine::request_finished(Request* r, bool failed) {
   if (closing_) maybe_finish_close();
 }
 
+void Engine::respond_head(Request* r, const ResponseMeta& m, std::string&& head) {
+  report_timings(r);
+  sink_->on_head(r->id, m, std::move(head));
+  note_event();
+}
+
+void Engine::respond_data(Request* r, const char* p, size_t n) {
+  sink_->on_data(r->id, p, n);
+  note_event();
+}
+
+void Engine::respond_trailers(Request* r, std::string&& fields) { sink_->on_trailers(r->id, std::move(fields)); }
+
+void Engine::respond_end(Request* r) {
+  sink_->on_end(r->id);
+  note_event();
+  request_finished(r, false);
+}
+
+void Engine::respond_complete(Request* r, const ResponseMeta& m, std::string&& head, std::string&& body) {
+  report_timings(r);
+  sink_->on_complete(r->id, m, std::move(head), std::move(body));
+  note_event();
+  request_finished(r, false);
+}
+
+void Engine::respond_error(Request* r, Error e, const char* detail, int sys) {
+  report_timings(r);
+  sink_->on_error(r->id, e, detail, sys);
+  note_event();
+  request_finished(r, true);
+}
+
+void Engine::respond_drain(Request* r) {
+  sink_->on_drain(r->id);
+  note_event();
+}
+
+uint32_t Engine::announce_h2(const std::string& fingerprint) {
+  uint32_t id = next_tls_info();
+  sink_->on_h2_info(id, fingerprint);
+  note_event();
+  return id;
+}
+
+void Engine::forget_h2(uint32_t id) {
+  sink_->on_h2_forget(id);
+  note_event();
+}
+
 void Engine::report_timings(Request* r) {
   if (!r->want_timings) return;
   auto us = [](uint64_t from, uint64_t to) -> uint32_t {

@@ -291,6 +291,18 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   // submitted in one turn go out in one write.
   void defer_output(Connection* c);
   void request_finished(Request* r, bool failed);
+  // What a connection reports of the requests it carries (the engine hands it to the sink, counts
+  // it, and flushes at the end of the turn). Connections never call the sink themselves.
+  void respond_head(Request* r, const ResponseMeta& m, std::string&& head);  // stream mode; timings first
+  void respond_data(Request* r, const char* p, size_t n);                   // stream mode
+  void respond_trailers(Request* r, std::string&& fields);
+  void respond_end(Request* r);                                              // stream mode; finishes r
+  void respond_complete(Request* r, const ResponseMeta& m, std::string&& head, std::string&& body);  // finishes r
+  void respond_error(Request* r, Error e, const char* detail, int sys);     // finishes r
+  void respond_drain(Request* r);  // a streamed request body may take more bytes
+  // An HTTP/2 connection's fingerprint for its responses (on_h2_info), and its end.
+  uint32_t announce_h2(const std::string& fingerprint);
+  void forget_h2(uint32_t id);
   void report_timings(Request* r);  // no-op unless the request asked for timings
   bool try_retry(Request* r);  // requeue an idempotent request on a fresh connection
   // Requeue a request the server did not process (HTTP/2 REFUSED_STREAM, or above a GOAWAY's

@@ -246,8 +246,7 @@ void Http1Connection::pump_body() {
   if (progressed && phase_ == Phase::Head) set_deadline(Deadline::Headers, r->timeouts.headers_ms);
   if (r->drain_wanted && r->chunks.empty() && transport_->queued_bytes() < kBodyHighWater) {
     r->drain_wanted = false;
-    engine()->sink()->on_drain(r->id);
-    engine()->note_event();
+    engine()->respond_drain(r);
   }
 }
 
@@ -428,15 +427,13 @@ bool Http1Connection::consume_head(const char*& p, size_t& n) {
     phase_ = Phase::Body;
     if (req_->want_timings) req_->t_head = uv_hrtime();
     if (req_->stream_response) {
-      engine()->report_timings(req_);
       ResponseMeta m;
       m.status = static_cast<uint16_t>(head_.status);
       m.version_minor = static_cast<uint8_t>(head_.version_minor);
       m.reused = served_ > 0;
       m.attempts = req_->attempts;
       m.tls_info = transport_->tls_info();
-      engine()->sink()->on_head(req_->id, m, std::move(raw_head_));
-      engine()->note_event();
+      engine()->respond_head(req_, m, std::move(raw_head_));
       raw_head_.clear();
     }
     if (framing_ != http1::Framing::None && !req_->paused) {
@@ -509,8 +506,7 @@ bool Http1Connection::deliver_decoded(const char* p, size_t n) {
   if (n == 0) return true;
   body_bytes_ += n;
   if (req_->stream_response) {
-    engine()->sink()->on_data(req_->id, p, n);
-    engine()->note_event();
+    engine()->respond_data(req_, p, n);
     // libuv may read a busy socket many times in one poll phase, before the consumer has had a
     // chance to say "pause": cap what one stream delivers per loop turn.
     if (req_->turn != engine()->turn()) {
@@ -591,13 +587,10 @@ void Http1Connection::finish_response() {
   ++served_;
   bool reuse = keep_alive_ok_ && request_written_ && !write_failed_ && !r->conn_close;
   if (r->stream_response) {
-    engine()->sink()->on_end(r->id);
+    engine()->respond_end(r);
   } else {
-    engine()->report_timings(r);
-    engine()->sink()->on_complete(r->id, m, std::move(raw_head_), std::move(body_));
+    engine()->respond_complete(r, m, std::move(raw_head_), std::move(body_));
   }
-  engine()->note_event();
-  engine()->request_finished(r, false);
   raw_head_.clear();
   body_.clear();
   // A closing session closes its connections as their last request finishes (inside
@@ -680,10 +673,7 @@ void Http1Connection::fail(Error e, const char* detail, int sys, bool allow_retr
       engine()->try_retry(r)) {
     return;  // a stale keep-alive socket: the request runs again on a fresh connection
   }
-  engine()->report_timings(r);
-  engine()->sink()->on_error(r->id, e, detail, sys);
-  engine()->note_event();
-  engine()->request_finished(r, true);
+  engine()->respond_error(r, e, detail, sys);
 }
 
 void Http1Connection::set_deadline(Deadline kind, uint32_t ms) {

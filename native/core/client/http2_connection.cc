@@ -217,8 +217,7 @@ void Http2Connection::pump_body(Stream* s) {
   }
   if (r->drain_wanted && r->chunks.empty() && session_->body_queued(s->id) < kBodyHighWater) {
     r->drain_wanted = false;
-    engine()->sink()->on_drain(r->id);
-    engine()->note_event();
+    engine()->respond_drain(r);
   }
 }
 
@@ -258,10 +257,7 @@ void Http2Connection::fail_stream(Stream* s, Error e, const char* detail, int sy
 }
 
 void Http2Connection::report_error(Request* r, Error e, const char* detail, int sys) {
-  engine()->report_timings(r);
-  engine()->sink()->on_error(r->id, e, detail, sys);
-  engine()->note_event();
-  engine()->request_finished(r, true);
+  engine()->respond_error(r, e, detail, sys);
 }
 
 void Http2Connection::fail_all(Error e, const char* detail) {
@@ -314,9 +310,7 @@ ResponseMeta Http2Connection::meta(const Stream& s) {
 
 void Http2Connection::announce() {
   if (h2_info_ != 0) return;
-  h2_info_ = engine()->next_tls_info();
-  engine()->sink()->on_h2_info(h2_info_, session_->fingerprint());
-  engine()->note_event();
+  h2_info_ = engine()->announce_h2(session_->fingerprint());
 }
 
 void Http2Connection::on_response_headers(int32_t stream_id, int status, const http2::HeaderList& headers) {
@@ -372,9 +366,7 @@ void Http2Connection::on_response_headers(int32_t stream_id, int status, const h
   }
   if (r->limits.decompress && !codings.empty() && !r->is_head && !start_decoding(s, codings)) return;
   if (r->stream_response) {
-    engine()->report_timings(r);
-    engine()->sink()->on_head(r->id, meta(*s), std::move(s->head));
-    engine()->note_event();
+    engine()->respond_head(r, meta(*s), std::move(s->head));
     s->head.clear();
   }
   if (!r->paused) {
@@ -425,8 +417,7 @@ bool Http2Connection::deliver(Stream* s, const char* p, size_t n) {
   Request* r = s->req;
   s->body_bytes += n;
   if (r->stream_response) {
-    engine()->sink()->on_data(r->id, p, n);
-    engine()->note_event();
+    engine()->respond_data(r, p, n);
     return true;
   }
   if (s->body_bytes > r->limits.max_body_size) {
@@ -492,15 +483,12 @@ void Http2Connection::complete(Stream* s) {
   s->req = nullptr;
   r->conn = nullptr;
   ++served_;
-  if (!s->trailers.empty()) engine()->sink()->on_trailers(r->id, std::move(s->trailers));
+  if (!s->trailers.empty()) engine()->respond_trailers(r, std::move(s->trailers));
   if (r->stream_response) {
-    engine()->sink()->on_end(r->id);
+    engine()->respond_end(r);
   } else {
-    engine()->report_timings(r);
-    engine()->sink()->on_complete(r->id, m, std::move(s->head), std::move(s->body));
+    engine()->respond_complete(r, m, std::move(s->head), std::move(s->body));
   }
-  engine()->note_event();
-  engine()->request_finished(r, false);
 }
 
 void Http2Connection::on_stream_close(int32_t stream_id, const http2::StreamEnd& end) {
@@ -762,8 +750,7 @@ void Http2Connection::close(bool abortive) {
 
 void Http2Connection::transport_closed() {
   if (h2_info_ != 0) {
-    engine()->sink()->on_h2_forget(h2_info_);
-    engine()->note_event();
+    engine()->forget_h2(h2_info_);
   }
   engine()->connection_closed(this);
 }
