@@ -500,8 +500,13 @@ std::string H2Session::fingerprint() const {
 // ---- requests ----------------------------------------------------------------------------------
 
 H2Session::Stream* H2Session::find(int32_t id) const {
+  // nghttp2 calls back once per header field of a block: the last stream found answers most.
+  if (id == last_id_ && last_stream_ != nullptr) return last_stream_;
   auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second.get();
+  Stream* s = it == streams_.end() ? nullptr : it->second.get();
+  last_id_ = id;
+  last_stream_ = s;
+  return s;
 }
 
 bool H2Session::can_submit() const {
@@ -754,6 +759,7 @@ void H2Session::close_stream(int32_t id, StreamEnd end) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   std::unique_ptr<Stream> s = std::move(it->second);
+  if (last_stream_ == s.get()) last_stream_ = nullptr;
   streams_.erase(it);
   listener_->on_stream_close(id, end);
 }

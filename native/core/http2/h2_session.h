@@ -238,6 +238,8 @@ class H2Session {
   H2Listener* listener_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
+  mutable int32_t last_id_ = 0;            // find()'s one-entry cache
+  mutable Stream* last_stream_ = nullptr;
 
   std::vector<uint8_t> out_;
   size_t out_off_ = 0;
