@@ -862,7 +862,12 @@ int H2Session::cb_header(nghttp2_session*, const nghttp2_frame* f, const uint8_t
       }
       // Accepted here (HPACK stays in sync); the stream is reset with PROTOCOL_ERROR once the
       // block ends (cb_frame_recv), as nghttp2's own pseudo-header checks do (RFC 9113 §8.1.1).
-      s->bad_status = true;
+      // The RST goes out now: with END_STREAM on this block the stream closes right after it
+      // (nghttp2 1.69 then drops a RST submitted later, from the frame callback).
+      if (!s->bad_status) {
+        s->bad_status = true;
+        self->reset_stream(s->id, kH2ProtocolError);
+      }
       return 0;
     }
     s->status = st;
@@ -888,9 +893,7 @@ int H2Session::cb_frame_recv(nghttp2_session*, const nghttp2_frame* f, void* ud)
     case kFrameHeaders: {
       Stream* s = self->find(f->hd.stream_id);
       if (s != nullptr && s->bad_status) {
-        s->bad_status = false;
-        s->headers.clear();
-        self->reset_stream(s->id, kH2ProtocolError);
+        s->headers.clear();  // reset when the :status came (cb_header); nothing is delivered
         break;
       }
       if (s == nullptr || s->error != Error::Ok) break;
