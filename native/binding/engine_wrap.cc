@@ -289,10 +289,17 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   uint32_t io_threads = std::min<uint32_t>(opt_u32(o, "ioThreads", 0), 64);  // validated in JS
   if (io_threads > 0) {
     // The engines run on their own threads; their batches wake this loop through wake_.
-    wake_ = new uv_async_t;
+    handles_ = new MainHandles;
+    wake_ = &handles_->wake;
     uv_async_init(loop, wake_, on_wake);
     wake_->data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(wake_));
+    uv_check_init(loop, &handles_->check);
+    handles_->check.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->check));
+    uv_idle_init(loop, &handles_->idle);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->idle));
+    staged_.resize(io_threads);
     uv_async_t* wake = wake_;
     for (uint32_t i = 0; i < io_threads; ++i) {
       auto t = EngineThread::start(eo, i, io_threads, [wake] { uv_async_send(wake); }, &err, &detail);
@@ -301,7 +308,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     }
     if (threads_.size() != io_threads) {
       release_threads();
-      close_wake([](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+      close_main_handles();
       Napi::Error e = Napi::Error::New(env, detail != nullptr ? detail : error_message(err));
       e.Set("code", Napi::String::New(env, error_code(err)));
       e.ThrowAsJavaScriptException();
@@ -328,7 +335,7 @@ EngineWrap::~EngineWrap() {
   if (callback_ != nullptr) napi_delete_reference(env_, callback_);
   // Garbage-collected without close(): tear down natively, report nothing.
   release_threads();
-  close_wake([](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  close_main_handles();
   if (engine_ != nullptr) {
     engine_->release();
     engine_ = nullptr;
@@ -342,15 +349,50 @@ EngineWrap::~EngineWrap() {
 
 void EngineWrap::release_threads() {
   // Each thread destroys its engine silently and ends; join() waits for its last loop turn.
+  flush_staged();
   for (auto& t : threads_) t->release_and_join();
   threads_.clear();
   threads_open_ = 0;
 }
 
-void EngineWrap::close_wake(void (*cb)(uv_handle_t*)) {
-  if (wake_ == nullptr) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(wake_), cb);
+void EngineWrap::close_main_handles(std::function<void()> done) {
+  if (handles_ == nullptr) return;
+  MainHandles* h = handles_;
+  handles_ = nullptr;
   wake_ = nullptr;
+  h->done = std::move(done);
+  auto closed = [](uv_handle_t* handle) {
+    auto* m = static_cast<MainHandles*>(handle->data);
+    if (--m->open > 0) return;
+    auto d = std::move(m->done);
+    delete m;
+    if (d) d();
+  };
+  for (uv_handle_t* x : {reinterpret_cast<uv_handle_t*>(&h->wake), reinterpret_cast<uv_handle_t*>(&h->check),
+                         reinterpret_cast<uv_handle_t*>(&h->idle)}) {
+    x->data = h;
+    uv_close(x, closed);
+  }
+}
+
+void EngineWrap::stage(uint32_t t, EngineThread::Command c) {
+  staged_[t].push_back(std::move(c));
+  if (!staged_armed_ && handles_ != nullptr) {
+    staged_armed_ = true;
+    uv_check_start(&handles_->check, on_stage_check);
+    uv_idle_start(&handles_->idle, [](uv_idle_t*) {});  // the loop must not block in poll first
+  }
+}
+
+void EngineWrap::on_stage_check(uv_check_t* c) { static_cast<EngineWrap*>(c->data)->flush_staged(); }
+
+void EngineWrap::flush_staged() {
+  for (uint32_t t = 0; t < staged_.size() && t < threads_.size(); ++t) threads_[t]->post_many(staged_[t]);
+  if (staged_armed_ && handles_ != nullptr) {
+    uv_check_stop(&handles_->check);
+    uv_idle_stop(&handles_->idle);
+  }
+  staged_armed_ = false;
 }
 
 // The environment is going away (worker exit, process teardown): close every socket and handle;
@@ -360,8 +402,8 @@ void EngineWrap::on_env_teardown(napi_async_cleanup_hook_handle handle, void* ar
   self->cleanup_hook_ = nullptr;
   Engine* e = self->engine_;
   self->engine_ = nullptr;
-  if (self->wake_ != nullptr) {
-    // I/O threads: stopped and joined now; the hook goes once the wake handle (and the
+  if (self->handles_ != nullptr) {
+    // I/O threads: stopped and joined now; the hook goes once the JS thread's handles (and the
     // main-loop engine, if any) have closed.
     self->release_threads();
     struct Wait {
@@ -369,20 +411,13 @@ void EngineWrap::on_env_teardown(napi_async_cleanup_hook_handle handle, void* ar
       int pending;
     };
     auto* w = new Wait{handle, e != nullptr ? 2 : 1};
-    auto done = [](Wait* w) {
+    auto done = [w] {
       if (--w->pending > 0) return;
       napi_remove_async_cleanup_hook(w->hook);
       delete w;
     };
-    self->wake_->data = w;
-    self->close_wake([](uv_handle_t* h) {
-      auto* w = static_cast<Wait*>(h->data);
-      delete reinterpret_cast<uv_async_t*>(h);
-      if (--w->pending > 0) return;
-      napi_remove_async_cleanup_hook(w->hook);
-      delete w;
-    });
-    if (e != nullptr) e->release([w, done]() { done(w); });
+    self->close_main_handles(done);
+    if (e != nullptr) e->release(done);
     return;
   }
   if (e == nullptr) {
@@ -527,7 +562,7 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
     RequestId id = req->spec.id;
     uint32_t t = thread_index(req->spec.origin.key());
     if (threads_.size() > 1) owner_[id] = t;
-    threads_[t]->post([req](Engine* e, EventBatch& out) {
+    stage(t, [req](Engine* e, EventBatch& out) {
       RequestId rid = req->spec.id;
       if (e == nullptr) {
         out.error(rid, Error::SessionClosed, "session is closed", 0);
@@ -550,10 +585,10 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
-EngineThread* EngineWrap::owner_of(RequestId id) {
-  if (threads_.size() == 1) return threads_[0].get();
+int EngineWrap::owner_of(RequestId id) {
+  if (threads_.size() == 1) return 0;
   auto it = owner_.find(id);
-  return it == owner_.end() ? nullptr : threads_[it->second].get();
+  return it == owner_.end() ? -1 : static_cast<int>(it->second);
 }
 
 void EngineWrap::forget_settled(const EventBatch& b) {
@@ -571,14 +606,10 @@ Napi::Value EngineWrap::Abort(const Napi::CallbackInfo& info) {
   RequestId id = info[0].As<Napi::Number>().Uint32Value();
   if (threaded()) {
     // Forgotten on its thread; counted as settled there if it was still running there.
-    EngineThread* t = owner_of(id);
+    int t = owner_of(id);
     owner_.erase(id);
-    if (t != nullptr) {
-      t->post([id](Engine* e, EventBatch& out) {
-        if (e != nullptr && e->abort(id)) out.settle();
-      });
-    }
-    return Napi::Boolean::New(info.Env(), t != nullptr);
+    if (t >= 0) stage(t, threads_[t]->abort_command(id));
+    return Napi::Boolean::New(info.Env(), t >= 0);
   }
   bool found = engine_ != nullptr && engine_->abort(id);
   if (found) request_settled();
@@ -588,9 +619,8 @@ Napi::Value EngineWrap::Abort(const Napi::CallbackInfo& info) {
 Napi::Value EngineWrap::Pause(const Napi::CallbackInfo& info) {
   RequestId id = info[0].As<Napi::Number>().Uint32Value();
   if (threaded()) {
-    if (EngineThread* t = owner_of(id)) t->post([id](Engine* e, EventBatch&) {
-        if (e != nullptr) e->pause(id);
-      });
+    int t = owner_of(id);
+    if (t >= 0) stage(t, threads_[t]->pause_command(id));
   } else if (engine_ != nullptr) {
     engine_->pause(id);
   }
@@ -600,9 +630,8 @@ Napi::Value EngineWrap::Pause(const Napi::CallbackInfo& info) {
 Napi::Value EngineWrap::Resume(const Napi::CallbackInfo& info) {
   RequestId id = info[0].As<Napi::Number>().Uint32Value();
   if (threaded()) {
-    if (EngineThread* t = owner_of(id)) t->post([id](Engine* e, EventBatch&) {
-        if (e != nullptr) e->resume(id);
-      });
+    int t = owner_of(id);
+    if (t >= 0) stage(t, threads_[t]->resume_command(id));
   } else if (engine_ != nullptr) {
     engine_->resume(id);
   }
@@ -619,10 +648,10 @@ Napi::Value EngineWrap::WriteBody(const Napi::CallbackInfo& info) {
   RequestId id = info[0].As<Napi::Number>().Uint32Value();
   const char* p = static_cast<const char*>(ab.Data()) + ta.ByteOffset();
   if (threaded()) {
-    EngineThread* t = owner_of(id);
-    if (t == nullptr) return Napi::Boolean::New(env, true);
+    int t = owner_of(id);
+    if (t < 0) return Napi::Boolean::New(env, true);
     auto chunk = std::make_shared<std::string>(p, ta.ByteLength());
-    t->post([id, chunk](Engine* e, EventBatch& out) {
+    stage(t, [id, chunk](Engine* e, EventBatch& out) {
       if (e == nullptr) return;
       Error err;
       if (e->write_body(id, chunk->data(), chunk->size(), &err)) out.drain(id);
@@ -638,7 +667,8 @@ Napi::Value EngineWrap::WriteBody(const Napi::CallbackInfo& info) {
 Napi::Value EngineWrap::EndBody(const Napi::CallbackInfo& info) {
   RequestId id = info[0].As<Napi::Number>().Uint32Value();
   if (threaded()) {
-    if (EngineThread* t = owner_of(id)) t->post([id](Engine* e, EventBatch&) {
+    int t = owner_of(id);
+    if (t >= 0) stage(t, [id](Engine* e, EventBatch&) {
         if (e != nullptr) e->end_body(id);
       });
   } else if (engine_ != nullptr) {
@@ -653,7 +683,7 @@ Napi::Value EngineWrap::Close(const Napi::CallbackInfo& info) {
       close_requested_ = true;
       closing_ = true;
       pin(true);  // until the closed event has been delivered
-      for (auto& t : threads_) t->post([](Engine* e, EventBatch&) {
+      for (uint32_t t = 0; t < threads_.size(); ++t) stage(t, [](Engine* e, EventBatch&) {
           if (e != nullptr) e->close();
         });
       if (engine_ != nullptr) engine_->close();
@@ -674,7 +704,7 @@ Napi::Value EngineWrap::Destroy(const Napi::CallbackInfo& info) {
       destroy_requested_ = close_requested_ = true;
       closing_ = true;
       pin(true);
-      for (auto& t : threads_) t->post([](Engine* e, EventBatch&) {
+      for (uint32_t t = 0; t < threads_.size(); ++t) stage(t, [](Engine* e, EventBatch&) {
           if (e != nullptr) e->destroy();
         });
       if (engine_ != nullptr) engine_->destroy();
@@ -717,7 +747,7 @@ Napi::Value EngineWrap::DnsAnswer(const Napi::CallbackInfo& info) {
     auto mapped = static_cast<uint64_t>(idv);
     uint64_t lookup = EventBatch::lookup_original(mapped, n);
     auto answer = std::make_shared<dns::Answer>(std::move(a));
-    threads_[EventBatch::lookup_engine(mapped, n)]->post([lookup, answer](Engine* e, EventBatch&) {
+    stage(EventBatch::lookup_engine(mapped, n), [lookup, answer](Engine* e, EventBatch&) {
       if (e != nullptr) e->dns_answer(lookup, *answer);
     });
     return env.Undefined();
@@ -735,7 +765,7 @@ Napi::Value EngineWrap::DnsQuery(const Napi::CallbackInfo& info) {
   int family = static_cast<int>(info[2].As<Napi::Number>().Uint32Value());
   request_started();  // the answer event settles it
   if (threaded()) {
-    threads_[thread_index(host)]->post([id, host, family](Engine* e, EventBatch& out) {
+    stage(thread_index(host), [id, host, family](Engine* e, EventBatch& out) {
       if (e != nullptr) {
         e->dns_query(id, host, family);
       } else {
@@ -751,7 +781,7 @@ Napi::Value EngineWrap::DnsQuery(const Napi::CallbackInfo& info) {
 // dnsClear(host?): drops cached answers of one host (every family) or of all.
 Napi::Value EngineWrap::DnsClear(const Napi::CallbackInfo& info) {
   std::string host = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
-  for (auto& t : threads_) t->post([host](Engine* e, EventBatch&) {
+  for (uint32_t t = 0; t < threads_.size(); ++t) stage(t, [host](Engine* e, EventBatch&) {
       if (e != nullptr) e->dns().clear(host);
     });
   if (engine_ != nullptr) engine_->dns().clear(host);
@@ -844,6 +874,7 @@ Napi::Value EngineWrap::OriginStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array arr = Napi::Array::New(env);
   std::vector<Engine::OriginStat> all;
+  flush_staged();  // the snapshot includes what this turn already asked for
   for (auto& t : threads_) {
     auto v = t->origin_stats();
     all.insert(all.end(), v.begin(), v.end());
@@ -869,6 +900,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   EngineStats s = engine_ != nullptr ? engine_->stats() : final_stats_;
+  flush_staged();  // the snapshot includes what this turn already asked for
   for (auto& t : threads_) add_stats(&s, t->stats());  // a snapshot from each I/O thread
   o.Set("started", static_cast<double>(s.requests_started));
   o.Set("completed", static_cast<double>(s.requests_completed));
@@ -1022,9 +1054,13 @@ void EngineWrap::on_wake(uv_async_t* a) { static_cast<EngineWrap*>(a->data)->tak
 
 void EngineWrap::take_thread_batches() {
   EventBatch got;
-  for (auto& t : threads_) {
+  std::vector<uint32_t> resume;
+  for (uint32_t i = 0; i < threads_.size(); ++i) {
+    auto& t = threads_[i];
     EventBatch b;
-    if (!t->take(&b)) continue;
+    bool resume_due = false;
+    if (!t->take(&b, &resume_due)) continue;
+    if (resume_due) resume.push_back(i);
     if (b.closed()) {
       t->join();  // its loop has ended: returns at once
       if (threads_open_ > 0) --threads_open_;
@@ -1037,6 +1073,9 @@ void EngineWrap::take_thread_batches() {
   batch_.append(std::move(got));  // after this loop turn's main-loop records, if any
   if (in_flight_ == 0 && !closing_) pin(false);
   deliver(false);
+  // Streams the threads paused for this batch read on, unless JS paused them meanwhile (its
+  // pause commands were staged during deliver(), so they go first).
+  for (uint32_t i : resume) stage(i, threads_[i]->taken_command());
   maybe_all_closed();
 }
 
@@ -1049,7 +1088,7 @@ void EngineWrap::maybe_all_closed() {
   closing_ = false;
   in_flight_ = 0;
   pin(false);
-  close_wake([](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  close_main_handles();
   if (cleanup_hook_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_hook_);
     cleanup_hook_ = nullptr;

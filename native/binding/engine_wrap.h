@@ -8,6 +8,7 @@
 #pragma once
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -105,14 +106,30 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   uint32_t thread_index(const std::string& key) const {
     return static_cast<uint32_t>(std::hash<std::string>()(key) % threads_.size());
   }
-  EngineThread* owner_of(RequestId id);          // null: unknown (settled, or never submitted)
+  int owner_of(RequestId id);                    // its thread's index; -1: unknown (settled, or never submitted)
   void forget_settled(const EventBatch& b);      // N > 1: drops owner_ entries of settled requests
   bool ensure_main_engine();  // raw sockets: an engine on the JS thread's loop
   static void on_wake(uv_async_t* a);
   void take_thread_batches();
   void maybe_all_closed();
   void release_threads();  // silent teardown: every thread released and joined
-  void close_wake(void (*cb)(uv_handle_t*));
+  // The JS thread's handles for the I/O threads: wake (their batches arrived) and a check + idle
+  // pair that sends the commands staged during a JS turn at its end (one wake-up per thread per
+  // turn, and a burst of calls — an AbortSignal aborting many requests — arrives as one).
+  struct MainHandles {
+    uv_async_t wake;
+    uv_check_t check;
+    uv_idle_t idle;
+    int open = 3;
+    std::function<void()> done;  // after all three closed
+  };
+  void close_main_handles(std::function<void()> done = nullptr);
+  void stage(uint32_t t, EngineThread::Command c);
+  void flush_staged();
+  static void on_stage_check(uv_check_t* c);
+  MainHandles* handles_ = nullptr;
+  std::vector<std::vector<EngineThread::Command>> staged_;
+  bool staged_armed_ = false;
   std::vector<std::unique_ptr<EngineThread>> threads_;
   std::unordered_map<RequestId, uint32_t> owner_;  // N > 1: the thread of each request in flight
   uv_async_t* wake_ = nullptr;      // on the JS thread's loop; referenced while pinned

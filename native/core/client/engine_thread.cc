@@ -67,6 +67,75 @@ void EngineThread::post(Command c) {
   }
 }
 
+void EngineThread::post_many(std::vector<Command>& cs) {
+  if (cs.empty()) return;
+  std::vector<Command> late;
+  commands_.push_many(cs, [this] { uv_async_send(&async_); }, &late);
+  for (auto& c : late) {
+    EventBatch sink;
+    c(nullptr, sink);
+  }
+  cs.clear();
+}
+
+bool EngineThread::take(EventBatch* out, bool* resume_due) {
+  if (!mailbox_.take(out)) return false;
+  // A stream the thread paused has its bytes in what was just taken (the pause is counted
+  // before its batch is put): it may read again once the consumer has seen them.
+  if (resume_due != nullptr) *resume_due = auto_paused_.load(std::memory_order_acquire) > 0;
+  return true;
+}
+
+EngineThread::Command EngineThread::taken_command() {
+  return [this](Engine* e, EventBatch&) { taken(e); };
+}
+
+void EngineThread::taken(Engine* e) {
+  for (auto& kv : flows_) {
+    Flow& f = kv.second;
+    if (!f.auto_paused) continue;
+    f.auto_paused = false;
+    auto_paused_.fetch_sub(1, std::memory_order_acq_rel);
+    if (!f.consumer_paused && e != nullptr) e->resume(kv.first);
+  }
+}
+
+void EngineThread::forget_flow(RequestId id) {
+  auto it = flows_.find(id);
+  if (it == flows_.end()) return;
+  if (it->second.auto_paused) auto_paused_.fetch_sub(1, std::memory_order_acq_rel);
+  flows_.erase(it);
+}
+
+EngineThread::Command EngineThread::pause_command(RequestId id) {
+  return [this, id](Engine* e, EventBatch&) {
+    if (e == nullptr) return;
+    auto it = flows_.find(id);
+    if (it != flows_.end()) it->second.consumer_paused = true;
+    e->pause(id);
+  };
+}
+
+EngineThread::Command EngineThread::resume_command(RequestId id) {
+  return [this, id](Engine* e, EventBatch&) {
+    if (e == nullptr) return;
+    auto it = flows_.find(id);
+    if (it != flows_.end()) {
+      it->second.consumer_paused = false;
+      if (it->second.auto_paused) return;  // resumes when its bytes are taken
+    }
+    e->resume(id);
+  };
+}
+
+EngineThread::Command EngineThread::abort_command(RequestId id) {
+  return [this, id](Engine* e, EventBatch& out) {
+    if (e == nullptr) return;
+    forget_flow(id);
+    if (e->abort(id)) out.settle();
+  };
+}
+
 void EngineThread::on_async(uv_async_t* a) { static_cast<EngineThread*>(a->data)->drain_commands(); }
 
 void EngineThread::drain_commands() {
@@ -125,10 +194,24 @@ void EngineThread::on_complete(RequestId id, const ResponseMeta& m, std::string&
   cur_.complete(id, m, std::move(head), std::move(body));
 }
 void EngineThread::on_head(RequestId id, const ResponseMeta& m, std::string&& head) { cur_.head(id, m, head); }
-void EngineThread::on_data(RequestId id, const char* p, size_t n) { cur_.data(id, p, n); }
+void EngineThread::on_data(RequestId id, const char* p, size_t n) {
+  cur_.data(id, p, n);
+  Flow& f = flows_[id];
+  if (!f.auto_paused) {
+    // Counted now, before the batch holding these bytes is put (flush): the take that gets
+    // them sees the count and posts the resume.
+    f.auto_paused = true;
+    auto_paused_.fetch_add(1, std::memory_order_acq_rel);
+    to_pause_.push_back(id);
+  }
+}
 void EngineThread::on_trailers(RequestId id, std::string&& fields) { cur_.trailers(id, fields); }
-void EngineThread::on_end(RequestId id) { cur_.end(id); }
+void EngineThread::on_end(RequestId id) {
+  forget_flow(id);
+  cur_.end(id);
+}
 void EngineThread::on_error(RequestId id, Error e, const char* detail, int sys_error) {
+  forget_flow(id);
   cur_.error(id, e, detail, sys_error);
 }
 void EngineThread::on_drain(RequestId id) { cur_.drain(id); }
@@ -153,6 +236,12 @@ void EngineThread::on_closed() {
 }
 
 void EngineThread::flush() {
+  // Called at the end of the engine's turn, where a consumer's pause() is also safe.
+  for (RequestId id : to_pause_) {
+    auto it = flows_.find(id);
+    if (it != flows_.end() && it->second.auto_paused && engine_ != nullptr) engine_->pause(id);
+  }
+  to_pause_.clear();
   if (!cur_.idle()) hand_over();
 }
 

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "client/engine.h"
@@ -40,10 +41,23 @@ class EngineThread final : private EngineSink {
   EngineThread& operator=(const EngineThread&) = delete;
 
   // Any thread. Runs `c` on the I/O thread; once the thread has finished, runs it here with a
-  // null engine (so every command runs exactly once).
+  // null engine (so every command runs exactly once). post_many: in order, one wake-up.
   void post(Command c);
+  void post_many(std::vector<Command>& cs);
   // The consumer: appends the events put so far to *out. False if there were none.
-  bool take(EventBatch* out) { return mailbox_.take(out); }
+  // *resume_due: some stream waits for this take; post taken_command() once the consumer has
+  // handled the batch (after its own pause commands, so those win).
+  bool take(EventBatch* out, bool* resume_due = nullptr);
+  Command taken_command();
+
+  // Stream-mode flow control. The thread pauses a response's reading by itself at the end of a
+  // turn that delivered body bytes the consumer has not taken yet, and resumes it once they are
+  // taken (unless the consumer paused it): at most one turn's bytes (kStreamTurnBytes) wait in
+  // the mailbox per stream, as one turn's do on the main loop. The consumer's own pause/resume
+  // and abort go through these commands, so the two kinds of pause do not undo each other.
+  Command pause_command(RequestId id);
+  Command resume_command(RequestId id);
+  Command abort_command(RequestId id);  // settles the request in the batch if it was still running
   // Synchronous snapshot from the I/O thread (waits for its current turn); the final stats once
   // the engine is gone.
   EngineStats stats();
@@ -62,6 +76,8 @@ class EngineThread final : private EngineSink {
   void drain_commands();
   void engine_gone();  // the engine reported on_closed or finished releasing: stop the loop
   void hand_over();    // puts cur_ in the mailbox, waking the consumer if needed
+  void taken(Engine* e);  // the consumer took a batch: auto-paused streams resume
+  void forget_flow(RequestId id);
 
   // EngineSink (I/O thread)
   void on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) override;
@@ -94,6 +110,13 @@ class EngineThread final : private EngineSink {
   EngineStats final_stats_;        // written on the I/O thread before finished_
   bool released_ = false;          // I/O thread: no closed batch at the end
   std::atomic<bool> finished_{false};
+  struct Flow {
+    bool auto_paused = false;
+    bool consumer_paused = false;
+  };
+  std::unordered_map<RequestId, Flow> flows_;  // I/O thread: stream responses with body bytes out
+  std::vector<RequestId> to_pause_;             // I/O thread: auto-pause at the end of this turn
+  std::atomic<uint32_t> auto_paused_{0};        // streams paused by the thread, waiting for a take
   std::thread thread_;
 };
 

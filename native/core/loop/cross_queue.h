@@ -36,6 +36,22 @@ class CrossQueue {
     return Push::Wake;
   }
 
+  // Pushes every item of `vs` in order, one wake-up at most; if closed, hands them to *refused.
+  template <class Wake>
+  Push push_many(std::vector<T>& vs, Wake&& wake, std::vector<T>* refused) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (closed_) {
+      refused->swap(vs);
+      return Push::Closed;
+    }
+    bool was_empty = items_.empty();
+    for (auto& v : vs) items_.push_back(std::move(v));
+    vs.clear();
+    if (!was_empty) return Push::Queued;
+    wake();
+    return Push::Wake;
+  }
+
   // The consumer: moves everything queued into *out (cleared first). False if there was nothing.
   bool take(std::vector<T>* out) {
     out->clear();
