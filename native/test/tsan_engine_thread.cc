@@ -216,3 +216,41 @@ TEST(tsan_engine_thread_bad_options_fail_at_start) {
   CHECK(t == nullptr);
   CHECK(err == uvf::Error::InvalidOption);
 }
+
+TEST(tsan_engine_thread_post_many_and_stream_commands_in_order) {
+  Waker w;
+  uvf::Error err;
+  const char* detail = nullptr;
+  auto t = EngineThread::start(memory_options(), 0, 1, [&] { w.send(); }, &err, &detail);
+  CHECK(t != nullptr);
+  if (!t) return;
+  // A burst staged on one thread (as the binding does per JS turn), sent with one wake-up,
+  // including pause/resume/abort commands for ids that are running, finished or unknown.
+  std::vector<EngineThread::Command> burst;
+  for (uvf::RequestId id = 1; id <= 200; ++id) burst.push_back(submit_command(id, 80));
+  for (uvf::RequestId id = 190; id <= 210; ++id) {
+    burst.push_back(t->pause_command(id));
+    burst.push_back(t->resume_command(id));
+  }
+  burst.push_back(t->abort_command(200));
+  std::thread poster([&] { t->post_many(burst); });
+  poster.join();
+  CHECK(burst.empty());
+  Counts c;
+  EventBatch got;
+  size_t settled = 0;
+  for (int spins = 0; spins < 1000 && settled < 200; ++spins) {
+    w.wait_for_ms(10);
+    bool resume_due = false;
+    while (t->take(&got, &resume_due)) {
+      count_records(got, &c);
+      settled += got.settled();
+      got.clear();
+      if (resume_due) t->post(t->taken_command());
+    }
+  }
+  CHECK_EQ(settled, 200u);  // 199 or 200 completions, plus the abort if it came first
+  CHECK(c.complete >= 199u);
+  CHECK_EQ(c.error, 0u);
+  t->release_and_join();
+}
