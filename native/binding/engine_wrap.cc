@@ -301,8 +301,11 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->idle));
     staged_.resize(io_threads);
     uv_async_t* wake = wake_;
+    // Id spaces (TLS / HTTP/2 info ids, DNS lookup ids): threads 0..N-1, and N for the
+    // main-loop engine raw sockets use, so one JS dispatcher can tell them apart.
+    batch_.set_id_space(io_threads, io_threads + 1);
     for (uint32_t i = 0; i < io_threads; ++i) {
-      auto t = EngineThread::start(eo, i, io_threads, [wake] { uv_async_send(wake); }, &err, &detail);
+      auto t = EngineThread::start(eo, i, io_threads + 1, [wake] { uv_async_send(wake); }, &err, &detail);
       if (!t) break;
       threads_.push_back(std::move(t));
     }
@@ -745,9 +748,14 @@ Napi::Value EngineWrap::DnsAnswer(const Napi::CallbackInfo& info) {
     // The lookup id names its thread (EventBatch::set_id_space).
     auto n = static_cast<uint32_t>(threads_.size());
     auto mapped = static_cast<uint64_t>(idv);
-    uint64_t lookup = EventBatch::lookup_original(mapped, n);
+    uint64_t lookup = EventBatch::lookup_original(mapped, n + 1);
+    uint32_t which = EventBatch::lookup_engine(mapped, n + 1);
+    if (which == n) {  // the main-loop engine's (a raw socket's)
+      if (engine_ != nullptr) engine_->dns_answer(lookup, a);
+      return env.Undefined();
+    }
     auto answer = std::make_shared<dns::Answer>(std::move(a));
-    stage(EventBatch::lookup_engine(mapped, n), [lookup, answer](Engine* e, EventBatch&) {
+    stage(which, [lookup, answer](Engine* e, EventBatch&) {
       if (e != nullptr) e->dns_answer(lookup, *answer);
     });
     return env.Undefined();
