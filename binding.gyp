@@ -17,6 +17,8 @@
         "native/core/http2/nghttp2_api.cc",
         "native/core/client/dialer.cc",
         "native/core/client/engine.cc",
+        "native/core/client/engine_thread.cc",
+        "native/core/client/event_batch.cc",
         "native/core/client/http1_connection.cc",
         "native/core/client/http2_connection.cc",
         "native/core/client/raw_connection.cc",

@@ -16,6 +16,8 @@ export default defineConfig({
     // fd counts are per process).
     pool: 'forks',
     include: ['test/**/*.test.ts'],
+    // UVFETCH_TEST_IO_THREADS=N: sessions default to N I/O threads (the suite's second run in CI).
+    setupFiles: ['test/helpers/io-threads-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

@@ -14,6 +14,8 @@ const load = require('node-gyp-build') as (dir: string) => unknown;
 export interface NativeEngineOptions {
   connections: number;
   connectionsPerHost: number;
+  /** Native I/O threads running the engine (0: on this thread's loop). */
+  ioThreads: number;
   keepAliveTimeout: number;
   connectTimeout: number;
   tlsTimeout: number;
@@ -162,6 +164,7 @@ export function defaultEngineOptions(): NativeEngineOptions {
   return {
     connections: DEFAULTS.connections,
     connectionsPerHost: DEFAULTS.connectionsPerHost,
+    ioThreads: 0,
     keepAliveTimeout: DEFAULTS.keepAliveTimeout,
     connectTimeout: DEFAULT_TIMEOUTS.connect,
     tlsTimeout: DEFAULT_TIMEOUTS.tls,

@@ -20,6 +20,12 @@ import type { RequestOptions, SessionOptions } from './types.js';
  */
 export const kMemoryResponse: unique symbol = Symbol.for('uvfetch.bench.memoryResponse') as never;
 
+/**
+ * Tests only (test/helpers/io-threads-setup.ts): a number under this registered symbol on
+ * globalThis is the default of `ioThreads`, so the suite can run once more on I/O threads.
+ */
+const kDefaultIoThreads = Symbol.for('uvfetch.test.defaultIoThreads');
+
 // Redirects, retries, rate limits, cookies are built-in interceptors (interceptors.ts).
 /** Request options handled by the built-in interceptors (the native submit never sees them). */
 export const REQUEST_POLICY_KEYS = ['redirect', 'maxRedirects', 'redirectStripHeaders', 'allowDowngrade', 'retry'] as const;
@@ -30,6 +36,7 @@ const SESSION_KEYS: ReadonlySet<string> = new Set([
   'connections',
   'fdReserve',
   'connectionsPerHost',
+  'ioThreads',
   'keepAliveTimeout',
   'timeout',
   'noDelay',
@@ -116,6 +123,8 @@ export function sessionOptions(options: SessionOptions): ValidatedSession {
       ? autoConnections(options.fdReserve === undefined ? undefined : intOpt(options.fdReserve, 'fdReserve', 0, ...lim('fdReserve')))
       : intOpt(options.connections, 'connections', DEFAULTS.connections, ...lim('connections'));
   o.connectionsPerHost = intOpt(options.connectionsPerHost, 'connectionsPerHost', DEFAULTS.connectionsPerHost, ...lim('connectionsPerHost'));
+  const ioDefault = (globalThis as Record<symbol, unknown>)[kDefaultIoThreads];
+  o.ioThreads = intOpt(options.ioThreads, 'ioThreads', typeof ioDefault === 'number' ? ioDefault : 0, 0, 64);
   o.keepAliveTimeout = intOpt(options.keepAliveTimeout, 'keepAliveTimeout', DEFAULTS.keepAliveTimeout, 0, MAX_TIMER);
   o.connectTimeout = t.connect;
   o.tlsTimeout = t.tls;

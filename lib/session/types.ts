@@ -40,6 +40,13 @@ export interface SessionOptions extends LimitOptions, PolicyOptions {
   fdReserve?: number;
   /** Connections to one origin (scheme + host + port). Default 64. */
   connectionsPerHost?: number;
+  /**
+   * Run the engine on this many native I/O threads, each with its own event loop, so a busy
+   * JavaScript thread never stalls the network (README "I/O threads"). Default 0: the engine runs
+   * on the JavaScript thread's loop. 1–64; origins are spread over the threads by their pool key.
+   * With N > 1, `connections` and the DNS cache are per thread. Raw sockets stay on the JS thread.
+   */
+  ioThreads?: number;
   /** How long an idle keep-alive connection is kept. Default 15 000. A server's Keep-Alive: timeout= lowers it. */
   keepAliveTimeout?: number;
   timeout?: TimeoutOptions;

@@ -2,42 +2,12 @@
 
 #include "tls_wrap.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace uvf {
 
 namespace {
-
-// Record types of the batch delivered to JS (lib/native/wire.ts; test/unit/wire.test.ts checks they agree).
-enum : uint32_t {
-  kEvComplete = 1,
-  kEvHead = 2,
-  kEvData = 3,
-  kEvEnd = 4,
-  kEvError = 5,
-  kEvDrain = 6,
-  kEvClosed = 7,
-  kEvTimings = 8,
-  kEvTlsInfo = 9,    // id = TLS info id; payload = NUL-separated fields (lib/tls/info.ts)
-  kEvTlsForget = 10, // id = TLS info id: its connection closed
-  kEvTlsRef = 11,    // id = request id, a = TLS info id, b = HTTP/2 info id; precedes that request's Complete/Head
-  kEvDnsLookup = 12,  // id/a = lookup id (low/high 32 bits), b = family, p1 = host
-  kEvDnsResult = 13, // id = query id, a = error index, p1 = addresses, comma-separated
-  kEvH2Info = 14,    // id = HTTP/2 info id; p1 = the connection's Akamai fingerprint
-  kEvH2Forget = 15,  // id = HTTP/2 info id: its connection closed
-  kEvTrailers = 16,  // id = request id, p1 = trailer fields ("name: value\r\n"); precedes Complete/End
-  // Raw sockets (id = raw socket id):
-  kEvRawOpen = 20,    // a = remote port | local port << 16, b = TLS info id, p1 = "remote\0local"
-  kEvRawData = 21,    // b = big payload index (1-based) or 0 with the bytes in p2
-  kEvRawEnd = 22,     // the peer's FIN / close_notify
-  kEvRawError = 23,   // a = error index, b = system error, p1 = detail
-  kEvRawDrain = 24,   // the native write queue is empty again
-  kEvRawClosed = 25,  // the socket is closed; the id may be reused
-  kEvRawFinished = 26,  // end(): every queued byte and the FIN went to the kernel
-};
-
-// Payloads above this size get their own external Buffer (no copy); smaller ones ride in the batch.
-constexpr size_t kBigPayload = 4096;
 
 // Submit flags (lib/native/wire.ts; test/unit/wire.test.ts checks they agree).
 enum : uint32_t {
@@ -46,19 +16,6 @@ enum : uint32_t {
   kFlagHasBody = 4,
   kFlagTimings = 8,
 };
-
-// status (16 bits) | minor << 16 (4 bits) | major << 20 (4 bits) | reused << 24 | attempts << 25
-uint32_t pack_meta(const ResponseMeta& m) {
-  return static_cast<uint32_t>(m.status) | (static_cast<uint32_t>(m.version_minor & 0xf) << 16) |
-         (static_cast<uint32_t>(m.version_major & 0xf) << 20) |
-         (m.reused ? 1u << 24 : 0u) | (static_cast<uint32_t>(m.attempts) << 25);
-}
-
-void put_u32(std::string* s, uint32_t v) {
-  char b[4];
-  std::memcpy(b, &v, 4);  // little-endian on every platform Node supports
-  s->append(b, 4);
-}
 
 // JS strings are UTF-16; HTTP heads are bytes. Code units above 0xFF cannot be sent and must not
 // be truncated (U+010A would become LF): they make the value invalid.
@@ -83,6 +40,61 @@ bool to_latin1(napi_env env, napi_value v, std::string* out) {
   }
   if (!ok) out->clear();
   return ok;
+}
+
+// A request handed to an I/O thread: owns the bytes its RequestSpec views.
+struct OwnedRequest {
+  RequestSpec spec;
+  std::string method, target;
+  std::vector<std::string> headers;
+  std::vector<std::string_view> views;
+  void bind() {
+    spec.method = method;
+    spec.target = target;
+    views.clear();
+    views.reserve(headers.size());
+    for (auto& h : headers) views.emplace_back(h);
+    spec.headers = views.empty() ? nullptr : views.data();
+  }
+};
+
+void add_stats(EngineStats* into, const EngineStats& s) {
+  EngineStats& o = *into;
+  o.requests_started += s.requests_started;
+  o.requests_completed += s.requests_completed;
+  o.requests_failed += s.requests_failed;
+  o.connections_created += s.connections_created;
+  o.connections_reused += s.connections_reused;
+  o.retries += s.retries;
+  o.fd_exhausted_waits += s.fd_exhausted_waits;
+  o.bytes_in += s.bytes_in;
+  o.bytes_out += s.bytes_out;
+  o.tls_handshakes += s.tls_handshakes;
+  o.tls_resumed += s.tls_resumed;
+  o.tls_failures += s.tls_failures;
+  o.in_flight += s.in_flight;
+  o.queued += s.queued;
+  o.open += s.open;
+  o.idle += s.idle;
+  o.connecting += s.connecting;
+  o.h2_connections += s.h2_connections;
+  o.streams += s.streams;
+  o.raw_sockets += s.raw_sockets;
+  o.raw_waiting += s.raw_waiting;
+  dns::Stats& d = o.dns;
+  d.lookups += s.dns.lookups;
+  d.hits += s.dns.hits;
+  d.stale_served += s.dns.stale_served;
+  d.negative_hits += s.dns.negative_hits;
+  d.misses += s.dns.misses;
+  d.coalesced += s.dns.coalesced;
+  d.static_answers += s.dns.static_answers;
+  d.resolves += s.dns.resolves;
+  d.errors += s.dns.errors;
+  d.evictions += s.dns.evictions;
+  d.in_flight += s.dns.in_flight;
+  d.queued += s.dns.queued;
+  d.entries += s.dns.entries;
 }
 
 uint32_t opt_u32(const Napi::Object& o, const char* name, uint32_t def) {
@@ -271,16 +283,52 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     Napi::Error::New(env, "no libuv loop for this environment").ThrowAsJavaScriptException();
     return;
   }
-  Error err;
+  opts_ = eo;
+  Error err = Error::Ok;
   const char* detail = nullptr;
-  auto engine = Engine::create(loop, this, eo, &err, &detail);
-  if (!engine) {
-    Napi::Error e = Napi::Error::New(env, detail != nullptr ? detail : error_message(err));
-    e.Set("code", Napi::String::New(env, error_code(err)));
-    e.ThrowAsJavaScriptException();
-    return;
+  uint32_t io_threads = std::min<uint32_t>(opt_u32(o, "ioThreads", 0), 64);  // validated in JS
+  if (io_threads > 0) {
+    // The engines run on their own threads; their batches wake this loop through wake_.
+    handles_ = new MainHandles;
+    wake_ = &handles_->wake;
+    uv_async_init(loop, wake_, on_wake);
+    wake_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(wake_));
+    uv_check_init(loop, &handles_->check);
+    handles_->check.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->check));
+    uv_idle_init(loop, &handles_->idle);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&handles_->idle));
+    staged_.resize(io_threads);
+    uv_async_t* wake = wake_;
+    // Id spaces (TLS / HTTP/2 info ids, DNS lookup ids): threads 0..N-1, and N for the
+    // main-loop engine raw sockets use, so one JS dispatcher can tell them apart.
+    batch_.set_id_space(io_threads, io_threads + 1);
+    for (uint32_t i = 0; i < io_threads; ++i) {
+      auto t = EngineThread::start(eo, i, io_threads + 1, [wake] { uv_async_send(wake); }, &err, &detail);
+      if (!t) break;
+      threads_.push_back(std::move(t));
+    }
+    if (threads_.size() != io_threads) {
+      release_threads();
+      close_main_handles();
+      Napi::Error e = Napi::Error::New(env, detail != nullptr ? detail : error_message(err));
+      e.Set("code", Napi::String::New(env, error_code(err)));
+      e.ThrowAsJavaScriptException();
+      return;
+    }
+    threads_open_ = threads_.size();
+  } else {
+    auto engine = Engine::create(loop, this, eo, &err, &detail);
+    if (!engine) {
+      Napi::Error e = Napi::Error::New(env, detail != nullptr ? detail : error_message(err));
+      e.Set("code", Napi::String::New(env, error_code(err)));
+      e.ThrowAsJavaScriptException();
+      return;
+    }
+    engine_ = engine.release();
+    main_closed_ = false;
   }
-  engine_ = engine.release();
   napi_create_reference(env, info[1], 0, &callback_);
   async_context_ = std::make_unique<Napi::AsyncContext>(env, "uvfetch:engine");
   napi_add_async_cleanup_hook(env, on_env_teardown, this, &cleanup_hook_);
@@ -289,15 +337,65 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
 EngineWrap::~EngineWrap() {
   if (callback_ != nullptr) napi_delete_reference(env_, callback_);
   // Garbage-collected without close(): tear down natively, report nothing.
+  release_threads();
+  close_main_handles();
   if (engine_ != nullptr) {
     engine_->release();
     engine_ = nullptr;
   }
-  for (auto& b : bigs_) b.free_now();
+  batch_.clear();
   if (cleanup_hook_ != nullptr) {
     napi_remove_async_cleanup_hook(cleanup_hook_);
     cleanup_hook_ = nullptr;
   }
+}
+
+void EngineWrap::release_threads() {
+  // Each thread destroys its engine silently and ends; join() waits for its last loop turn.
+  flush_staged();
+  for (auto& t : threads_) t->release_and_join();
+  threads_.clear();
+  threads_open_ = 0;
+}
+
+void EngineWrap::close_main_handles(std::function<void()> done) {
+  if (handles_ == nullptr) return;
+  MainHandles* h = handles_;
+  handles_ = nullptr;
+  wake_ = nullptr;
+  h->done = std::move(done);
+  auto closed = [](uv_handle_t* handle) {
+    auto* m = static_cast<MainHandles*>(handle->data);
+    if (--m->open > 0) return;
+    auto d = std::move(m->done);
+    delete m;
+    if (d) d();
+  };
+  for (uv_handle_t* x : {reinterpret_cast<uv_handle_t*>(&h->wake), reinterpret_cast<uv_handle_t*>(&h->check),
+                         reinterpret_cast<uv_handle_t*>(&h->idle)}) {
+    x->data = h;
+    uv_close(x, closed);
+  }
+}
+
+void EngineWrap::stage(uint32_t t, EngineThread::Command c) {
+  staged_[t].push_back(std::move(c));
+  if (!staged_armed_ && handles_ != nullptr) {
+    staged_armed_ = true;
+    uv_check_start(&handles_->check, on_stage_check);
+    uv_idle_start(&handles_->idle, [](uv_idle_t*) {});  // the loop must not block in poll first
+  }
+}
+
+void EngineWrap::on_stage_check(uv_check_t* c) { static_cast<EngineWrap*>(c->data)->flush_staged(); }
+
+void EngineWrap::flush_staged() {
+  for (uint32_t t = 0; t < staged_.size() && t < threads_.size(); ++t) threads_[t]->post_many(staged_[t]);
+  if (staged_armed_ && handles_ != nullptr) {
+    uv_check_stop(&handles_->check);
+    uv_idle_stop(&handles_->idle);
+  }
+  staged_armed_ = false;
 }
 
 // The environment is going away (worker exit, process teardown): close every socket and handle;
@@ -307,6 +405,24 @@ void EngineWrap::on_env_teardown(napi_async_cleanup_hook_handle handle, void* ar
   self->cleanup_hook_ = nullptr;
   Engine* e = self->engine_;
   self->engine_ = nullptr;
+  if (self->handles_ != nullptr) {
+    // I/O threads: stopped and joined now; the hook goes once the JS thread's handles (and the
+    // main-loop engine, if any) have closed.
+    self->release_threads();
+    struct Wait {
+      napi_async_cleanup_hook_handle hook;
+      int pending;
+    };
+    auto* w = new Wait{handle, e != nullptr ? 2 : 1};
+    auto done = [w] {
+      if (--w->pending > 0) return;
+      napi_remove_async_cleanup_hook(w->hook);
+      delete w;
+    };
+    self->close_main_handles(done);
+    if (e != nullptr) e->release(done);
+    return;
+  }
   if (e == nullptr) {
     napi_remove_async_cleanup_hook(handle);
     return;
@@ -321,7 +437,7 @@ void EngineWrap::on_env_teardown(napi_async_cleanup_hook_handle handle, void* ar
 //        overrides|null, proxy|null) → 0, or an error code index (details via lastError()).
 Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (engine_ == nullptr) return Napi::Number::New(env, static_cast<double>(Error::SessionClosed));
+  if (threaded() ? close_requested_ : engine_ == nullptr) return Napi::Number::New(env, static_cast<double>(Error::SessionClosed));
   napi_env e = env;
   RequestSpec spec;
   spec.id = info[0].As<Napi::Number>().Uint32Value();
@@ -398,8 +514,8 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
   spec.stream_response = (flags & kFlagStreamResponse) != 0;
   spec.want_timings = (flags & kFlagTimings) != 0;
   spec.streamed_length = static_cast<int64_t>(info[9].As<Napi::Number>().Int64Value());
-  spec.timeouts = engine_->options().timeouts;
-  spec.limits = engine_->options().limits;
+  spec.timeouts = opts_.timeouts;
+  spec.limits = opts_.limits;
   if (info[10].IsTypedArray()) {
     // Float64Array [connect, headers, body, total, maxHeaderSize, maxHeaderCount, maxBodySize, tls,
     //               decompress (0/1), maxDecompressionRatio];
@@ -434,6 +550,35 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
     }
   }
   const char* detail = nullptr;
+  if (threaded()) {
+    // Checked here, so a bad request fails at once as on the main loop; run on its origin's thread.
+    Error err = Engine::validate(spec, opts_, &detail);
+    if (err != Error::Ok) {
+      last_error_ = detail != nullptr ? detail : error_message(err);
+      return Napi::Number::New(env, static_cast<double>(err));
+    }
+    auto req = std::make_shared<OwnedRequest>();
+    req->method = std::move(method);
+    req->target = std::move(target);
+    req->headers = std::move(scratch_);
+    req->spec = std::move(spec);
+    RequestId id = req->spec.id;
+    uint32_t t = thread_index(req->spec.origin.key());
+    if (threads_.size() > 1) owner_[id] = t;
+    stage(t, [req](Engine* e, EventBatch& out) {
+      RequestId rid = req->spec.id;
+      if (e == nullptr) {
+        out.error(rid, Error::SessionClosed, "session is closed", 0);
+        return;
+      }
+      req->bind();
+      const char* d = nullptr;
+      Error er = e->submit(std::move(req->spec), &d);
+      if (er != Error::Ok) out.error(rid, er, d, 0);
+    });
+    request_started();
+    return Napi::Number::New(env, 0);
+  }
   Error err = engine_->submit(std::move(spec), &detail);
   if (err != Error::Ok) {
     last_error_ = detail != nullptr ? detail : error_message(err);
@@ -443,40 +588,111 @@ Napi::Value EngineWrap::Submit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
+int EngineWrap::owner_of(RequestId id) {
+  if (threads_.size() == 1) return 0;
+  auto it = owner_.find(id);
+  return it == owner_.end() ? -1 : static_cast<int>(it->second);
+}
+
+void EngineWrap::forget_settled(const EventBatch& b) {
+  const std::string& r = b.records();
+  size_t off = 0;
+  while (off + 24 <= r.size()) {
+    uint32_t h[6];
+    std::memcpy(h, r.data() + off, sizeof h);
+    if (h[0] == kEvComplete || h[0] == kEvEnd || h[0] == kEvError) owner_.erase(h[1]);
+    off += 24 + static_cast<size_t>(h[4]) + h[5];
+  }
+}
+
 Napi::Value EngineWrap::Abort(const Napi::CallbackInfo& info) {
-  bool found = engine_ != nullptr && engine_->abort(info[0].As<Napi::Number>().Uint32Value());
+  RequestId id = info[0].As<Napi::Number>().Uint32Value();
+  if (threaded()) {
+    // Forgotten on its thread; counted as settled there if it was still running there.
+    int t = owner_of(id);
+    owner_.erase(id);
+    if (t >= 0) stage(t, threads_[t]->abort_command(id));
+    return Napi::Boolean::New(info.Env(), t >= 0);
+  }
+  bool found = engine_ != nullptr && engine_->abort(id);
   if (found) request_settled();
   return Napi::Boolean::New(info.Env(), found);
 }
 
 Napi::Value EngineWrap::Pause(const Napi::CallbackInfo& info) {
-  if (engine_ != nullptr) engine_->pause(info[0].As<Napi::Number>().Uint32Value());
+  RequestId id = info[0].As<Napi::Number>().Uint32Value();
+  if (threaded()) {
+    int t = owner_of(id);
+    if (t >= 0) stage(t, threads_[t]->pause_command(id));
+  } else if (engine_ != nullptr) {
+    engine_->pause(id);
+  }
   return info.Env().Undefined();
 }
 
 Napi::Value EngineWrap::Resume(const Napi::CallbackInfo& info) {
-  if (engine_ != nullptr) engine_->resume(info[0].As<Napi::Number>().Uint32Value());
+  RequestId id = info[0].As<Napi::Number>().Uint32Value();
+  if (threaded()) {
+    int t = owner_of(id);
+    if (t >= 0) stage(t, threads_[t]->resume_command(id));
+  } else if (engine_ != nullptr) {
+    engine_->resume(id);
+  }
   return info.Env().Undefined();
 }
 
 // writeBody(id, Uint8Array) → true (send more) | false (wait for the drain event).
+// On an I/O thread every chunk waits for its drain: the thread drains as soon as its engine
+// takes the chunk without reaching the high-water mark, else when the engine drains.
 Napi::Value EngineWrap::WriteBody(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (engine_ == nullptr) return Napi::Boolean::New(env, true);
   Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
   Napi::ArrayBuffer ab = ta.ArrayBuffer();
+  RequestId id = info[0].As<Napi::Number>().Uint32Value();
+  const char* p = static_cast<const char*>(ab.Data()) + ta.ByteOffset();
+  if (threaded()) {
+    int t = owner_of(id);
+    if (t < 0) return Napi::Boolean::New(env, true);
+    auto chunk = std::make_shared<std::string>(p, ta.ByteLength());
+    stage(t, [id, chunk](Engine* e, EventBatch& out) {
+      if (e == nullptr) return;
+      Error err;
+      if (e->write_body(id, chunk->data(), chunk->size(), &err)) out.drain(id);
+    });
+    return Napi::Boolean::New(env, false);
+  }
+  if (engine_ == nullptr) return Napi::Boolean::New(env, true);
   Error err;
-  bool more = engine_->write_body(info[0].As<Napi::Number>().Uint32Value(),
-                                  static_cast<const char*>(ab.Data()) + ta.ByteOffset(), ta.ByteLength(), &err);
+  bool more = engine_->write_body(id, p, ta.ByteLength(), &err);
   return Napi::Boolean::New(env, more);
 }
 
 Napi::Value EngineWrap::EndBody(const Napi::CallbackInfo& info) {
-  if (engine_ != nullptr) engine_->end_body(info[0].As<Napi::Number>().Uint32Value());
+  RequestId id = info[0].As<Napi::Number>().Uint32Value();
+  if (threaded()) {
+    int t = owner_of(id);
+    if (t >= 0) stage(t, [id](Engine* e, EventBatch&) {
+        if (e != nullptr) e->end_body(id);
+      });
+  } else if (engine_ != nullptr) {
+    engine_->end_body(id);
+  }
   return info.Env().Undefined();
 }
 
 Napi::Value EngineWrap::Close(const Napi::CallbackInfo& info) {
+  if (threaded()) {
+    if (!close_requested_ && !closed_) {
+      close_requested_ = true;
+      closing_ = true;
+      pin(true);  // until the closed event has been delivered
+      for (uint32_t t = 0; t < threads_.size(); ++t) stage(t, [](Engine* e, EventBatch&) {
+          if (e != nullptr) e->close();
+        });
+      if (engine_ != nullptr) engine_->close();
+    }
+    return info.Env().Undefined();
+  }
   if (engine_ != nullptr) {
     closing_ = true;
     pin(true);  // until the closed event has been delivered
@@ -486,6 +702,18 @@ Napi::Value EngineWrap::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EngineWrap::Destroy(const Napi::CallbackInfo& info) {
+  if (threaded()) {
+    if (!destroy_requested_ && !closed_) {
+      destroy_requested_ = close_requested_ = true;
+      closing_ = true;
+      pin(true);
+      for (uint32_t t = 0; t < threads_.size(); ++t) stage(t, [](Engine* e, EventBatch&) {
+          if (e != nullptr) e->destroy();
+        });
+      if (engine_ != nullptr) engine_->destroy();
+    }
+    return info.Env().Undefined();
+  }
   if (engine_ != nullptr) {
     closing_ = true;
     pin(true);
@@ -498,7 +726,7 @@ Napi::Value EngineWrap::Destroy(const Napi::CallbackInfo& info) {
 // DNS lookup event. Unparsable addresses are skipped; no address left is ERR_DNS_NOT_FOUND.
 Napi::Value EngineWrap::DnsAnswer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (engine_ == nullptr || info.Length() < 4 || !info[0].IsNumber()) return env.Undefined();
+  if ((engine_ == nullptr && !threaded()) || info.Length() < 4 || !info[0].IsNumber()) return env.Undefined();
   double idv = info[0].As<Napi::Number>().DoubleValue();
   if (!(idv >= 1)) return env.Undefined();
   dns::Answer a;
@@ -516,6 +744,22 @@ Napi::Value EngineWrap::DnsAnswer(const Napi::CallbackInfo& info) {
   }
   double ttl = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
   a.ttl_ms = ttl >= 0 ? static_cast<int64_t>(ttl) : -1;
+  if (threaded()) {
+    // The lookup id names its thread (EventBatch::set_id_space).
+    auto n = static_cast<uint32_t>(threads_.size());
+    auto mapped = static_cast<uint64_t>(idv);
+    uint64_t lookup = EventBatch::lookup_original(mapped, n + 1);
+    uint32_t which = EventBatch::lookup_engine(mapped, n + 1);
+    if (which == n) {  // the main-loop engine's (a raw socket's)
+      if (engine_ != nullptr) engine_->dns_answer(lookup, a);
+      return env.Undefined();
+    }
+    auto answer = std::make_shared<dns::Answer>(std::move(a));
+    stage(which, [lookup, answer](Engine* e, EventBatch&) {
+      if (e != nullptr) e->dns_answer(lookup, *answer);
+    });
+    return env.Undefined();
+  }
   engine_->dns_answer(static_cast<uint64_t>(idv), a);
   return env.Undefined();
 }
@@ -523,20 +767,32 @@ Napi::Value EngineWrap::DnsAnswer(const Napi::CallbackInfo& info) {
 // dnsQuery(queryId, host, family): resolves through the cache; answered by a DNS result event.
 Napi::Value EngineWrap::DnsQuery(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (engine_ == nullptr) return Napi::Boolean::New(env, false);
+  if (threaded() ? close_requested_ : engine_ == nullptr) return Napi::Boolean::New(env, false);
   uint32_t id = info[0].As<Napi::Number>().Uint32Value();
   std::string host = info[1].As<Napi::String>().Utf8Value();
   int family = static_cast<int>(info[2].As<Napi::Number>().Uint32Value());
   request_started();  // the answer event settles it
+  if (threaded()) {
+    stage(thread_index(host), [id, host, family](Engine* e, EventBatch& out) {
+      if (e != nullptr) {
+        e->dns_query(id, host, family);
+      } else {
+        out.dns_result(id, Error::SessionClosed, {}, 0);
+      }
+    });
+    return Napi::Boolean::New(env, true);
+  }
   engine_->dns_query(id, host, family);
   return Napi::Boolean::New(env, true);
 }
 
 // dnsClear(host?): drops cached answers of one host (every family) or of all.
 Napi::Value EngineWrap::DnsClear(const Napi::CallbackInfo& info) {
-  if (engine_ != nullptr) {
-    engine_->dns().clear(info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string());
-  }
+  std::string host = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  for (uint32_t t = 0; t < threads_.size(); ++t) stage(t, [host](Engine* e, EventBatch&) {
+      if (e != nullptr) e->dns().clear(host);
+    });
+  if (engine_ != nullptr) engine_->dns().clear(host);
   return info.Env().Undefined();
 }
 
@@ -545,6 +801,7 @@ Napi::Value EngineWrap::DnsClear(const Napi::CallbackInfo& info) {
 // noDelay, keepAlive }, validated in JS (lib/raw/raw-socket.ts). Outcome: open or error, then closed.
 Napi::Value EngineWrap::RawConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (threaded() && !ensure_main_engine()) return Napi::Number::New(env, static_cast<double>(Error::SessionClosed));
   if (engine_ == nullptr) return Napi::Number::New(env, static_cast<double>(Error::SessionClosed));
   if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[4].IsObject()) {
     last_error_ = "rawConnect(id, host, port, tls, options)";
@@ -624,9 +881,18 @@ Napi::Value EngineWrap::LastError(const Napi::CallbackInfo& info) {
 Napi::Value EngineWrap::OriginStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array arr = Napi::Array::New(env);
-  if (engine_ == nullptr) return arr;
+  std::vector<Engine::OriginStat> all;
+  flush_staged();  // the snapshot includes what this turn already asked for
+  for (auto& t : threads_) {
+    auto v = t->origin_stats();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  if (engine_ != nullptr) {
+    auto v = engine_->origin_stats();
+    all.insert(all.end(), v.begin(), v.end());
+  }
   uint32_t i = 0;
-  for (const auto& o : engine_->origin_stats()) {
+  for (const auto& o : all) {
     Napi::Object x = Napi::Object::New(env);
     x.Set("origin", o.origin);
     x.Set("open", static_cast<double>(o.open));
@@ -642,6 +908,8 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   EngineStats s = engine_ != nullptr ? engine_->stats() : final_stats_;
+  flush_staged();  // the snapshot includes what this turn already asked for
+  for (auto& t : threads_) add_stats(&s, t->stats());  // a snapshot from each I/O thread
   o.Set("started", static_cast<double>(s.requests_started));
   o.Set("completed", static_cast<double>(s.requests_completed));
   o.Set("failed", static_cast<double>(s.requests_failed));
@@ -684,48 +952,20 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------------------------------------
 // native → JS: one batch per loop turn
 
-void EngineWrap::push_record(uint32_t type, uint32_t id, uint32_t a, uint32_t b, const char* p1, size_t n1,
-                             const char* p2, size_t n2) {
-  if (batch_.capacity() == 0) batch_.reserve(16 * 1024);
-  put_u32(&batch_, type);
-  put_u32(&batch_, id);
-  put_u32(&batch_, a);
-  put_u32(&batch_, b);
-  put_u32(&batch_, static_cast<uint32_t>(n1));
-  put_u32(&batch_, static_cast<uint32_t>(n2));
-  if (n1) batch_.append(p1, n1);
-  if (n2) batch_.append(p2, n2);
-}
-
-uint32_t EngineWrap::push_big(std::string&& bytes) {
-  Big b;
-  b.str = new std::string(std::move(bytes));
-  b.size = b.str->size();
-  bigs_.push_back(b);
-  return static_cast<uint32_t>(bigs_.size());  // 1-based: 0 means "inline"
-}
-
-uint32_t EngineWrap::push_block(char* block, size_t n) {
-  Big b;
-  b.block = block;
-  b.size = n;
-  bigs_.push_back(b);
-  return static_cast<uint32_t>(bigs_.size());
-}
-
-void EngineWrap::Big::free_now() {
-  delete str;
-  Engine::free_read_block(block);
-  str = nullptr;
-  block = nullptr;
-}
-
 // Pending requests (or a pending close) keep the JS object and its callback alive. Plain N-API
 // calls: these run from libuv callbacks, where a failing node-addon-api call would abort.
 void EngineWrap::pin(bool on) {
   if (on == pinned_) return;
   pinned_ = on;
   uint32_t rc;
+  // I/O threads: nothing on this loop holds it alive while their requests run, but this handle.
+  if (wake_ != nullptr) {
+    if (on) {
+      uv_ref(reinterpret_cast<uv_handle_t*>(wake_));
+    } else {
+      uv_unref(reinterpret_cast<uv_handle_t*>(wake_));
+    }
+  }
   if (on) {
     napi_reference_ref(env_, self_ref(), &rc);
     napi_reference_ref(env_, callback_, &rc);
@@ -747,130 +987,62 @@ void EngineWrap::request_settled() {
 
 void EngineWrap::on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) {
   request_settled();
-  if (m.tls_info != 0 || m.h2_info != 0) push_record(kEvTlsRef, id, m.tls_info, m.h2_info, nullptr, 0, nullptr, 0);
-  if (body.size() > kBigPayload) {
-    uint32_t big = push_big(std::move(body));
-    push_record(kEvComplete, id, pack_meta(m), big, head.data(), head.size(), nullptr, 0);
-  } else {
-    push_record(kEvComplete, id, pack_meta(m), 0, head.data(), head.size(), body.data(), body.size());
-  }
+  batch_.complete(id, m, std::move(head), std::move(body));
 }
-
-void EngineWrap::on_head(RequestId id, const ResponseMeta& m, std::string&& head) {
-  if (m.tls_info != 0 || m.h2_info != 0) push_record(kEvTlsRef, id, m.tls_info, m.h2_info, nullptr, 0, nullptr, 0);
-  push_record(kEvHead, id, pack_meta(m), 0, head.data(), head.size(), nullptr, 0);
-}
-
-void EngineWrap::on_data(RequestId id, const char* p, size_t n) {
-  if (n > kBigPayload) {
-    uint32_t big = push_big(std::string(p, n));
-    push_record(kEvData, id, 0, big, nullptr, 0, nullptr, 0);
-  } else {
-    push_record(kEvData, id, 0, 0, nullptr, 0, p, n);
-  }
-}
-
-void EngineWrap::on_trailers(RequestId id, std::string&& fields) {
-  push_record(kEvTrailers, id, 0, 0, fields.data(), fields.size(), nullptr, 0);
-}
-
+void EngineWrap::on_head(RequestId id, const ResponseMeta& m, std::string&& head) { batch_.head(id, m, head); }
+void EngineWrap::on_data(RequestId id, const char* p, size_t n) { batch_.data(id, p, n); }
+void EngineWrap::on_trailers(RequestId id, std::string&& fields) { batch_.trailers(id, fields); }
 void EngineWrap::on_end(RequestId id) {
   request_settled();
-  push_record(kEvEnd, id, 0, 0, nullptr, 0, nullptr, 0);
+  batch_.end(id);
 }
-
 void EngineWrap::on_error(RequestId id, Error e, const char* detail, int sys_error) {
   request_settled();
-  size_t dl = detail != nullptr ? std::strlen(detail) : 0;
-  push_record(kEvError, id, static_cast<uint32_t>(e), static_cast<uint32_t>(sys_error), detail, dl, nullptr, 0);
+  batch_.error(id, e, detail, sys_error);
 }
-
-void EngineWrap::on_drain(RequestId id) { push_record(kEvDrain, id, 0, 0, nullptr, 0, nullptr, 0); }
-
-void EngineWrap::on_timings(RequestId id, const RequestTimings& t) {
-  uint32_t v[7] = {t.queued, t.dns, t.connect, t.ttfb, t.head, t.total, t.tls};
-  push_record(kEvTimings, id, 0, 0, reinterpret_cast<const char*>(v), sizeof(v), nullptr, 0);
-}
-
-void EngineWrap::on_tls_info(uint32_t id, const tls::SessionInfo& i) {
-  std::string p;
-  p.reserve(512);
-  for (const std::string* f :
-       {&i.protocol, &i.cipher, &i.cipher_standard, &i.alpn, &i.group, &i.authorization_error, &i.servername, &i.ja3,
-        &i.ja3_hash, &i.ja4, &i.subject, &i.issuer, &i.subject_alt_names, &i.valid_from, &i.valid_to,
-        &i.fingerprint256, &i.serial, &i.origin}) {
-    p.append(*f);
-    p.push_back('\0');
-  }
-  uint32_t flags = (i.resumed ? 1u : 0u) | (i.authorized ? 2u : 0u);
-  push_record(kEvTlsInfo, id, flags, i.handshake_us, p.data(), p.size(), nullptr, 0);
-}
-
-void EngineWrap::on_tls_forget(uint32_t id) { push_record(kEvTlsForget, id, 0, 0, nullptr, 0, nullptr, 0); }
-void EngineWrap::on_h2_info(uint32_t id, const std::string& fingerprint) {
-  push_record(kEvH2Info, id, 0, 0, fingerprint.data(), fingerprint.size(), nullptr, 0);
-}
-void EngineWrap::on_h2_forget(uint32_t id) { push_record(kEvH2Forget, id, 0, 0, nullptr, 0, nullptr, 0); }
+void EngineWrap::on_drain(RequestId id) { batch_.drain(id); }
+void EngineWrap::on_timings(RequestId id, const RequestTimings& t) { batch_.timings(id, t); }
+void EngineWrap::on_tls_info(uint32_t id, const tls::SessionInfo& i) { batch_.tls_info(id, i); }
+void EngineWrap::on_tls_forget(uint32_t id) { batch_.tls_forget(id); }
+void EngineWrap::on_h2_info(uint32_t id, const std::string& fingerprint) { batch_.h2_info(id, fingerprint); }
+void EngineWrap::on_h2_forget(uint32_t id) { batch_.h2_forget(id); }
 void EngineWrap::on_dns_lookup(uint64_t lookup_id, const std::string& host, int family) {
-  push_record(kEvDnsLookup, static_cast<uint32_t>(lookup_id), static_cast<uint32_t>(lookup_id >> 32),
-              static_cast<uint32_t>(family), host.data(), host.size(), nullptr, 0);
+  batch_.dns_lookup(lookup_id, host, family);
 }
-
 void EngineWrap::on_dns_result(uint32_t query_id, Error e, const std::vector<dns::Address>& addrs,
                                size_t rotate_from) {
   request_settled();
-  std::string list;
-  const size_t n = addrs.size();
-  for (size_t i = 0; i < n; ++i) {
-    if (i > 0) list.push_back(',');
-    list.append(dns::address_to_string(addrs[(rotate_from + i) % n]));
-  }
-  push_record(kEvDnsResult, query_id, static_cast<uint32_t>(e), 0, list.data(), list.size(), nullptr, 0);
+  batch_.dns_result(query_id, e, addrs, rotate_from);
 }
-
-void EngineWrap::on_raw_open(RawId id, const RawOpenInfo& i) {
-  std::string addrs = i.remote_address;
-  addrs.push_back('\0');
-  addrs.append(i.local_address);
-  push_record(kEvRawOpen, id, static_cast<uint32_t>(i.remote_port) | (static_cast<uint32_t>(i.local_port) << 16),
-              i.tls_info, addrs.data(), addrs.size(), nullptr, 0);
-}
-
-void EngineWrap::on_raw_data(RawId id, const char* p, size_t n) {
-  if (n > kBigPayload) {
-    uint32_t big = push_big(std::string(p, n));
-    push_record(kEvRawData, id, 0, big, nullptr, 0, nullptr, 0);
-  } else {
-    push_record(kEvRawData, id, 0, 0, nullptr, 0, p, n);
-  }
-}
-
-void EngineWrap::on_raw_block(RawId id, char* block, size_t n) {
-  uint32_t big = push_block(block, n);
-  push_record(kEvRawData, id, 0, big, nullptr, 0, nullptr, 0);
-}
-
-void EngineWrap::on_raw_end(RawId id) { push_record(kEvRawEnd, id, 0, 0, nullptr, 0, nullptr, 0); }
-
+void EngineWrap::on_raw_open(RawId id, const RawOpenInfo& i) { batch_.raw_open(id, i); }
+void EngineWrap::on_raw_data(RawId id, const char* p, size_t n) { batch_.raw_data(id, p, n); }
+void EngineWrap::on_raw_block(RawId id, char* block, size_t n) { batch_.raw_block(id, block, n); }
+void EngineWrap::on_raw_end(RawId id) { batch_.raw_end(id); }
 void EngineWrap::on_raw_error(RawId id, Error e, const char* detail, int sys_error) {
-  size_t dl = detail != nullptr ? std::strlen(detail) : 0;
-  push_record(kEvRawError, id, static_cast<uint32_t>(e), static_cast<uint32_t>(sys_error), detail, dl, nullptr, 0);
+  batch_.raw_error(id, e, detail, sys_error);
 }
-
-void EngineWrap::on_raw_drain(RawId id) { push_record(kEvRawDrain, id, 0, 0, nullptr, 0, nullptr, 0); }
-void EngineWrap::on_raw_finished(RawId id) { push_record(kEvRawFinished, id, 0, 0, nullptr, 0, nullptr, 0); }
-
+void EngineWrap::on_raw_drain(RawId id) { batch_.raw_drain(id); }
+void EngineWrap::on_raw_finished(RawId id) { batch_.raw_finished(id); }
 void EngineWrap::on_raw_closed(RawId id) {
   request_settled();
-  push_record(kEvRawClosed, id, 0, 0, nullptr, 0, nullptr, 0);
+  batch_.raw_closed(id);
 }
 
 void EngineWrap::on_closed() {
-  closed_ = true;
   Engine* e = engine_;
+  if (threaded()) {
+    // The main-loop engine (raw sockets) closed; the session closes when the threads have too.
+    final_stats_ = e->stats();
+    engine_ = nullptr;
+    main_closed_ = true;
+    delete e;
+    maybe_all_closed();
+    return;
+  }
+  closed_ = true;
   final_stats_ = e->stats();
   engine_ = nullptr;
-  push_record(kEvClosed, 0, 0, 0, nullptr, 0, nullptr, 0);
+  batch_.closed_record();
   deliver(true);
   closing_ = false;
   in_flight_ = 0;
@@ -884,8 +1056,72 @@ void EngineWrap::on_closed() {
 
 void EngineWrap::flush() { deliver(false); }
 
+// --- I/O threads ---
+
+void EngineWrap::on_wake(uv_async_t* a) { static_cast<EngineWrap*>(a->data)->take_thread_batches(); }
+
+void EngineWrap::take_thread_batches() {
+  EventBatch got;
+  std::vector<uint32_t> resume;
+  for (uint32_t i = 0; i < threads_.size(); ++i) {
+    auto& t = threads_[i];
+    EventBatch b;
+    bool resume_due = false;
+    if (!t->take(&b, &resume_due)) continue;
+    if (resume_due) resume.push_back(i);
+    if (b.closed()) {
+      t->join();  // its loop has ended: returns at once
+      if (threads_open_ > 0) --threads_open_;
+    }
+    if (threads_.size() > 1) forget_settled(b);
+    got.append(std::move(b));
+  }
+  size_t n = got.settled();
+  in_flight_ -= std::min(n, in_flight_);
+  batch_.append(std::move(got));  // after this loop turn's main-loop records, if any
+  if (in_flight_ == 0 && !closing_) pin(false);
+  deliver(false);
+  // Streams the threads paused for this batch read on, unless JS paused them meanwhile (its
+  // pause commands were staged during deliver(), so they go first).
+  for (uint32_t i : resume) stage(i, threads_[i]->taken_command());
+  maybe_all_closed();
+}
+
+void EngineWrap::maybe_all_closed() {
+  if (closed_ || !close_requested_ || threads_open_ > 0 || !main_closed_) return;
+  closed_ = true;
+  owner_.clear();
+  batch_.closed_record();
+  deliver(true);
+  closing_ = false;
+  in_flight_ = 0;
+  pin(false);
+  close_main_handles();
+  if (cleanup_hook_ != nullptr) {
+    napi_remove_async_cleanup_hook(cleanup_hook_);
+    cleanup_hook_ = nullptr;
+  }
+}
+
+bool EngineWrap::ensure_main_engine() {
+  if (engine_ != nullptr) return true;
+  if (close_requested_ || closed_) return false;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) return false;
+  Error err;
+  const char* detail = nullptr;
+  auto e = Engine::create(loop, this, opts_, &err, &detail);
+  if (!e) return false;
+  engine_ = e.release();
+  main_closed_ = false;
+  return true;
+}
+
 void EngineWrap::deliver(bool closed) {
-  if (batch_.empty()) return;
+  if (batch_.empty()) {
+    batch_.clear();  // settlements without records (thread batches) are counted already
+    return;
+  }
   // Plain N-API calls with their statuses checked: while a worker is being terminated JS cannot
   // run and these calls fail; that must drop the batch quietly, never abort the process.
   napi_env env = env_;
@@ -896,12 +1132,13 @@ void EngineWrap::deliver(bool closed) {
   }
   napi_value batch = nullptr, bigs = nullptr, fn = nullptr, recv = nullptr, result = nullptr;
   void* copy_data = nullptr;
-  bool ok = napi_create_buffer_copy(env, batch_.size(), batch_.data(), &copy_data, &batch) == napi_ok;
-  batch_.clear();
-  if (ok && !bigs_.empty()) {
-    ok = napi_create_array_with_length(env, bigs_.size(), &bigs) == napi_ok;
-    for (size_t i = 0; ok && i < bigs_.size(); ++i) {
-      Big& big = bigs_[i];
+  const std::string& records = batch_.records();
+  bool ok = napi_create_buffer_copy(env, records.size(), records.data(), &copy_data, &batch) == napi_ok;
+  std::vector<EventBatch::Big>& big_list = batch_.bigs();
+  if (ok && !big_list.empty()) {
+    ok = napi_create_array_with_length(env, big_list.size(), &bigs) == napi_ok;
+    for (size_t i = 0; ok && i < big_list.size(); ++i) {
+      EventBatch::Big& big = big_list[i];
       napi_value buf;
       if (big.str != nullptr) {
         ok = napi_create_external_buffer(
@@ -913,7 +1150,7 @@ void EngineWrap::deliver(bool closed) {
                  nullptr, &buf) == napi_ok;
       }
       if (ok) {
-        big = Big{};  // owned by the Buffer now
+        big = EventBatch::Big{};  // owned by the Buffer now
         ok = napi_set_element(env, bigs, static_cast<uint32_t>(i), buf) == napi_ok;
       }
     }
@@ -940,10 +1177,6 @@ void EngineWrap::deliver(bool closed) {
   napi_close_handle_scope(env, scope);
 }
 
-void EngineWrap::drop_batch() {
-  batch_.clear();
-  for (auto& b : bigs_) b.free_now();
-  bigs_.clear();
-}
+void EngineWrap::drop_batch() { batch_.clear(); }
 
 }  // namespace uvf

@@ -2,14 +2,21 @@
 // raised during a loop turn and delivers it to JS in one call (one crossing per turn, not per
 // response). Keeps the JS object alive while requests are in flight; closes every handle on
 // environment teardown (worker exit) through an async cleanup hook.
+// With ioThreads N ≥ 1 the requests run on N EngineThreads (client/engine_thread.h), origins
+// assigned by their pool key; their batches reach JS through a uv_async on the JS thread. Raw
+// sockets stay on an engine on the JS thread's loop (created at the first raw connect).
 #pragma once
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "client/engine.h"
+#include "client/engine_thread.h"
+#include "client/event_batch.h"
 
 namespace uvf {
 
@@ -68,10 +75,6 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   Napi::Value RawPause(const Napi::CallbackInfo& info);
   Napi::Value RawResume(const Napi::CallbackInfo& info);
 
-  void push_record(uint32_t type, uint32_t id, uint32_t a, uint32_t b, const char* p1, size_t n1,
-                   const char* p2, size_t n2);
-  uint32_t push_big(std::string&& bytes);
-  uint32_t push_block(char* block, size_t n);
   void request_started();
   void request_settled();
   void pin(bool on);
@@ -88,15 +91,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   napi_ref callback_ = nullptr;
   bool pinned_ = false;   // self and callback held strongly
   std::unique_ptr<Napi::AsyncContext> async_context_;
-  std::string batch_;                       // records of this turn
-  // Large payloads handed to JS without copying: a std::string, or a malloc'd block (raw reads).
-  struct Big {
-    std::string* str = nullptr;
-    char* block = nullptr;
-    size_t size = 0;
-    void free_now();
-  };
-  std::vector<Big> bigs_;
+  EventBatch batch_;                        // records of this turn (large payloads as bigs)
   size_t in_flight_ = 0;
   bool closed_ = false;
   bool closing_ = false;
@@ -105,6 +100,44 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap>, public EngineSink {
   EngineStats final_stats_;                 // kept after close so stats() stays truthful
   std::vector<std::string> scratch_;        // header bytes of the request being submitted
   std::vector<std::string_view> header_views_;
+
+  // --- ioThreads ≥ 1 ---
+  bool threaded() const { return !threads_.empty(); }
+  uint32_t thread_index(const std::string& key) const {
+    return static_cast<uint32_t>(std::hash<std::string>()(key) % threads_.size());
+  }
+  int owner_of(RequestId id);                    // its thread's index; -1: unknown (settled, or never submitted)
+  void forget_settled(const EventBatch& b);      // N > 1: drops owner_ entries of settled requests
+  bool ensure_main_engine();  // raw sockets: an engine on the JS thread's loop
+  static void on_wake(uv_async_t* a);
+  void take_thread_batches();
+  void maybe_all_closed();
+  void release_threads();  // silent teardown: every thread released and joined
+  // The JS thread's handles for the I/O threads: wake (their batches arrived) and a check + idle
+  // pair that sends the commands staged during a JS turn at its end (one wake-up per thread per
+  // turn, and a burst of calls — an AbortSignal aborting many requests — arrives as one).
+  struct MainHandles {
+    uv_async_t wake;
+    uv_check_t check;
+    uv_idle_t idle;
+    int open = 3;
+    std::function<void()> done;  // after all three closed
+  };
+  void close_main_handles(std::function<void()> done = nullptr);
+  void stage(uint32_t t, EngineThread::Command c);
+  void flush_staged();
+  static void on_stage_check(uv_check_t* c);
+  MainHandles* handles_ = nullptr;
+  std::vector<std::vector<EngineThread::Command>> staged_;
+  bool staged_armed_ = false;
+  std::vector<std::unique_ptr<EngineThread>> threads_;
+  std::unordered_map<RequestId, uint32_t> owner_;  // N > 1: the thread of each request in flight
+  uv_async_t* wake_ = nullptr;      // on the JS thread's loop; referenced while pinned
+  size_t threads_open_ = 0;         // threads whose closed batch has not arrived
+  bool main_closed_ = true;         // the main-loop engine (raw sockets) is closed or was never made
+  bool close_requested_ = false;    // close() or destroy() was called
+  bool destroy_requested_ = false;
+  EngineOptions opts_;              // for validation on this thread and the main-loop engine
 };
 
 }  // namespace uvf

@@ -6,7 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { Ev, EventRecord, forEachRecord, Override, OVERRIDE_SLOTS, RECORD_HEADER, SubmitFlag } from '../../lib/native/wire.js';
 import { decodeTlsInfo, TLS_INFO_FIELDS } from '../../lib/tls/info.js';
 
-const cc = readFileSync(new URL('../../native/binding/engine_wrap.cc', import.meta.url), 'utf8');
+// The record types live in the core's encoder (native/core/client/event_batch.{h,cc}, shared with the
+// I/O threads); the submit flags and override slots in the binding.
+const cc =
+  readFileSync(new URL('../../native/binding/engine_wrap.cc', import.meta.url), 'utf8') +
+  readFileSync(new URL('../../native/core/client/event_batch.h', import.meta.url), 'utf8') +
+  readFileSync(new URL('../../native/core/client/event_batch.cc', import.meta.url), 'utf8');
 
 function constants(prefix: string): Record<string, number> {
   const out: Record<string, number> = {};

@@ -161,24 +161,14 @@ int Engine::init_handles() {
 // ---------------------------------------------------------------------------------------------
 // Submitting and controlling requests
 
-Error Engine::submit(RequestSpec&& spec, const char** detail) {
-  if (closing_) {
-    *detail = "session is closed";
-    return Error::SessionClosed;
-  }
-  if (requests_.count(spec.id) != 0) {
-    *detail = "duplicate request id";
-    return Error::Internal;
-  }
-  // Validated here (the caller learns of a bad request at once); encoded by the connection
-  // that takes it, in its own protocol.
+Error Engine::validate(const RequestSpec& spec, const EngineOptions& opts, const char** detail, bool* connection_close) {
   http1::RequestHead h;
   h.method = spec.method;
   h.target = spec.target;
   h.host = spec.origin.authority;
   h.headers = spec.headers;
   h.header_pairs = spec.header_pairs;
-  h.user_agent = opts_.user_agent;
+  h.user_agent = opts.user_agent;
   if (spec.limits.decompress) h.accept_encoding = http1::default_accept_encoding();
   if (spec.streamed_body) {
     h.body_mode = spec.streamed_length >= 0 ? http1::BodyMode::Length : http1::BodyMode::Chunked;
@@ -194,6 +184,24 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
     *detail = eerr.reason != nullptr ? eerr.reason : error_message(e);
     return e;
   }
+  if (connection_close != nullptr) *connection_close = res.connection_close;
+  return Error::Ok;
+}
+
+Error Engine::submit(RequestSpec&& spec, const char** detail) {
+  if (closing_) {
+    *detail = "session is closed";
+    return Error::SessionClosed;
+  }
+  if (requests_.count(spec.id) != 0) {
+    *detail = "duplicate request id";
+    return Error::Internal;
+  }
+  // Validated here (the caller learns of a bad request at once); encoded by the connection
+  // that takes it, in its own protocol.
+  bool connection_close = false;
+  Error e = validate(spec, opts_, detail, &connection_close);
+  if (e != Error::Ok) return e;
   auto* r = new Request;
   r->message.set(spec.method, spec.target, spec.headers, spec.header_pairs);
   r->has_body = spec.has_body;
@@ -207,7 +215,7 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
   r->stream_response = spec.stream_response;
   r->want_timings = spec.want_timings;
   if (r->want_timings) r->t_submit = uv_hrtime();
-  r->conn_close = res.connection_close;
+  r->conn_close = connection_close;
   r->timeouts = spec.timeouts;
   r->limits = spec.limits;
   bool fresh_key = pool_.key_count() == 0 || !pool_.has_key(spec.origin.key());

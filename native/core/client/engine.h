@@ -188,6 +188,10 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   // Queues a request. Validation failures (method, target, headers) return an error and send
   // nothing; the request then does not exist. *detail is a static reason string.
   Error submit(RequestSpec&& spec, const char** detail);
+  // submit()'s checks of the method, target and headers, without an engine (another thread may
+  // check a request before handing it to an engine's thread). *connection_close: it asks for one.
+  static Error validate(const RequestSpec& spec, const EngineOptions& opts, const char** detail,
+                        bool* connection_close = nullptr);
   // Forgets a request without reporting anything (the caller already settled it): a queued
   // request leaves the queue; an active one destroys its connection. False if unknown.
   bool abort(RequestId id);

@@ -498,6 +498,7 @@ std::shared_ptr<Context> Context::create(const ProfileConfig& given, std::string
 }
 
 SSL_SESSION* Context::take_session(const std::string& origin) {
+  std::lock_guard<std::mutex> g(mu_);
   auto it = sessions_.find(origin);
   if (it == sessions_.end()) return nullptr;
   SSL_SESSION* s = it->second->session;
@@ -526,6 +527,7 @@ void Context::put_session(const std::string& origin, SSL_SESSION* s) {
     SSL_SESSION_free(s);
     return;
   }
+  std::lock_guard<std::mutex> g(mu_);
   auto it = sessions_.find(origin);
   if (it != sessions_.end()) {
     SSL_SESSION_free(it->second->session);

@@ -3,8 +3,9 @@
 // per-origin session cache used for resumption. No libuv, no sockets: the OpenSSL that Node
 // exports (headers from Node's include dir) and plain bytes.
 //
-// Threading: a Context belongs to one thread at a time for its session cache; the SSL_CTX and
-// CA store themselves are only read after creation.
+// Threading: a Context may be used by engines on several threads at once (Session ioThreads, and
+// one profile shared by sessions): its session cache is behind a mutex; the SSL_CTX and CA
+// store themselves are only read after creation.
 #pragma once
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -102,7 +104,10 @@ class Context {
   // session stays, reusable by every later connection (a resumed 1.2 handshake brings none).
   SSL_SESSION* take_session(const std::string& origin);
   void put_session(const std::string& origin, SSL_SESSION* s);  // takes ownership of s
-  size_t cached_sessions() const { return sessions_.size(); }
+  size_t cached_sessions() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return sessions_.size();
+  }
 
   // The SSL_CTX ex-data slot that points back at the Context (for callbacks).
   static int ex_index();
@@ -116,6 +121,7 @@ class Context {
     std::string origin;
     SSL_SESSION* session;
   };
+  mutable std::mutex mu_;  // guards lru_ and sessions_
   std::list<Cached> lru_;  // most recent first
   unsigned char rsl_[2] = {0, 0};  // record_size_limit extension body
   unsigned grease_last_ = 0;
