@@ -106,7 +106,7 @@ describe('ioThreads', () => {
     expect(read).toBe(total);
   });
 
-  it('https on two threads: each response carries its own connection\'s TLS info (thread id spaces do not collide) and sessions resume', async () => {
+  it("https on two threads: each response carries its own connection's TLS info (thread id spaces do not collide) and sessions resume", async () => {
     const fx = await tlsFixtures();
     const servers = await Promise.all(
       [0, 1, 2, 3].map(async (k) => {
