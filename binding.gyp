@@ -1,36 +1,15 @@
+# The install-time build of the addon (node-gyp): `npm install` runs it through node-gyp-build
+# when no prebuild fits. node-gyp comes with npm, so every user has it; CMake is not assumed on
+# users' machines. Developers and CI build everything else (C++ unit tests, fuzzers, benchmarks,
+# the ASan addon) with CMakeLists.txt, from the same source rule.
 {
   "targets": [
     {
       "target_name": "uvfetch",
-      "sources": [
-        "native/core/base/errors.cc",
-        "native/core/base/fd_limits.cc",
-        "native/core/net/tcp_socket.cc",
-        "native/core/net/memory_socket.cc",
-        "native/core/dns/dns_cache.cc",
-        "native/core/dns/resolver_uv.cc",
-        "native/core/http1/response_parser.cc",
-        "native/core/http1/chunked_decoder.cc",
-        "native/core/http1/request_encoder.cc",
-        "native/core/http1/content_decoder.cc",
-        "native/core/http2/h2_session.cc",
-        "native/core/http2/nghttp2_api.cc",
-        "native/core/client/dialer.cc",
-        "native/core/client/engine.cc",
-        "native/core/client/engine_thread.cc",
-        "native/core/client/event_batch.cc",
-        "native/core/client/http1_connection.cc",
-        "native/core/client/http2_connection.cc",
-        "native/core/client/raw_connection.cc",
-        "native/core/client/transport.cc",
-        "native/core/proxy/tunnel.cc",
-        "native/core/tls/client_hello.cc",
-        "native/core/tls/tls_context.cc",
-        "native/core/tls/tls_channel.cc",
-        "native/binding/engine_wrap.cc",
-        "native/binding/tls_wrap.cc",
-        "native/binding/addon.cc"
-      ],
+      # Sources: not listed here. scripts/native-sources.js holds the one rule (every
+      # native/core/**/*.cc and native/binding/*.cc); CMakeLists.txt uses the same script, and
+      # test/unit/native-sources.test.ts fails when the two lists disagree.
+      "sources": ["<!@(node scripts/native-sources.js addon)"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "native/core"

@@ -1,7 +1,7 @@
 // Micro-benchmarks of the HTTP/1 codec on recorded responses (no I/O, no Node):
 // response-head parsing (MB/s and heads/s), chunked framing (the decoder hands back views of the
 // data without touching it, so its MB/s is framing cost, not a copy), request-head encoding
-// (requests/s). Built and run by `make -C native/test bench` (-O2).
+// (requests/s). Built and run by `npm run bench:codec` (-O2 -DNDEBUG).
 #include <chrono>
 #include <cstdio>
 #include <string>

@@ -1,7 +1,7 @@
 // Runs the HTTP/2 codec's native tests (test_h2_session.cc) inside a Node process, against the
 // nghttp2 that Node's own binary exports (no libnghttp2 linked), so each Node version's nghttp2 is
 // tested as the addon will use it:
-//   make -C native/test h2-node NODE=/path/to/node
+//   [NODE=/path/to/node] cmake --build build-native/plain --target h2-node
 // Built as a plain N-API module (ABI-stable: one build loads in Node 20, 22 and 24).
 #include <node_api.h>
 

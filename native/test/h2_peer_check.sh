@@ -4,10 +4,12 @@
 # verbose frame log - a parser independent of ours - and checks that the preface it received is the
 # one configured (SETTINGS order and values, WINDOW_UPDATE, PRIORITY frames, HEADERS priority,
 # pseudo-header order), equal to the codec's self-reported fingerprint, and that the cancel and
-# GOAWAY arrived.   make -C native/test h2-peer   (needs: apt-get install nghttp2-server libnghttp2-14)
+# GOAWAY arrived.   cmake --build build-native/plain --target h2-peer   (which sets UVF_H2_PEER_BIN;
+# needs: apt-get install nghttp2-server libnghttp2-14)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-bin="$here/build/h2_peer_check"
+bin="${UVF_H2_PEER_BIN:-$here/../../build-native/plain/h2_peer_check}"
+[ -x "$bin" ] || { echo "h2-peer: $bin not built (cmake --build build-native/plain --target h2_peer_check)"; exit 1; }
 command -v nghttpd >/dev/null || { echo "h2-peer: nghttpd missing (apt-get install nghttp2-server)"; exit 1; }
 work="$(mktemp -d "${TMPDIR:-/tmp}/uvf-h2peer.XXXXXX")"
 pid=""

@@ -12,7 +12,7 @@
 // Network: an HTTP and an HTTPS server on 127.0.0.1 started here; npm runs with --offline (the
 // dependencies come from the npm cache that `npm ci` filled).
 
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -105,10 +105,10 @@ function makeShimEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Copies package.json, binding.gyp and the native sources to dir, for a build that cannot touch build/ here. */
+/** Copies package.json, binding.gyp (with the script that lists its sources) and the native sources to dir, for a build that cannot touch build/ here. */
 function copySources(dir: string, withModules: boolean): void {
-  fs.mkdirSync(dir, { recursive: true });
-  for (const f of ['package.json', 'binding.gyp']) fs.copyFileSync(path.join(root, f), path.join(dir, f));
+  fs.mkdirSync(path.join(dir, 'scripts'), { recursive: true });
+  for (const f of ['package.json', 'binding.gyp', 'scripts/native-sources.js']) fs.copyFileSync(path.join(root, f), path.join(dir, f));
   for (const d of ['native/core', 'native/binding']) fs.cpSync(path.join(root, d), path.join(dir, d), { recursive: true });
   if (withModules) fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
 }
@@ -313,7 +313,13 @@ describe(`npm pack → npm install with no compiler on PATH (Node ${process.vers
     expect(packedFiles).toContain('dist/index.d.ts');
     expect(packedFiles).toContain('binding.gyp');
     expect(packedFiles).toContain('package.json');
-    expect(packedFiles.filter((f) => /^(build|test|node_modules|build-asan)\//.test(f))).toEqual([]);
+    // A build from source (node-gyp, when no prebuild fits) needs the script binding.gyp runs and every file it lists.
+    expect(packedFiles).toContain('scripts/native-sources.js');
+    const addonSources = execFileSync(process.execPath, [path.join(root, 'scripts', 'native-sources.js'), 'addon'], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
+    expect(addonSources.filter((f) => !packedFiles.includes(f))).toEqual([]);
+    expect(packedFiles.filter((f) => /^(build|build-native|test|node_modules)\//.test(f))).toEqual([]);
     // The prebuild name must not be read as a tag that rejects it (e.g. "uvfetch" → uv="fetch").
     expect(path.basename(prebuildRel)).not.toMatch(/^(uv|abi|armv)/);
     console.log(`prebuild: ${prebuildSource}; tarball ${path.basename(tarball)}, ${fs.statSync(tarball).size} bytes, ${packedFiles.length} files`);
