@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds the native core's libFuzzer targets (native/fuzz/build/, clang with
-# -fsanitize=fuzzer,address,undefined) and runs each for N seconds on a temporary copy of its seed
-# corpus (native/fuzz/corpus/<target>/, with native/fuzz/dict/<target>.dict when there is one).
-# Any crash, sanitizer report, leak, timeout or OOM fails that target; its input is kept under
-# native/fuzz/build/artifacts/. Prints "fuzz <target>: N execs, cov X, ft Y" per target, then
-# "fuzz: P passed, F failed".
+# Builds the native core's libFuzzer targets with CMake (build-native/fuzz/, clang with
+# -fsanitize=fuzzer,address,undefined; CMakeLists.txt says which core files each one links) and runs
+# each for N seconds on a temporary copy of its seed corpus (native/fuzz/corpus/<target>/, with
+# native/fuzz/dict/<target>.dict when there is one). Any crash, sanitizer report, leak, timeout or
+# OOM fails that target; its input is kept under build-native/fuzz/artifacts/. Prints
+# "fuzz <target>: N execs, cov X, ft Y" per target, then "fuzz: P passed, F failed".
 #
 #   scripts/fuzz.sh [--seconds N | --minutes M] [target...]   (npm run fuzz -- --minutes 10)
 #   targets: response_parser chunked_decoder request_encoder client_hello dns_cache content_decoder h2_session h2_connection
@@ -12,6 +12,7 @@
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 fuzz_dir="$root/native/fuzz"
+build_dir="$root/build-native/fuzz"
 all_targets=(response_parser chunked_decoder request_encoder client_hello dns_cache content_decoder h2_session h2_connection)
 
 seconds=60
@@ -41,7 +42,11 @@ for t in "${targets[@]}"; do
   fi
 done
 
-if ! make -C "$fuzz_dir" -j"$(nproc 2>/dev/null || echo 2)" "${targets[@]}"; then
+build() {
+  cmake -S "$root" -B "$build_dir" -DUVF_FUZZERS=ON -DCMAKE_CXX_COMPILER=clang++ >/dev/null &&
+    cmake --build "$build_dir" -j"$(nproc 2>/dev/null || echo 2)" --target "${targets[@]/#/fuzz_}"
+}
+if ! build; then
   echo "fuzz: build failed (clang++ with libFuzzer needed: apt-get install clang libclang-rt-14-dev)"
   echo "fuzz: 0 passed, ${#targets[@]} failed"
   exit 1
@@ -49,7 +54,7 @@ fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/uvf-fuzz.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-artifacts="$fuzz_dir/build/artifacts"
+artifacts="$build_dir/artifacts"
 mkdir -p "$artifacts"
 
 passed=0
@@ -66,7 +71,7 @@ for t in "${targets[@]}"; do
   # with the default 256 MB the small blocks' overhead takes it to 1 GB).
   ASAN_OPTIONS="${ASAN_OPTIONS:-quarantine_size_mb=64}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-    "$fuzz_dir/build/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 \
+    "$build_dir/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 \
       -print_final_stats=1 -artifact_prefix="$work/$t-" "${dict[@]}" "$corpus" >"$log" 2>&1
   rc=$?
   execs=$(awk '/^stat::number_of_executed_units:/ { print $2 }' "$log" | tail -n 1)
@@ -81,8 +86,8 @@ for t in "${targets[@]}"; do
     for f in "$work/$t-"*; do
       [ -f "$f" ] || continue
       cp "$f" "$artifacts/"
-      echo "fuzz $t: input kept as native/fuzz/build/artifacts/$(basename "$f")" \
-        "(replay: native/fuzz/build/fuzz_$t native/fuzz/build/artifacts/$(basename "$f"))"
+      echo "fuzz $t: input kept as build-native/fuzz/artifacts/$(basename "$f")" \
+        "(replay: build-native/fuzz/fuzz_$t build-native/fuzz/artifacts/$(basename "$f"))"
     done
   else
     passed=$((passed + 1))

@@ -6,14 +6,15 @@
 #   npm run test:leaks
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-# UVFETCH_ASAN_ADDON: reuse an instrumented addon already built (CI builds one for test:asan).
+# UVFETCH_ASAN_ADDON: use this instrumented addon instead (otherwise build-asan-addon.sh builds or
+# reuses build-native/asan/uvfetch.node; after test:asan that is a no-op).
 if [ -n "${UVFETCH_ASAN_ADDON:-}" ] && [ -f "$UVFETCH_ASAN_ADDON" ]; then
   addon="$UVFETCH_ASAN_ADDON"
 else
   addon="$("$root/scripts/build-asan-addon.sh")" || { echo "leaks: 0 passed, 1 failed"; exit 1; }
 fi
-mkdir -p "$root/build-asan"
-log="$root/build-asan/leaks.log"
+mkdir -p "$root/build-native/asan"
+log="$root/build-native/asan/leaks.log"
 run() {
   UVFETCH_ADDON="$addon" UVF_LEAK_SELFTEST="$1" \
   LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Builds an ASan+UBSan-instrumented copy of the addon (in build-asan/, the normal build is left
-# alone) and runs the integration, lifecycle and scale suites against it, with the sanitizer
-# runtimes preloaded into Node. Any sanitizer report fails the run. Extra args go to vitest.
+# Builds the ASan+UBSan-instrumented addon (scripts/build-asan-addon.sh: CMake, in build-native/asan/;
+# the normal build is left alone) and runs the integration, lifecycle and scale suites against it,
+# with the sanitizer runtimes preloaded into Node. Any sanitizer report fails the run. Extra args go to vitest.
 # Left out: the CLI/bench tests (timing-heavy child processes) and fetch-many (pure JS over the
 # same native paths, with an RSS bound that ASan's quarantine inflates).
 #   npm run test:asan [-- --reporter=json --outputFile=x.json]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 addon="$("$root/scripts/build-asan-addon.sh")"
-out="$root/build-asan"
+out="$root/build-native/asan"
 
 asan="$(gcc -print-file-name=libasan.so)"
 ubsan="$(gcc -print-file-name=libubsan.so)"

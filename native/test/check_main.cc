@@ -2,10 +2,11 @@
 //   native_tests [name-substring]
 #include "check.h"
 
-// Sanitizer defaults when the binary is built with them (ASan dir); ASAN_OPTIONS / UBSAN_OPTIONS
-// in the environment still take precedence. Unused in a plain build.
+// Sanitizer defaults when the binary is built with them (ASan, TSan dirs); ASAN_OPTIONS,
+// UBSAN_OPTIONS, TSAN_OPTIONS in the environment still take precedence. Unused in a plain build.
 extern "C" const char* __asan_default_options() { return "detect_leaks=1:abort_on_error=0"; }
 extern "C" const char* __ubsan_default_options() { return "print_stacktrace=1"; }
+extern "C" const char* __tsan_default_options() { return "halt_on_error=1:second_deadlock_stack=1"; }
 
 int main(int argc, char** argv) {
   const char* only = argc > 1 ? argv[1] : nullptr;

@@ -1,6 +1,6 @@
 // loop/cross_queue.h: the queue commands cross threads through (Session ioThreads). Producers on
 // several threads, one consumer woken only when the queue goes from empty to not empty; run
-// under ThreadSanitizer by `make run-tsan` (and plainly by `make run`).
+// under ThreadSanitizer by `npm run test:native:tsan` (and plainly by `npm run test:native`).
 #include <atomic>
 #include <condition_variable>
 #include <mutex>

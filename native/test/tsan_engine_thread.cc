@@ -1,6 +1,6 @@
 // client/engine_thread.h and client/event_batch.h across threads (Session ioThreads), with real
 // libuv loops and the engine's socket-less MemorySocket (EngineOptions::memory_response): no
-// network. Built only into the ThreadSanitizer binary (make run-tsan), which links libuv.
+// network. Built only into the ThreadSanitizer binary (npm run test:native:tsan), which links libuv.
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
