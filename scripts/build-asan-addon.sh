@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the ASan+UBSan-instrumented addon with CMake in build-native/asan/ (the build dir of the
-# ASan unit tests, whose core objects it shares; the normal build/ is left alone) and prints the
-# path of the .node file. Used by test-asan-addon.sh and leak-check.sh. Incremental: a second run
+# Builds the ASan+UBSan-instrumented addon with CMake in build-native/asan/ (the ASan unit tests'
+# build dir; CMakeLists.txt's "addon" target, compiled as node-gyp compiles it; the normal build/ is
+# left alone) and prints the path of the .node file. Used by test-asan-addon.sh and leak-check.sh. Incremental: a second run
 # compiles only what changed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
