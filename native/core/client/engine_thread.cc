@@ -5,7 +5,7 @@
 namespace uvf {
 
 EngineThread::EngineThread(uint32_t index, uint32_t count, std::function<void()> wake)
-    : index_(index), count_(count), wake_(std::move(wake)) {
+    : wake_(std::move(wake)) {
   cur_.set_id_space(index, count);
 }
 

@@ -97,7 +97,6 @@ class EngineThread final : private EngineSink {
   void on_closed() override;
   void flush() override;
 
-  uint32_t index_, count_;
   std::function<void()> wake_;
   uv_loop_t loop_;
   uv_async_t async_;
