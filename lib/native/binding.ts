@@ -1,5 +1,6 @@
-// The one place the native addon is loaded (prebuilds/ first, then build/Release via node-gyp-build),
-// and the shapes of what the binding (native/binding/*.cc) exposes. The event wire: ./wire.ts.
+// The one place the native addon is loaded (node-gyp-build: build/Release when present, else the prebuild
+// for this platform; UVFETCH_ADDON overrides), and the shapes of what the binding (native/binding/*.cc)
+// exposes. The event wire: ./wire.ts.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
