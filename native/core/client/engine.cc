@@ -312,7 +312,13 @@ void Engine::end_body(RequestId id) {
 bool Engine::try_retry(Request* r) {
   if (closing_) return false;
   r->attempts = 2;
-  r->fresh_only = true;
+  requeue(r, /*fresh=*/true);
+  return true;
+}
+
+// Back to the head of its key's queue, dispatched at the end of the turn.
+void Engine::requeue(Request* r, bool fresh) {
+  r->fresh_only = fresh;
   r->state = Request::State::Queued;
   ++stats_.retries;
   pool_.enqueue(*r->key, r, /*front=*/true);
@@ -321,21 +327,12 @@ bool Engine::try_retry(Request* r) {
     pending_dispatch_.push_back(r->key);
   }
   schedule_turn_end();
-  return true;
 }
 
 bool Engine::retry_unprocessed(Request* r) {
   if (closing_ || r->attempts >= 4) return false;
   ++r->attempts;
-  r->fresh_only = false;
-  r->state = Request::State::Queued;
-  ++stats_.retries;
-  pool_.enqueue(*r->key, r, /*front=*/true);
-  if (!r->key->dispatch_scheduled) {
-    r->key->dispatch_scheduled = true;
-    pending_dispatch_.push_back(r->key);
-  }
-  schedule_turn_end();
+  requeue(r, /*fresh=*/false);
   return true;
 }
 

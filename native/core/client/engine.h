@@ -346,6 +346,7 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   static void on_handle_closed(uv_handle_t* h);
   void sweep_deadlines();
   void fail_queued(Request* r, Error e, const char* detail);
+  void requeue(Request* r, bool fresh);
   void out_of_fds(Key& k);
   void maybe_finish_close();
   void free_deferred();

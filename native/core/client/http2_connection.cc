@@ -260,7 +260,9 @@ void Http2Connection::report_error(Request* r, Error e, const char* detail, int 
   engine()->respond_error(r, e, detail, sys);
 }
 
-void Http2Connection::fail_all(Error e, const char* detail) {
+// Every request still carried here is detached and fails with e (their streams' closes are then
+// bookkeeping only).
+void Http2Connection::fail_live(Error e, const char* detail, int sys) {
   std::vector<Stream*> live;
   for (auto& kv : streams_) {
     if (kv.second->req != nullptr) live.push_back(kv.second.get());
@@ -269,8 +271,12 @@ void Http2Connection::fail_all(Error e, const char* detail) {
     Request* r = s->req;
     s->req = nullptr;
     r->conn = nullptr;
-    report_error(r, e, detail, 0);
+    report_error(r, e, detail, sys);
   }
+}
+
+void Http2Connection::fail_all(Error e, const char* detail) {
+  fail_live(e, detail, 0);
   close(true);
 }
 
@@ -616,16 +622,7 @@ void Http2Connection::connection_failed(Error e, const char* detail, int sys) {
   }
   if (session_ != nullptr) session_->transport_closed(e, d);  // each stream: on_stream_close
   // Whatever the session did not know about (none, normally).
-  std::vector<Stream*> live;
-  for (auto& kv : streams_) {
-    if (kv.second->req != nullptr) live.push_back(kv.second.get());
-  }
-  for (Stream* s : live) {
-    Request* r = s->req;
-    s->req = nullptr;
-    r->conn = nullptr;
-    report_error(r, e, d.c_str(), sys);
-  }
+  fail_live(e, d.c_str(), sys);
   if (stage_ == Stage::Connecting) {
     engine()->connection_connect_failed(this, e, sys, d.c_str());
     return;
@@ -727,16 +724,7 @@ void Http2Connection::on_deadline(uint64_t now) {
 void Http2Connection::close(bool abortive) {
   if (stage_ == Stage::Closing) return;
   // Requests still here (none when the engine closes an idle connection) are not dropped silently.
-  std::vector<Stream*> live;
-  for (auto& kv : streams_) {
-    if (kv.second->req != nullptr) live.push_back(kv.second.get());
-  }
-  for (Stream* s : live) {
-    Request* r = s->req;
-    s->req = nullptr;
-    r->conn = nullptr;
-    report_error(r, Error::SocketClosed, "the HTTP/2 connection closed", 0);
-  }
+  fail_live(Error::SocketClosed, "the HTTP/2 connection closed", 0);
   if (stage_ == Stage::Closing) return;
   if (!abortive && stage_ == Stage::Open && session_ != nullptr && !session_->failed()) {
     session_->goaway();  // graceful: the server learns we are done

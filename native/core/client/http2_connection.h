@@ -111,6 +111,7 @@ class Http2Connection final : public Connection, private Transport::Owner, priva
   // Detaches s's request and reports e (the stream is reset; its close is bookkeeping only).
   void fail_stream(Stream* s, Error e, const char* detail, int sys = 0);
   void report_error(Request* r, Error e, const char* detail, int sys);
+  void fail_live(Error e, const char* detail, int sys);
   void complete(Stream* s);
   bool deliver(Stream* s, const char* p, size_t n);
   static bool decoded_sink(void* self, const char* p, size_t n);
