@@ -89,6 +89,7 @@ async function child(cfg) {
       connectionsPerHost: cfg.perHost,
       tls: { ca },
       dns: { overrides: hosts },
+      ...(process.env.CRAWL_UVFETCH_HTTP2 === '0' ? { http2: false } : {}),
     });
     run = () =>
       runInflight(urls, cfg.inflight, async (u) => {
