@@ -11,6 +11,8 @@
 // that carried at least one request ("used", from nginx's access log), connections that never did
 // ("unused"), resumed TLS handshakes (of the used ones), and errors. uvfetch runs once per
 // `--connections` value (its total connection limit); undici's Agent has no total limit.
+// CRAWL_UVFETCH_HTTP2=0 runs uvfetch with `http2: false` (it offers h2 by ALPN by default; this
+// nginx answers http/1.1 either way).
 //
 // Needs nginx (Debian: nginx-light or nginx), openssl, the compiled TypeScript (dist/) and the
 // addon. The server is pinned to the last CPU and each client to CPU 0 when taskset exists.
