@@ -1,5 +1,6 @@
 #include "engine_wrap.h"
 
+#include "net/memory_socket.h"
 #include "tls_wrap.h"
 
 #include <algorithm>
@@ -159,7 +160,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   eo.no_delay = !o.Get("noDelay").IsBoolean() || o.Get("noDelay").As<Napi::Boolean>().Value();
   eo.tcp_keep_alive_ms = opt_u32(o, "tcpKeepAlive", 0);
   Napi::Value mr = o.Get("memoryResponse");  // benchmarks only (tools/bench-hooks.ts)
-  if (mr.IsString()) eo.memory_response = mr.As<Napi::String>().Utf8Value();
+  if (mr.IsString() && mr.As<Napi::String>().Utf8Value().size() > 0) eo.socket_factory = memory_socket_factory(mr.As<Napi::String>().Utf8Value());
   Napi::Value la = o.Get("localAddress");
   if (la.IsString()) eo.local_address = la.As<Napi::String>().Utf8Value();
   Napi::Value ua = o.Get("userAgent");

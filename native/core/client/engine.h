@@ -68,9 +68,10 @@ struct EngineOptions {
   unsigned tcp_keep_alive_ms = 0;
   std::string local_address;  // optional IP to bind outgoing sockets to
   std::string user_agent;     // default User-Agent (empty: none)
-  // Benchmarks only: connections use net/memory_socket.h (no socket, no kernel) and every request
-  // gets this complete response. Empty: real sockets.
-  std::string memory_response;
+  // Makes the socket of every HTTP connection (raw sockets always use TcpSocket). Empty: real
+  // TCP sockets. Benchmarks, fuzzers and the TSan tests inject net/memory_socket.h's
+  // memory_socket_factory() here (no socket, no kernel).
+  SocketFactory socket_factory;
   DnsEngineOptions dns;
   Http2EngineOptions http2;
 };
