@@ -66,6 +66,7 @@ void add_stats(EngineStats* into, const EngineStats& s) {
   o.requests_failed += s.requests_failed;
   o.connections_created += s.connections_created;
   o.connections_reused += s.connections_reused;
+  o.connections_evicted += s.connections_evicted;
   o.retries += s.retries;
   o.fd_exhausted_waits += s.fd_exhausted_waits;
   o.bytes_in += s.bytes_in;
@@ -921,6 +922,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("connecting", static_cast<double>(s.connecting));
   o.Set("created", static_cast<double>(s.connections_created));
   o.Set("reused", static_cast<double>(s.connections_reused));
+  o.Set("evicted", static_cast<double>(s.connections_evicted));
   o.Set("retries", static_cast<double>(s.retries));
   o.Set("fdExhaustedWaits", static_cast<double>(s.fd_exhausted_waits));
   o.Set("bytesIn", static_cast<double>(s.bytes_in));

@@ -943,6 +943,7 @@ void Engine::fail_dns_queries(Error e) {
 
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
+  s.connections_evicted = pool_.evictions();
   s.dns = dns_->stats();
   s.queued = pool_.total_waiting();
   s.in_flight = requests_.size() - s.queued;

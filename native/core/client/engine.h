@@ -165,6 +165,7 @@ class EngineSink {
 struct EngineStats {
   uint64_t requests_started = 0, requests_completed = 0, requests_failed = 0;
   uint64_t connections_created = 0, connections_reused = 0, retries = 0;
+  uint64_t connections_evicted = 0;  // idle ones closed to make room for another origin (total limit)
   uint64_t fd_exhausted_waits = 0;  // requests that waited for a file descriptor
   uint64_t bytes_in = 0, bytes_out = 0;
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
