@@ -18,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { Session } from '../session/session.js';
 import type { StreamResponse } from '../session/response.js';
 import { UvfetchError } from '../core/errors.js';
+import { IdTable } from '../core/id-table.js';
 import type { RequestOptions, SessionOptions, SessionStats } from '../session/types.js';
 import { dispatchBody, type ExtractedBody } from './body.js';
 import { headerPairs } from './response.js';
@@ -172,6 +173,12 @@ class LegacyAsModern implements UvfetchDispatchHandler {
   }
 }
 
+let lastCallId = 0;
+function nextCallId(): number {
+  lastCallId = lastCallId >= 0x7fffffff ? 1 : lastCallId + 1;
+  return lastCallId;
+}
+
 /** One dispatched request and its handler, whichever style it has. */
 class Call implements UvfetchDispatchController {
   readonly #h: UvfetchDispatchHandler;
@@ -180,6 +187,8 @@ class Call implements UvfetchDispatchController {
   readonly ac = new AbortController();
   /** How the agent lists it: weakly, so a body its consumer dropped unread can be collected (the session then aborts it). */
   readonly ref = new WeakRef(this);
+  /** Its key in the agent's list (an IdTable, not a Set: see lib/core/id-table.ts). */
+  readonly id = nextCallId();
   #paused = false;
   #aborted = false;
   #reason: Error | null = null;
@@ -282,7 +291,7 @@ const kDone = Symbol('uvfetch.agent.done');
  */
 export class UvfetchAgent extends EventEmitter {
   readonly #session: Session;
-  readonly #calls = new Set<WeakRef<Call>>();
+  readonly #calls = new IdTable<WeakRef<Call>>();
   #closed = false;
   #destroyed = false;
   #closing: Promise<void> | undefined;
@@ -309,7 +318,7 @@ export class UvfetchAgent extends EventEmitter {
 
   /** @internal */
   [kDone](call: Call): void {
-    this.#calls.delete(call.ref);
+    this.#calls.delete(call.id);
   }
 
   /**
@@ -338,7 +347,7 @@ export class UvfetchAgent extends EventEmitter {
         if (opts.headersTimeout != null) o.timeout.headers = Math.min(MAX_TIMER, Math.max(0, Math.trunc(Number(opts.headersTimeout))));
         if (opts.bodyTimeout != null) o.timeout.body = Math.min(MAX_TIMER, Math.max(0, Math.trunc(Number(opts.bodyTimeout))));
       }
-      this.#calls.add(call.ref);
+      this.#calls.set(call.id, call.ref);
       call.start();
       if (call.aborted) return true; // the handler aborted in onConnect/onRequestStart: fail() is queued
       const b = opts.body;
@@ -438,7 +447,7 @@ export class UvfetchAgent extends EventEmitter {
     this.#closed = true;
     this.#destroyed = true;
     const reason = err ?? new UvfetchError('ERR_SESSION_CLOSED', 'the UvfetchAgent was destroyed');
-    for (const r of [...this.#calls]) r.deref()?.abort(reason);
+    this.#calls.forEach((r) => r.deref()?.abort(reason));
     const p = this.#session.destroy();
     this.#closing ??= p;
     if (callback === undefined) return p;
