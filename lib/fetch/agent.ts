@@ -193,6 +193,7 @@ class Call implements UvfetchDispatchController {
   #aborted = false;
   #reason: Error | null = null;
   #finished = false;
+  #res: StreamResponse | undefined;
   readable: Readable | undefined;
 
   constructor(agent: UvfetchAgent, handler: UvfetchDispatchHandler) {
@@ -242,6 +243,7 @@ class Call implements UvfetchDispatchController {
   }
 
   head(res: StreamResponse): void {
+    this.#res = res;
     const pairs = headerPairs(res.headers.rawHead);
     if (this.#modern) {
       this.#h.onResponseStart?.(this, res.status, parsedHeaders(pairs), res.statusText);
@@ -262,8 +264,16 @@ class Call implements UvfetchDispatchController {
     if (this.#finished) return;
     this.#finished = true;
     this.#agent[kDone](this);
-    if (this.#modern) this.#h.onResponseEnd?.(this, {});
-    else this.#h.onComplete?.([]);
+    // Trailer fields (chunked HTTP/1.1 or HTTP/2), as each handler style expects them.
+    const t = this.#res?.trailers;
+    const pairs = t === undefined ? [] : headerPairs(t.rawHead);
+    if (this.#modern) {
+      this.#h.onResponseEnd?.(this, parsedHeaders(pairs));
+    } else {
+      const raw: Buffer[] = [];
+      for (const [n, v] of pairs) raw.push(Buffer.from(n, 'latin1'), Buffer.from(v, 'latin1'));
+      this.#h.onComplete?.(raw);
+    }
   }
 
   /** Delivers the one error of this request (an abort delivers the abort's reason). */

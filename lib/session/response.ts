@@ -51,7 +51,7 @@ abstract class BaseResponse {
   /** https: what the connection's handshake negotiated, its peer certificate and JA3/JA4. */
   tls: TlsInfo | undefined;
   /**
-   * Trailer fields sent after the body (HTTP/2), or undefined when none came. A `stream()`
+   * Trailer fields sent after the body (HTTP/2, or a chunked HTTP/1.1 body), or undefined when none came. A `stream()`
    * response has them once its body has been read to the end.
    */
   trailers: ResponseHeaders | undefined;

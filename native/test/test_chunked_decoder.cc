@@ -241,6 +241,28 @@ TEST(cd_trailers_valid) {
   CHECK_EQ(whole(s), "body=[] consumed=" + std::to_string(s.size() - 4) + " done");
 }
 
+TEST(cd_trailers_kept_for_trailers) {
+  // Field lines as sent, final CRLF not included, whatever the split; reset() forgets them.
+  std::string s = "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nB:c\r\n\r\n";
+  for (size_t cut = 0; cut <= s.size(); ++cut) {
+    ChunkedDecoder d;
+    std::string r = decode(s, {cut}, {}, &d);
+    CHECK_EQ(r, "body=[hello] consumed=" + std::to_string(s.size()) + " done");
+    CHECK_EQ(d.trailers(), "X-Checksum: abc\r\nB:c\r\n");
+  }
+  ChunkedDecoder d;
+  decode(s, {}, {}, &d);
+  CHECK_EQ(d.take_trailers(), "X-Checksum: abc\r\nB:c\r\n");
+  CHECK(d.trailers().empty());
+  decode(s, {}, {}, &d);
+  d.reset();
+  CHECK(d.trailers().empty());
+  ChunkedDecoder none;
+  decode("3\r\nabc\r\n0\r\n\r\n", {}, {}, &none);
+  CHECK(none.done());
+  CHECK(none.trailers().empty());
+}
+
 TEST(cd_trailers_invalid) {
   bad("0\r\nA: b\r\n c\r\n\r\n", "obs-fold", 9);
   bad("0\r\n\tA: b\r\n\r\n", "obs-fold", 3);

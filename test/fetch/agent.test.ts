@@ -125,6 +125,32 @@ describe("Node's global fetch", () => {
 });
 
 describe("undici 7's APIs with dispatcher: agent", () => {
+  it('request(): trailers of a chunked response reach undici (both handler styles underneath)', async () => {
+    const srv = await startHttpServer((_req, res) => {
+      res.writeHead(200, { 'transfer-encoding': 'chunked', trailer: 'x-checksum' });
+      res.write('body');
+      res.addTrailers({ 'x-checksum': 'c0ffee' });
+      res.end();
+    });
+    const a = agent();
+    const r = await undici.request(srv.url('/'), { dispatcher: d(a) });
+    expect(await r.body.text()).toBe('body');
+    expect(r.trailers).toEqual({ 'x-checksum': 'c0ffee' });
+    const got = await new Promise<unknown>((resolve, reject) => {
+      a.dispatch(
+        { origin: srv.url('/'), path: '/', method: 'GET' },
+        {
+          onConnect() {},
+          onHeaders: () => true,
+          onData: () => true,
+          onComplete: (t) => resolve((t as Buffer[]).map((b) => b.toString())),
+          onError: reject,
+        },
+      );
+    });
+    expect(got).toEqual(['x-checksum', 'c0ffee']);
+  });
+
   it('request(): status, parsed headers, body mixins, every body kind, query', async () => {
     const srv = await app();
     const a = agent();

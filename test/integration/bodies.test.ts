@@ -294,6 +294,37 @@ describe('response bodies', () => {
     expect(srv.connections).toBe(1);
   });
 
+  it('chunked trailers reach res.trailers (request() at once, stream() after the end), count against maxHeaderSize, and never leak into the next response', async () => {
+    const srv = await startHttpServer((req, res) => {
+      if (req.url === '/plain') {
+        res.end('plain');
+        return;
+      }
+      res.writeHead(200, { 'transfer-encoding': 'chunked', trailer: 'x-checksum' });
+      res.write('ab');
+      res.write('cd');
+      res.addTrailers({ 'x-checksum': 'e2fc714c', 'x-big': req.url === '/big' ? 'v'.repeat(3000) : 'small' });
+      res.end();
+    });
+    const s = session();
+    const r = await s.request(srv.url('/t'));
+    expect(r.body.toString()).toBe('abcd');
+    expect(r.trailers?.get('x-checksum')).toBe('e2fc714c');
+    expect(r.trailers?.get('x-big')).toBe('small');
+    expect(r.headers.get('x-checksum')).toBeNull();
+    const st = await s.stream(srv.url('/t'));
+    expect((await st.buffer()).toString()).toBe('abcd');
+    expect(st.trailers?.get('x-checksum')).toBe('e2fc714c');
+    // The same keep-alive connection, a response without trailers: none carried over.
+    const p = await s.request(srv.url('/plain'));
+    expect(p.trailers).toBeUndefined();
+    expect(srv.connections).toBe(1);
+    const small = session({ maxHeaderSize: 2048 });
+    const err = await rejection(small.request(srv.url('/big')));
+    expect(err).toBeInstanceOf(UvfetchError);
+    expect(err.code).toBe('ERR_HEADERS_TOO_LARGE');
+  });
+
   it('a body delimited by connection close (no length, no chunked) is read to the end', async () => {
     const srv = await startNetServer((sock) => {
       sock.once('data', () => {

@@ -132,6 +132,11 @@ void Http1Connection::assign(Request* r) {
   }
   r->state = Request::State::Active;
   reset_response_state();
+  // Trailers count against the response's header limits, as on HTTP/2.
+  http1::ChunkLimits cl;
+  cl.max_trailer_size = std::min<size_t>(cl.max_trailer_size, r->limits.max_header_size);
+  cl.max_trailer_count = std::min<size_t>(cl.max_trailer_count, r->limits.max_header_count);
+  chunked_.set_limits(cl);
   transport_->set_ref(true);
   if (!transport_->reading()) {
     int rs = transport_->read_start();
@@ -586,6 +591,7 @@ void Http1Connection::finish_response() {
   m.tls_info = transport_->tls_info();
   ++served_;
   bool reuse = keep_alive_ok_ && request_written_ && !write_failed_ && !r->conn_close;
+  if (!chunked_.trailers().empty()) engine()->respond_trailers(r, chunked_.take_trailers());
   if (r->stream_response) {
     engine()->respond_end(r);
   } else {

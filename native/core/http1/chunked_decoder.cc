@@ -30,6 +30,7 @@ void ChunkedDecoder::reset() {
   digits_ = 0;
   trailer_bytes_ = 0;
   trailer_count_ = 0;
+  trailers_.clear();
   error_ = ParseError{};
 }
 
@@ -62,6 +63,11 @@ ChunkedDecoder::Step ChunkedDecoder::feed(const char* p, size_t n) {
     if (state_ >= State::TrailerStart && state_ <= State::FinalLf &&
         ++trailer_bytes_ > limits_.max_trailer_size) {
       return fail(Error::HeadersTooLarge, "trailer section too large", i);
+    }
+    // Field lines are kept (a byte the switch below rejects fails the whole message anyway);
+    // the final CRLF is not.
+    if ((state_ > State::TrailerStart && state_ <= State::TrailerLf) || (state_ == State::TrailerStart && c != '\r')) {
+      trailers_.push_back(static_cast<char>(c));
     }
     switch (state_) {
       case State::Size:

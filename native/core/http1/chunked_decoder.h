@@ -1,11 +1,13 @@
 // Incremental decoder for the HTTP/1.1 chunked transfer coding (RFC 9112 §7.1).
 //
-// Works on whatever slices the socket hands us, down to one byte at a time, without buffering or
-// allocating: body bytes are returned as views into the caller's input. Like the head parser it is
+// Works on whatever slices the socket hands us, down to one byte at a time, without buffering:
+// body bytes are returned as views into the caller's input. Only a trailer section, if the
+// response has one, is kept (its field lines, within max_trailer_size) for trailers(). Like the head parser it is
 // strict, since a lenient chunk parser is the other half of most request-smuggling bugs.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "http1/response_parser.h"
 
@@ -21,6 +23,7 @@ class ChunkedDecoder {
  public:
   explicit ChunkedDecoder(ChunkLimits limits = {});
   void reset();
+  void set_limits(const ChunkLimits& limits) { limits_ = limits; }
 
   struct Step {
     size_t consumed;
@@ -38,6 +41,10 @@ class ChunkedDecoder {
   // Error offsets count bytes since construction/reset(), i.e. from the start of the chunked body.
   const ParseError& error() const { return error_; }
   uint64_t body_bytes() const { return body_bytes_; }  // decoded bytes so far
+  // The trailer field lines received ("name: value\r\n" each, as sent; empty when none), complete
+  // once done().
+  const std::string& trailers() const { return trailers_; }
+  std::string take_trailers() { return std::move(trailers_); }
 
  private:
   enum class State : uint8_t {
@@ -70,6 +77,7 @@ class ChunkedDecoder {
   unsigned digits_ = 0;  // hex digits seen in the current chunk-size
   size_t trailer_bytes_ = 0;
   size_t trailer_count_ = 0;
+  std::string trailers_;
   ParseError error_;
 };
 
