@@ -61,7 +61,9 @@ export interface UvfetchDispatchHandler {
   onResponseError?(controller: UvfetchDispatchController, error: Error): void;
   onConnect?(abort: (err?: Error) => void, context?: unknown): void;
   onResponseStarted?(): void;
+  // biome-ignore lint/suspicious/noConfusingVoidType: undici's own handler type (a handler may return nothing)
   onHeaders?(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean | void;
+  // biome-ignore lint/suspicious/noConfusingVoidType: as above
   onData?(chunk: Buffer): boolean | void;
   onComplete?(trailers: Buffer[] | string[] | null): void;
   onError?(err: Error): void;
@@ -457,7 +459,9 @@ export class UvfetchAgent extends EventEmitter {
     this.#closed = true;
     this.#destroyed = true;
     const reason = err ?? new UvfetchError('ERR_SESSION_CLOSED', 'the UvfetchAgent was destroyed');
-    this.#calls.forEach((r) => r.deref()?.abort(reason));
+    this.#calls.forEach((r) => {
+      r.deref()?.abort(reason);
+    });
     const p = this.#session.destroy();
     this.#closing ??= p;
     if (callback === undefined) return p;

@@ -82,7 +82,7 @@ let tmp: string;
 let fx: TlsFixtures;
 let tarball: string;
 let packedFiles: string[];
-let prebuildSource: 'project' | 'built here';
+let prebuildSource: string; // 'project', or 'built here' (and why)
 let shimEnv: NodeJS.ProcessEnv;
 let httpServer: http.Server;
 let httpsServer: https.Server;
@@ -331,7 +331,7 @@ afterAll(async () => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-describe(`npm pack → npm install with no compiler on PATH (Node ${process.versions.node}, ${tuple}${libc() ? ', ' + libc() : ''})`, () => {
+describe(`npm pack → npm install with no compiler on PATH (Node ${process.versions.node}, ${tuple}${libc() ? `, ${libc()}` : ''})`, () => {
   it('the PATH the installs use has node, npm and sh, and no compiler, make or Python', async () => {
     const found = await run('/bin/sh', ['-c', [...compilers, 'node', 'npm', 'sh'].map((c) => `command -v ${c}`).join('; ')], {
       cwd: tmp,
