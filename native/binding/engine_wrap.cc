@@ -288,6 +288,10 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   const char* detail = nullptr;
   uint32_t io_threads = std::min<uint32_t>(opt_u32(o, "ioThreads", 0), 64);  // validated in JS
   if (io_threads > 0) {
+    // One `connections` budget and descriptor state for every thread's engine and for the
+    // main-loop engine raw sockets use (made later, from opts_).
+    eo.shared_budget = std::make_shared<SharedBudget>(eo.pool.total);
+    opts_ = eo;
     // The engines run on their own threads; their batches wake this loop through wake_.
     handles_ = new MainHandles;
     wake_ = &handles_->wake;

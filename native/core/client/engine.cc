@@ -155,6 +155,24 @@ int Engine::init_handles() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
   open_handles_ = 3;
+  if (opts_.shared_budget != nullptr) {
+    if (uv_async_init(loop_, &budget_async_, on_budget_wake) != 0) {
+      for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&timer_), reinterpret_cast<uv_handle_t*>(&check_),
+                             reinterpret_cast<uv_handle_t*>(&idle_)}) {
+        uv_close(h, nullptr);
+      }
+      uv_run(loop_, UV_RUN_NOWAIT);
+      return -1;
+    }
+    budget_async_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&budget_async_));
+    open_handles_ = 4;
+    budget_ = opts_.shared_budget.get();
+    // The wake runs under the budget's lock on any thread; the async handle is closed only after
+    // leave(), after which the budget never calls it.
+    member_ = budget_->join([this] { uv_async_send(&budget_async_); });
+    pool_.share(budget_, member_);
+  }
   return 0;
 }
 
@@ -496,6 +514,7 @@ void Engine::out_of_fds(Key& k) {
     fd_retry_at_ = n + kFdRetryMs;
     arm_deadline(fd_retry_at_);
   }
+  if (budget_ != nullptr) budget_->fd_wait(member_);
   pool_.block(k);
   pool_.for_each_key([&](Key& key) {
     for (Request* r : key.waiters) {
@@ -530,6 +549,7 @@ void Engine::raw_out_of_fds(bool first_wait) {
     fd_retry_at_ = now() + kFdRetryMs;
     arm_deadline(fd_retry_at_);
   }
+  if (budget_ != nullptr) budget_->fd_wait(member_);
   raw_fd_blocked_ = true;
   if (first_wait) ++stats_.fd_exhausted_waits;
 }
@@ -629,7 +649,10 @@ void Engine::connection_closed(Connection* c) {
     c->output_deferred = false;
   }
   dead_.push_back(c);
-  if (fd_exhausted_ && c->had_fd()) fd_exhausted_ = false;  // a descriptor just came back
+  if (c->had_fd()) {
+    fd_exhausted_ = false;  // a descriptor just came back
+    if (budget_ != nullptr) budget_->fd_returned();
+  }
   if (!k.waiters.empty() && !k.dispatch_scheduled) {
     k.dispatch_scheduled = true;
     pending_dispatch_.push_back(&k);
@@ -689,6 +712,7 @@ void Engine::sweep_deadlines() {
   if (fd_exhausted_) {
     if (fd_retry_at_ <= n) {
       fd_exhausted_ = false;  // perhaps someone else closed a descriptor: try again
+      if (budget_ != nullptr) budget_->fd_returned();
       capacity_freed_ = true;
       schedule_turn_end();
     } else {
@@ -763,6 +787,12 @@ void Engine::run_turn_end() {
     capacity_freed_ = false;
     raw_serve_slot_waiters();
     pool_.serve_blocked(*this);
+  }
+  if (budget_ != nullptr) {
+    // Grants that came for keys served otherwise meanwhile go back to the other engines.
+    if (budget_woken_ && !pool_.has_blocked() && raw_slot_waiters_.empty()) budget_->drop_grants(member_);
+    budget_woken_ = false;
+    if (budget_->anyone_waiting()) publish_idle();
   }
   free_deferred();
   // A crawler touches many origins: forget keys with nothing open or queued once there are many.
@@ -857,6 +887,36 @@ void Engine::maybe_finish_close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), on_handle_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_handle_closed);
+  if (budget_ != nullptr) {
+    budget_->leave(member_);  // no wake-up after this; whatever it still held goes back
+    budget_ = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&budget_async_), on_handle_closed);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared budget (EngineOptions::shared_budget), on this engine's loop
+
+void Engine::on_budget_wake(uv_async_t* a) { static_cast<Engine*>(a->data)->budget_wake(); }
+
+void Engine::budget_wake() {
+  if (budget_ == nullptr || handles_closing_) return;
+  budget_woken_ = true;
+  // Idle sockets another engine asked this one to close: the slot each frees is the asker's.
+  std::vector<SharedBudget::Eviction> evictions;
+  budget_->take_evictions(member_, &evictions);
+  for (const auto& e : evictions) {
+    if (!pool_.evict_for_other(e.cold_only, *this)) budget_->eviction_failed(e);
+  }
+  publish_idle();
+  // A slot freed, a grant came, or descriptors came back: blocked keys and raw connects look again.
+  capacity_freed_ = true;
+  schedule_turn_end();
+}
+
+void Engine::publish_idle() {
+  uint64_t oldest = pool_.oldest_idle_at();
+  budget_->publish_idle(member_, oldest == UINT64_MAX ? 0 : std::max<size_t>(1, pool_.total_idle()), oldest);
 }
 
 void Engine::on_handle_closed(uv_handle_t* h) {

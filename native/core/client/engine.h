@@ -73,6 +73,10 @@ struct EngineOptions {
   std::string memory_response;
   DnsEngineOptions dns;
   Http2EngineOptions http2;
+  // Engines on several threads (Session ioThreads) and the main-loop engine of their raw sockets:
+  // one `connections` budget and one descriptor state for them all (pool.total is then this
+  // budget's total, not each engine's). Null: the engine's own pool.total.
+  std::shared_ptr<SharedBudget> shared_budget;
 };
 
 // Per-request settings decided by the caller.
@@ -333,7 +337,7 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   void open_connection(Key& k, Request* first) override;
   void assign(Key& k, Connection* c, Request* r) override;
   bool wants_fresh(Request* r) override;
-  bool can_open() override { return !fd_exhausted_; }
+  bool can_open() override { return !fds_blocked(); }
   uint64_t now_ms() override { return now(); }
   void wake_at(uint64_t at) override { arm_deadline(at); }
 
@@ -345,6 +349,11 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   static void on_idle(uv_idle_t* i);
   static void on_handle_closed(uv_handle_t* h);
   void sweep_deadlines();
+  // Out of descriptors, here or (a shared budget) in another engine sharing it.
+  bool fds_blocked() const { return fd_exhausted_ || (budget_ != nullptr && budget_->fd_blocked()); }
+  static void on_budget_wake(uv_async_t* a);
+  void budget_wake();
+  void publish_idle();
   void fail_queued(Request* r, Error e, const char* detail);
   void requeue(Request* r, bool fresh);
   void out_of_fds(Key& k);
@@ -393,6 +402,12 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   bool fd_exhausted_ = false;   // EMFILE/ENFILE seen: no new sockets until one closes (or a retry)
   uint64_t fd_retry_at_ = 0;
   bool self_delete_ = false;
+  // The shared budget (EngineOptions::shared_budget) and this engine's membership: budget_async_
+  // is how another thread's release, grant or eviction request reaches this loop.
+  SharedBudget* budget_ = nullptr;
+  SharedBudget::MemberId member_ = 0;
+  uv_async_t budget_async_;
+  bool budget_woken_ = false;  // since the last turn end: grants may have come
   std::function<void()> on_released_;
   int open_handles_ = 0;
   int pending_lookups_ = 0;  // getaddrinfo requests still owned by the threadpool
