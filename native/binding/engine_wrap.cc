@@ -886,10 +886,12 @@ Napi::Value EngineWrap::OriginStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array arr = Napi::Array::New(env);
   std::vector<Engine::OriginStat> all;
+  std::vector<uint32_t> thread_of;  // ioThreads: the I/O thread each origin runs on
   flush_staged();  // the snapshot includes what this turn already asked for
-  for (auto& t : threads_) {
-    auto v = t->origin_stats();
+  for (uint32_t t = 0; t < threads_.size(); ++t) {
+    auto v = threads_[t]->origin_stats();
     all.insert(all.end(), v.begin(), v.end());
+    thread_of.resize(all.size(), t);
   }
   if (engine_ != nullptr) {
     auto v = engine_->origin_stats();
@@ -903,6 +905,7 @@ Napi::Value EngineWrap::OriginStats(const Napi::CallbackInfo& info) {
     x.Set("idle", static_cast<double>(o.idle));
     x.Set("queued", static_cast<double>(o.queued));
     x.Set("streams", static_cast<double>(o.streams));
+    if (i < thread_of.size()) x.Set("thread", static_cast<double>(thread_of[i]));
     arr.Set(i++, x);
   }
   return arr;
