@@ -94,7 +94,7 @@ void add_stats(EngineStats* into, const EngineStats& s) {
   d.evictions += s.dns.evictions;
   d.in_flight += s.dns.in_flight;
   d.queued += s.dns.queued;
-  d.entries += s.dns.entries;
+  d.entries = std::max(d.entries, s.dns.entries);  // ioThreads: every engine reports the one shared store
 }
 
 uint32_t opt_u32(const Napi::Object& o, const char* name, uint32_t def) {
@@ -291,6 +291,8 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     // One `connections` budget and descriptor state for every thread's engine and for the
     // main-loop engine raw sockets use (made later, from opts_).
     eo.shared_budget = std::make_shared<SharedBudget>(eo.pool.total);
+    // And one DNS cache: the answers in one store behind a mutex (lookups in flight stay per thread).
+    eo.dns.shared_store = std::make_shared<dns::EntryStore>();
     opts_ = eo;
     // The engines run on their own threads; their batches wake this loop through wake_.
     handles_ = new MainHandles;
@@ -793,6 +795,9 @@ Napi::Value EngineWrap::DnsQuery(const Napi::CallbackInfo& info) {
 // dnsClear(host?): drops cached answers of one host (every family) or of all.
 Napi::Value EngineWrap::DnsClear(const Napi::CallbackInfo& info) {
   std::string host = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  // The shared answers go at once (a lookup after this call finds none, on any thread); each
+  // thread's staged clear then detaches its own lookups in flight.
+  if (opts_.dns.shared_store != nullptr) opts_.dns.shared_store->clear(host);
   for (uint32_t t = 0; t < threads_.size(); ++t) stage(t, [host](Engine* e, EventBatch&) {
       if (e != nullptr) e->dns().clear(host);
     });

@@ -214,3 +214,49 @@ describe('ioThreads: one connections budget across threads', () => {
     expect(st.connections.open).toBe(1);
   });
 });
+
+describe('ioThreads: one DNS cache across threads', () => {
+  it('a name resolved by one thread is a cache hit on the other, for requests and session.dns.lookup(); dns.clear() clears it for both', async () => {
+    const name = 'shared.example.test';
+    let calls = 0;
+    const lookup = async () => {
+      calls++;
+      return [{ address: '127.0.0.1', family: 4 as const }];
+    };
+    // Two servers whose origins (same name, two ports) run on different threads.
+    const on: HttpTestServer[][] = [[], []];
+    for (let tries = 0; tries < 40 && (on[0]!.length === 0 || on[1]!.length === 0); tries++) {
+      const srv = await server(5);
+      const probe = session({ ioThreads: 2, dns: { lookup } });
+      await probe.request(`http://${name}:${srv.port}/probe`);
+      const t = probe.stats({ perOrigin: true }).connections.perOrigin!.find((o) => o.origin === `http://${name}:${srv.port}`)!.thread!;
+      await probe.close();
+      if (on[t]!.length === 0) on[t]!.push(srv);
+    }
+    const [a, b] = [on[0]![0]!, on[1]![0]!];
+    expect(a).toBeDefined();
+    expect(b).toBeDefined();
+    calls = 0;
+    const s = session({ ioThreads: 2, dns: { lookup } });
+    expect((await s.request(`http://${name}:${a.port}/x`)).body.toString()).toBe('ok /x'); // thread 0 resolves
+    expect(calls).toBe(1);
+    // thread 1: a hit (and no socket kept, so the request after the clear must connect again)
+    expect((await s.request(`http://${name}:${b.port}/y`, { headers: { connection: 'close' } })).body.toString()).toBe('ok /y');
+    expect(calls).toBe(1);
+    expect(await s.dns.lookup(name)).toEqual([{ address: '127.0.0.1', family: 4 }]);
+    expect(calls).toBe(1);
+    let st = s.stats().dns;
+    expect(st.entries).toBe(1); // one shared entry, not one per thread
+    expect(st.lookups).toBe(1);
+    expect(st.hits).toBeGreaterThanOrEqual(2);
+    // A cleared name is resolved again, whichever thread asks first, and then cached for both.
+    s.dns.clear(name);
+    expect(s.stats().dns.entries).toBe(0);
+    expect((await s.request(`http://${name}:${b.port}/z`)).status).toBe(200);
+    expect(calls).toBe(2);
+    await s.dns.lookup(name);
+    expect(calls).toBe(2);
+    st = s.stats().dns;
+    expect(st.lookups).toBe(2);
+  });
+});

@@ -103,7 +103,7 @@ std::unique_ptr<Engine> Engine::create(uv_loop_t* loop, EngineSink* sink, const 
     e->uv_resolver_ = std::make_unique<dns::UvResolver>(loop, e->dns_bridge_.get());
     resolver = e->uv_resolver_.get();
   }
-  e->dns_ = std::make_unique<dns::DnsCache>(d.cache, resolver);
+  e->dns_ = std::make_unique<dns::DnsCache>(d.cache, resolver, d.shared_store);
   for (const auto& o : d.overrides) {
     std::vector<dns::Address> addrs;
     for (const std::string& s : o.second) {

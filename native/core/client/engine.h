@@ -36,6 +36,9 @@ struct DnsEngineOptions {
   bool external = false;                   // lookups go to the sink (on_dns_lookup), not getaddrinfo
   // Static answers ("host" or "host:port" → IP literals), like curl --resolve.
   std::vector<std::pair<std::string, std::vector<std::string>>> overrides;
+  // The cached answers, shared with other engines (Session ioThreads: every I/O thread's and the
+  // raw sockets' main-loop engine). Null: this engine's own.
+  std::shared_ptr<dns::EntryStore> shared_store;
 };
 
 // HTTP/2 (client/http2_connection.h). Which protocols a TLS connection offers is its TLS profile's
