@@ -910,7 +910,7 @@ Napi::Value EngineWrap::OriginStats(const Napi::CallbackInfo& info) {
     x.Set("idle", static_cast<double>(o.idle));
     x.Set("queued", static_cast<double>(o.queued));
     x.Set("streams", static_cast<double>(o.streams));
-    if (i < thread_of.size()) x.Set("thread", static_cast<double>(thread_of[i]));
+    if (threads_.size() > 1 && i < thread_of.size()) x.Set("thread", static_cast<double>(thread_of[i]));
     arr.Set(i++, x);
   }
   return arr;

@@ -7,16 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Session } from '../../lib/index.js';
 import { connect } from '../../lib/index.js';
-import {
-  Cleanup,
-  type HttpTestServer,
-  sessionFactory,
-  sleep,
-  startHttpServer,
-  startNetServer,
-  waitFor,
-  within,
-} from '../helpers/http-servers.js';
+import { Cleanup, type HttpTestServer, sessionFactory, sleep, startHttpServer, startNetServer, waitFor, within } from '../helpers/http-servers.js';
 
 const cleanup = new Cleanup();
 const session = sessionFactory(cleanup);
@@ -183,9 +174,7 @@ describe('ioThreads: one connections budget across threads', () => {
     });
     const [[a], [b]] = await serversOnBothThreads(1, 5);
     const s = session({ ioThreads: 2, connections: 3 });
-    const raws = await Promise.all(
-      [0, 1, 2].map(() => within(connect({ host: '127.0.0.1', port: echo.port, session: s }), 5_000, 'raw connect')),
-    );
+    const raws = await Promise.all([0, 1, 2].map(() => within(connect({ host: '127.0.0.1', port: echo.port, session: s }), 5_000, 'raw connect')));
     cleanup.add(() => raws.forEach((r) => r.destroy()));
     let st = s.stats();
     expect(st.raw.open).toBe(3);
