@@ -659,13 +659,11 @@ Napi::Value EngineWrap::WriteBody(const Napi::CallbackInfo& info) {
   if (threaded()) {
     int t = owner_of(id);
     if (t < 0) return Napi::Boolean::New(env, true);
-    auto chunk = std::make_shared<std::string>(p, ta.ByteLength());
-    stage(t, [id, chunk](Engine* e, EventBatch& out) {
-      if (e == nullptr) return;
-      Error err;
-      if (e->write_body(id, chunk->data(), chunk->size(), &err)) out.drain(id);
-    });
-    return Napi::Boolean::New(env, false);
+    // Several chunks may be crossing at once, up to the native high-water mark (EngineThread::body_write).
+    bool more = false;
+    auto& th = threads_[static_cast<uint32_t>(t)];
+    stage(static_cast<uint32_t>(t), th->body_write(id, std::string(p, ta.ByteLength()), &more));
+    return Napi::Boolean::New(env, more);
   }
   if (engine_ == nullptr) return Napi::Boolean::New(env, true);
   Error err;

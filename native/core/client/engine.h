@@ -208,6 +208,7 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   // Streamed request bodies. write_body returns false when the caller should wait for on_drain.
   bool write_body(RequestId id, const char* p, size_t n, Error* err);
   void end_body(RequestId id);
+  bool has_request(RequestId id) const { return requests_.count(id) != 0; }
 
   // Graceful: new submits fail; when every request has finished, idle sockets close, then
   // on_closed. destroy(): every request fails with SessionClosed, sockets are reset.
