@@ -919,7 +919,12 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   EngineStats s = engine_ != nullptr ? engine_->stats() : final_stats_;
   flush_staged();  // the snapshot includes what this turn already asked for
-  for (auto& t : threads_) add_stats(&s, t->stats());  // a snapshot from each I/O thread
+  // One snapshot of every I/O thread at the same instant (this engine, on this thread, holds still).
+  std::vector<EngineThread*> ts;
+  for (auto& t : threads_) ts.push_back(t.get());
+  if (!ts.empty()) {
+    for (const EngineStats& ts_stats : EngineThread::stats_together(ts)) add_stats(&s, ts_stats);
+  }
   o.Set("started", static_cast<double>(s.requests_started));
   o.Set("completed", static_cast<double>(s.requests_completed));
   o.Set("failed", static_cast<double>(s.requests_failed));

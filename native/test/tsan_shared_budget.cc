@@ -190,11 +190,15 @@ TEST(tsan_shared_budget_two_engine_threads_share_two_slots_over_eight_origins) {
   if (!t0 || !t1) return;
   constexpr int kEach = 300;
   std::atomic<bool> stop{false};
-  std::atomic<size_t> max_used{0};
+  std::atomic<size_t> max_used{0}, max_open{0};
   std::thread sampler([&] {
     while (!stop.load()) {
       size_t u = budget->used();
       if (u > max_used.load()) max_used.store(u);
+      // Both threads' snapshots at one instant: their open sockets never add up beyond the budget.
+      auto both = EngineThread::stats_together({t0.get(), t1.get()});
+      size_t open = both[0].open + both[1].open;
+      if (open > max_open.load()) max_open.store(open);
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   });
@@ -227,6 +231,7 @@ TEST(tsan_shared_budget_two_engine_threads_share_two_slots_over_eight_origins) {
   CHECK_EQ(n.error, 0u);
   if (n.error) std::fprintf(stderr, "  first error: %s\n", n.first_error.c_str());
   CHECK(max_used.load() <= 2u);
+  CHECK(max_open.load() <= 2u);
   uvf::EngineStats s0 = t0->stats(), s1 = t1->stats();
   CHECK(s0.open + s1.open <= 2u);
   // Only two slots for eight origins: sockets were closed to make room for other origins.
@@ -250,6 +255,9 @@ TEST(tsan_shared_budget_two_engine_threads_share_two_slots_over_eight_origins) {
   t0->join();
   t1->join();
   CHECK_EQ(budget->used(), 0u);
+  // Ended threads answer with their final stats, without waiting for each other.
+  auto final = EngineThread::stats_together({t0.get(), t1.get()});
+  CHECK_EQ(final[0].requests_completed + final[1].requests_completed, static_cast<uint64_t>(2 * kEach));
 }
 
 // dns/dns_cache.h's EntryStore shared by two caches on two threads (one per I/O thread), with a

@@ -1,6 +1,8 @@
 #include "client/engine_thread.h"
 
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 namespace uvf {
 
@@ -214,6 +216,45 @@ EngineStats EngineThread::stats() {
   std::future<EngineStats> f = p->get_future();
   post([this, p](Engine* e, EventBatch&) { p->set_value(e != nullptr ? e->stats() : final_stats_); });
   return f.get();
+}
+
+std::vector<EngineStats> EngineThread::stats_together(const std::vector<EngineThread*>& threads) {
+  struct Rendezvous {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t n = 0, arrived = 0, done = 0;
+    std::vector<EngineStats> out;
+  };
+  auto rv = std::make_shared<Rendezvous>();
+  rv->n = threads.size();
+  rv->out.resize(threads.size());
+  for (size_t i = 0; i < threads.size(); ++i) {
+    EngineThread* t = threads[i];
+    // Runs on t's thread, or (t has ended) on this one with no engine: every command runs once.
+    t->post([rv, i, t](Engine* e, EventBatch&) {
+      std::unique_lock<std::mutex> l(rv->mu);
+      if (e == nullptr) {
+        // The engine is gone: its numbers are final and it holds nothing. No waiting (this may
+        // run inside post(), on the caller's thread, before the other threads have been asked).
+        rv->out[i] = t->final_stats_;
+        ++rv->arrived;
+        ++rv->done;
+        rv->cv.notify_all();
+        return;
+      }
+      if (++rv->arrived == rv->n) rv->cv.notify_all();
+      rv->cv.wait(l, [&] { return rv->arrived == rv->n; });
+      l.unlock();
+      EngineStats s = e->stats();
+      l.lock();
+      rv->out[i] = s;
+      if (++rv->done == rv->n) rv->cv.notify_all();
+      rv->cv.wait(l, [&] { return rv->done == rv->n; });
+    });
+  }
+  std::unique_lock<std::mutex> l(rv->mu);
+  rv->cv.wait(l, [&] { return rv->done == rv->n; });
+  return rv->out;
 }
 
 std::vector<Engine::OriginStat> EngineThread::origin_stats() {

@@ -71,6 +71,11 @@ class EngineThread final : private EngineSink {
   // Synchronous snapshot from the I/O thread (waits for its current turn); the final stats once
   // the engine is gone.
   EngineStats stats();
+  // One snapshot of several threads at the same instant: each stops at a barrier until all have
+  // come to it, takes its own, and goes on once all have (so no socket closes on one thread and
+  // opens on another between two of them: counts under a shared budget never add up beyond it).
+  // The threads wait for each other only for that long. Finished threads give their final stats.
+  static std::vector<EngineStats> stats_together(const std::vector<EngineThread*>& threads);
   std::vector<Engine::OriginStat> origin_stats();
   // Abortive and silent: destroys the engine, reports nothing more (no closed batch), stops the
   // thread and joins it. For an owner going away (GC, environment teardown).
