@@ -275,7 +275,8 @@ TEST(shared_budget_blocked_key_gets_another_pools_cold_idle_socket) {
   std::vector<SharedBudget::Eviction> ev;
   b.take_evictions(m1, &ev);
   CHECK_EQ(ev.size(), 1u);
-  CHECK(p1.evict_for_other(ev[0].cold_only, d1));
+  CHECK(ev[0].cold_before == 100u);
+  CHECK(p1.evict_for_other(ev[0].cold_only, ev[0].cold_before, d1));
   CHECK_EQ(d1.discarded.size(), 1u);
   CHECK(d1.discarded[0] == &a1);
   // a1's close frees the slot, reserved for p2: p1 cannot take it back.
@@ -316,7 +317,7 @@ TEST(shared_budget_warm_sockets_of_another_pool_go_only_to_a_key_with_nothing) {
   b.take_evictions(m1, &ev);
   CHECK_EQ(ev.size(), 1u);
   CHECK(!ev[0].cold_only);
-  CHECK(p1.evict_for_other(ev[0].cold_only, d1));
+  CHECK(p1.evict_for_other(ev[0].cold_only, ev[0].cold_before, d1));
   p1.connection_closed(a);
   p2.serve_blocked(d2);
   CHECK_EQ(d2.opened.size(), 1u);
@@ -343,4 +344,24 @@ TEST(shared_budget_external_slots_count_against_the_shared_total) {
   CHECK(w1.n > before);
   p1.serve_blocked(d1);
   CHECK_EQ(d1.opened.size(), 1u);
+}
+
+TEST(shared_budget_cold_eviction_uses_the_requesters_clock) {
+  Pool p({100, 10, 1000});
+  SharedBudget b(4);
+  Wakes w;
+  p.share(&b, b.join(w.fn()));
+  FakeDriver d;
+  auto& a = p.key("a", info("a"));
+  FakeReq r{1};
+  p.enqueue(a, &r);
+  p.dispatch(a, d);
+  FakeConn a1{1, 500};
+  p.connect_finished(a);
+  p.park_idle(a, &a1);
+  d.clock = 100;  // this loop's clock lags; the requester's said 500 is cold
+  CHECK(!p.evict_for_other(true, 499, d));  // idle since 500: not before 499
+  CHECK(d.discarded.empty());
+  CHECK(p.evict_for_other(true, 500, d));
+  CHECK_EQ(d.discarded.size(), 1u);
 }

@@ -906,7 +906,7 @@ void Engine::budget_wake() {
   std::vector<SharedBudget::Eviction> evictions;
   budget_->take_evictions(member_, &evictions);
   for (const auto& e : evictions) {
-    if (!pool_.evict_for_other(e.cold_only, *this)) budget_->eviction_failed(e);
+    if (!pool_.evict_for_other(e.cold_only, e.cold_before, *this)) budget_->eviction_failed(e);
   }
   publish_idle();
   // A slot freed, a grant came, or descriptors came back: blocked keys and raw connects look again.

@@ -474,10 +474,17 @@ class ConnectionPool {
   }
   // Another pool sharing the budget asked for room (SharedBudget::request_eviction): closes an
   // idle connection by the rules a key of this pool would follow (cold_only: the requester's
-  // key has connections of its own). False if none fits any more.
-  bool evict_for_other(bool cold_only, Driver& d) {
+  // key has connections of its own, so only one idle since cold_before, on the requester's
+  // clock, may go). False if none fits any more.
+  bool evict_for_other(bool cold_only, uint64_t cold_before, Driver& d) {
     Key* victim_key = nullptr;
-    Conn* victim = eviction_victim(cold_only, d.now_ms(), &victim_key);
+    Conn* victim = nullptr;
+    if (cold_only) {
+      victim = oldest_idle(&victim_key);
+      if (victim != nullptr && victim->idle_since() > cold_before) victim = nullptr;
+    } else {
+      victim = eviction_victim(false, d.now_ms(), &victim_key);
+    }
     if (victim == nullptr) return false;
     unpark(*victim_key, victim);
     d.discard(*victim_key, victim);

@@ -222,7 +222,7 @@ bool SharedBudget::request_eviction(MemberId m, bool cold_only, uint64_t cold_be
   reservations_.push_back(m);
   // Until the victim publishes again, count the socket as gone (another requester looks elsewhere).
   --victim->idle;
-  victim->evictions.push_back({m, cold_only});
+  victim->evictions.push_back({m, cold_only, cold_before});
   update_waiting_any();
   victim->wake();
   return true;

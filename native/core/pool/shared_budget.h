@@ -81,6 +81,7 @@ class SharedBudget {
   struct Eviction {
     MemberId for_member = 0;
     bool cold_only = false;  // the requester's key has connections of its own: cold sockets only
+    uint64_t cold_before = 0;  // cold_only: idle since at most this (the requester's clock)
   };
   // Asks another member to close an idle socket for m (cold_only: only one idle since before
   // cold_before). False if no member published a fit one, or m already has one asked and not
