@@ -809,3 +809,44 @@ TEST(dns_shared_store_clear_on_one_cache_is_a_barrier_for_the_others_pending_loo
   c2.complete(r2.calls[0].second, two_addresses(), 7);  // made before the clear-all: not cached
   CHECK(c1.lookup("a.example", 80, 0, 8, &w5) != 0);
 }
+
+TEST(dns_shared_store_max_in_flight_bounds_the_caches_together) {
+  auto store = std::make_shared<uvf::dns::EntryStore>();
+  StoreResolver r1, r2;
+  uvf::dns::Options o;
+  o.max_in_flight = 2;
+  uvf::dns::DnsCache c1(o, &r1, store), c2(o, &r2, store);
+  int woke1 = 0, woke2 = 0;
+  auto m1 = store->join([&] { ++woke1; });
+  auto m2 = store->join([&] { ++woke2; });
+  c1.share_bound(m1);
+  c2.share_bound(m2);
+  StoreWaiter w[6];
+  c1.lookup("a.test", 80, 0, 0, &w[0]);
+  c1.lookup("b.test", 80, 0, 0, &w[1]);
+  c2.lookup("c.test", 80, 0, 0, &w[2]);  // the bound is reached by c1's two: queued
+  c2.lookup("d.test", 80, 0, 0, &w[3]);
+  CHECK_EQ(r1.calls.size(), 2u);
+  CHECK(r2.calls.empty());
+  CHECK_EQ(store->in_flight(), 2u);
+  CHECK_EQ(c2.stats().queued, 2u);
+  // One of c1's finishes: c2 is woken (on its own thread, it then pumps) and starts one.
+  c1.complete(r1.calls[0].second, two_addresses(), 1);
+  CHECK_EQ(woke2, 1);
+  CHECK_EQ(woke1, 0);
+  c2.pump_shared();
+  CHECK_EQ(r2.calls.size(), 1u);
+  CHECK_EQ(store->in_flight(), 2u);
+  c2.pump_shared();  // no room: nothing more starts
+  CHECK_EQ(r2.calls.size(), 1u);
+  // A cache leaving with calls out gives them back and wakes the others.
+  store->leave(m1);
+  CHECK_EQ(store->in_flight(), 1u);
+  CHECK_EQ(woke2, 2);
+  c2.pump_shared();
+  CHECK_EQ(r2.calls.size(), 2u);
+  c2.complete(r2.calls[0].second, two_addresses(), 2);
+  c2.complete(r2.calls[1].second, two_addresses(), 2);
+  CHECK_EQ(store->in_flight(), 0u);
+  CHECK_EQ(w[2].calls + w[3].calls, 2);
+}

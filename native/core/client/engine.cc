@@ -155,8 +155,8 @@ int Engine::init_handles() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
   open_handles_ = 3;
-  if (opts_.shared_budget != nullptr) {
-    if (uv_async_init(loop_, &budget_async_, on_budget_wake) != 0) {
+  if (opts_.shared_budget != nullptr || opts_.dns.shared_store != nullptr) {
+    if (uv_async_init(loop_, &shared_async_, on_shared_wake) != 0) {
       for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&timer_), reinterpret_cast<uv_handle_t*>(&check_),
                              reinterpret_cast<uv_handle_t*>(&idle_)}) {
         uv_close(h, nullptr);
@@ -164,14 +164,20 @@ int Engine::init_handles() {
       uv_run(loop_, UV_RUN_NOWAIT);
       return -1;
     }
-    budget_async_.data = this;
-    uv_unref(reinterpret_cast<uv_handle_t*>(&budget_async_));
+    shared_async_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&shared_async_));
     open_handles_ = 4;
-    budget_ = opts_.shared_budget.get();
-    // The wake runs under the budget's lock on any thread; the async handle is closed only after
-    // leave(), after which the budget never calls it.
-    member_ = budget_->join([this] { uv_async_send(&budget_async_); });
-    pool_.share(budget_, member_);
+    // The wakes run under the budget's (the store's) lock on any thread; the async handle is
+    // closed only after leave(), after which neither calls it.
+    if (opts_.shared_budget != nullptr) {
+      budget_ = opts_.shared_budget.get();
+      member_ = budget_->join([this] { uv_async_send(&shared_async_); });
+      pool_.share(budget_, member_);
+    }
+    if (opts_.dns.shared_store != nullptr) {
+      dns_member_ = dns_->store()->join([this] { uv_async_send(&shared_async_); });
+      dns_->share_bound(dns_member_);
+    }
   }
   return 0;
 }
@@ -887,20 +893,26 @@ void Engine::maybe_finish_close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), on_handle_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_handle_closed);
-  if (budget_ != nullptr) {
-    budget_->leave(member_);  // no wake-up after this; whatever it still held goes back
+  if (budget_ != nullptr || dns_member_ != 0) {
+    // No wake-up after these; whatever this engine still held (slots, resolver calls) goes back.
+    if (budget_ != nullptr) budget_->leave(member_);
+    if (dns_member_ != 0) dns_->store()->leave(dns_member_);
     budget_ = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&budget_async_), on_handle_closed);
+    dns_member_ = 0;
+    uv_close(reinterpret_cast<uv_handle_t*>(&shared_async_), on_handle_closed);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The shared budget (EngineOptions::shared_budget), on this engine's loop
 
-void Engine::on_budget_wake(uv_async_t* a) { static_cast<Engine*>(a->data)->budget_wake(); }
+void Engine::on_shared_wake(uv_async_t* a) { static_cast<Engine*>(a->data)->shared_wake(); }
 
-void Engine::budget_wake() {
-  if (budget_ == nullptr || handles_closing_) return;
+void Engine::shared_wake() {
+  if (handles_closing_) return;
+  // A resolver call of another engine sharing the DNS store finished: queued lookups may start.
+  if (dns_member_ != 0) dns_->pump_shared();
+  if (budget_ == nullptr) return;
   budget_woken_ = true;
   // Idle sockets another engine asked this one to close: the slot each frees is the asker's.
   std::vector<SharedBudget::Eviction> evictions;

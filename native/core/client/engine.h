@@ -355,8 +355,8 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   void sweep_deadlines();
   // Out of descriptors, here or (a shared budget) in another engine sharing it.
   bool fds_blocked() const { return fd_exhausted_ || (budget_ != nullptr && budget_->fd_blocked()); }
-  static void on_budget_wake(uv_async_t* a);
-  void budget_wake();
+  static void on_shared_wake(uv_async_t* a);
+  void shared_wake();  // the shared budget or the shared DNS store woke this engine
   void publish_idle();
   void fail_queued(Request* r, Error e, const char* detail);
   void requeue(Request* r, bool fresh);
@@ -406,11 +406,13 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   bool fd_exhausted_ = false;   // EMFILE/ENFILE seen: no new sockets until one closes (or a retry)
   uint64_t fd_retry_at_ = 0;
   bool self_delete_ = false;
-  // The shared budget (EngineOptions::shared_budget) and this engine's membership: budget_async_
-  // is how another thread's release, grant or eviction request reaches this loop.
+  // The shared budget (EngineOptions::shared_budget) and this engine's membership, and its
+  // membership of the shared DNS store's resolver bound: shared_async_ is how another thread's
+  // release, grant, eviction request or finished resolver call reaches this loop.
   SharedBudget* budget_ = nullptr;
   SharedBudget::MemberId member_ = 0;
-  uv_async_t budget_async_;
+  dns::EntryStore::MemberId dns_member_ = 0;
+  uv_async_t shared_async_;
   bool budget_woken_ = false;  // since the last turn end: grants may have come
   std::function<void()> on_released_;
   int open_handles_ = 0;

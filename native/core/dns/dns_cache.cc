@@ -302,15 +302,24 @@ uint64_t DnsCache::new_lookup(const std::string& key, const std::string& host, i
 void DnsCache::pump() {
   if (pumping_) return;  // the outer pump() keeps going
   pumping_ = true;
-  while (!queue_.empty() && (opts_.max_in_flight == 0 || in_flight_ < opts_.max_in_flight)) {
+  while (!queue_.empty()) {
     uint64_t id = queue_.front();
-    queue_.pop_front();
     auto it = lookups_.find(id);
-    if (it == lookups_.end() || it->second.started) continue;  // dropped meanwhile
+    if (it == lookups_.end() || it->second.started) {  // dropped meanwhile
+      queue_.pop_front();
+      continue;
+    }
+    if (!may_start()) break;
+    queue_.pop_front();
     --queued_;
     start(id);
   }
   pumping_ = false;
+}
+
+bool DnsCache::may_start() {
+  if (member_ != 0) return store_->try_start(member_, opts_.max_in_flight);
+  return opts_.max_in_flight == 0 || in_flight_ < opts_.max_in_flight;
 }
 
 void DnsCache::start(uint64_t id) {
@@ -354,6 +363,7 @@ void DnsCache::complete(uint64_t lookup_id, const Answer& a, uint64_t now_ms) {
   Lookup l = std::move(it->second);
   lookups_.erase(it);
   --in_flight_;
+  if (member_ != 0) store_->finished(member_);
 
   Error err = a.error;
   if (err == Error::Ok && a.addrs.empty()) err = Error::DnsNotFound;
@@ -542,6 +552,61 @@ size_t EntryStore::evict(size_t max_entries, const std::function<bool(const std:
     ++n;
   }
   return n;
+}
+
+EntryStore::MemberId EntryStore::join(std::function<void()> wake) {
+  std::lock_guard<std::mutex> g(mu_);
+  MemberId id = next_member_++;
+  members_[id].wake = std::move(wake);
+  return id;
+}
+
+void EntryStore::leave(MemberId m) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = members_.find(m);
+  if (it == members_.end()) return;
+  size_t back = it->second.out;
+  members_.erase(it);
+  out_ -= back;
+  if (back == 0) return;
+  for (auto& kv : members_) {
+    if (!kv.second.waiting) continue;
+    kv.second.waiting = false;
+    kv.second.wake();
+  }
+}
+
+bool EntryStore::try_start(MemberId m, size_t max_in_flight) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = members_.find(m);
+  if (it == members_.end()) return false;
+  if (max_in_flight != 0 && out_ >= max_in_flight) {
+    it->second.waiting = true;  // finished() elsewhere wakes it
+    return false;
+  }
+  ++out_;
+  ++it->second.out;
+  return true;
+}
+
+void EntryStore::finished(MemberId m) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = members_.find(m);
+  if (it == members_.end() || it->second.out == 0) return;
+  --it->second.out;
+  --out_;
+  // The finishing cache pumps its own queue next; the others waiting are woken to pump theirs.
+  it->second.waiting = false;
+  for (auto& kv : members_) {
+    if (kv.first == m || !kv.second.waiting) continue;
+    kv.second.waiting = false;
+    kv.second.wake();
+  }
+}
+
+size_t EntryStore::in_flight() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return out_;
 }
 
 size_t EntryStore::size() const {

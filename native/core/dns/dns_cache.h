@@ -147,7 +147,24 @@ class EntryStore {
   size_t evict(size_t max_entries, const std::function<bool(const std::string&)>& keep);
   size_t size() const;
 
+  // The resolver bound (Options::max_in_flight) across the caches sharing this store: each joins
+  // (DnsCache::share_bound) with a `wake` (thread-safe, called under the store's lock: post to
+  // the cache's own thread, then call DnsCache::pump_shared() there). try_start() counts one call
+  // out, or registers the member as waiting; finished() counts it back and wakes the waiting
+  // others; leave() gives back whatever the member still had out.
+  using MemberId = uint32_t;
+  MemberId join(std::function<void()> wake);
+  void leave(MemberId m);
+  bool try_start(MemberId m, size_t max_in_flight);
+  void finished(MemberId m);
+  size_t in_flight() const;
+
  private:
+  struct BoundMember {
+    std::function<void()> wake;
+    size_t out = 0;
+    bool waiting = false;
+  };
   struct Entry {
     Error error = Error::Ok;     // != Ok: negative entry
     AddrList addrs;              // positive entries only
@@ -165,6 +182,9 @@ class EntryStore {
   uint64_t gen_ = 0;      // every clear()
   uint64_t all_gen_ = 0;  // gen_ at the last clear-all
   std::unordered_map<std::string, uint64_t> host_gen_;  // clear(host) since the last clear-all
+  std::unordered_map<MemberId, BoundMember> members_;
+  MemberId next_member_ = 1;
+  size_t out_ = 0;  // resolver calls out, every member's
 };
 
 class DnsCache {
@@ -205,6 +225,10 @@ class DnsCache {
 
   Stats stats() const;
   const std::shared_ptr<EntryStore>& store() const { return store_; }
+  // Caches sharing a store also share max_in_flight, as member m of its bound (EntryStore::join).
+  void share_bound(EntryStore::MemberId m) { member_ = m; }
+  // The store woke this member: a resolver call of another cache finished, there may be room.
+  void pump_shared() { pump(); }
 
  private:
   using AddrList = EntryStore::AddrList;
@@ -238,10 +262,12 @@ class DnsCache {
   void maybe_drop(uint64_t id);
   void detach(const std::string& key);
   void evict();
+  bool may_start();  // room under max_in_flight for one more resolver call (counted if shared)
 
   Options opts_;
   Resolver* resolver_;
   std::shared_ptr<EntryStore> store_;
+  EntryStore::MemberId member_ = 0;  // of the store's resolver bound; 0: the bound is this cache's
   std::unordered_map<uint64_t, Lookup> lookups_;       // pending: queued or started
   std::unordered_map<std::string, uint64_t> pending_by_key_;  // not detached
   std::unordered_map<uint64_t, uint64_t> tickets_;     // live ticket -> lookup id
