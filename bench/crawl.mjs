@@ -9,8 +9,11 @@
 //
 // Printed per client: requests/s, connections the server accepted during the run, connections
 // that carried at least one request ("used", from nginx's access log), connections that never did
-// ("unused"), resumed TLS handshakes (of the used ones), and errors. uvfetch runs once per
+// ("unused"), resumed TLS handshakes (of the used ones), idle connections uvfetch closed to make
+// room for another origin under its total limit (stats().connections.evicted), and errors. uvfetch runs once per
 // `--connections` value (its total connection limit); undici's Agent has no total limit.
+// CRAWL_UVFETCH_HTTP2=0 runs uvfetch with `http2: false` (it offers h2 by ALPN by default; this
+// nginx answers http/1.1 either way).
 //
 // Needs nginx (Debian: nginx-light or nginx), openssl, the compiled TypeScript (dist/) and the
 // addon. The server is pinned to the last CPU and each client to CPU 0 when taskset exists.
@@ -89,6 +92,7 @@ async function child(cfg) {
       connectionsPerHost: cfg.perHost,
       tls: { ca },
       dns: { overrides: hosts },
+      ...(process.env.CRAWL_UVFETCH_HTTP2 === '0' ? { http2: false } : {}),
     });
     run = () =>
       runInflight(urls, cfg.inflight, async (u) => {
@@ -97,7 +101,7 @@ async function child(cfg) {
       });
     close = async () => {
       const s = session.stats();
-      stats = { created: s.connections.created, reused: s.connections.reused, tlsResumed: s.tls.resumed };
+      stats = { created: s.connections.created, reused: s.connections.reused, evicted: s.connections.evicted, tlsResumed: s.tls.resumed };
       await session.close();
     };
   } else if (cfg.client === 'undici') {
@@ -390,12 +394,13 @@ async function main() {
   );
   const pad = (s, n) => String(s).padStart(n);
   console.log(
-    `${'client'.padEnd(28)}${pad('req/s', 10)}${pad('× undici', 10)}${pad('opened', 8)}${pad('used', 7)}${pad('unused', 14)}${pad('resumed', 9)}${pad('errors', 8)}`,
+    `${'client'.padEnd(28)}${pad('req/s', 10)}${pad('× undici', 10)}${pad('opened', 8)}${pad('used', 7)}${pad('unused', 14)}${pad('resumed', 9)}${pad('evicted', 9)}${pad('errors', 8)}`,
   );
   for (const r of table) {
     console.log(
       `${r.client.padEnd(28)}${pad(Math.round(r.rps), 10)}${pad(r.ratioToUndici ? r.ratioToUndici.toFixed(2) : '-', 10)}` +
-        `${pad(r.opened, 8)}${pad(r.used, 7)}${pad(`${r.unused} (${r.unusedPct.toFixed(1)}%)`, 14)}${pad(r.resumed, 9)}${pad(r.errors, 8)}` +
+        `${pad(r.opened, 8)}${pad(r.used, 7)}${pad(`${r.unused} (${r.unusedPct.toFixed(1)}%)`, 14)}${pad(r.resumed, 9)}` +
+        `${pad(r.clientStats?.evicted ?? '-', 9)}${pad(r.errors, 8)}` +
         (r.errors ? `  ${JSON.stringify(r.errorCodes)}` : ''),
     );
   }

@@ -112,8 +112,26 @@ function discard(res: StreamResponse): void {
   body.on('error', () => clearTimeout(t));
 }
 
-/** Node's own fetch as it was when uvfetch loaded (so `globalThis.fetch = uvfetch.fetch` cannot loop). */
-const platformFetch: typeof globalThis.fetch | undefined = globalThis.fetch;
+/**
+ * Node's own fetch as it was when uvfetch loaded (so `globalThis.fetch = uvfetch.fetch` cannot
+ * loop), taken only when first needed: on Node 20 reading `globalThis.fetch` loads Node's fetch
+ * implementation (~10 ms, ~4 MiB), which `import 'uvfetch'` must not cost. Node 20 defines it as
+ * a lazy accessor whose getter also redefines the global, so when the global was replaced since
+ * (e.g. by uvfetch's fetch) the replacement is put back after the getter ran.
+ */
+const fetchAtLoad = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+let nodeFetchCache: typeof globalThis.fetch | undefined;
+function nodeFetch(): typeof globalThis.fetch | undefined {
+  if (nodeFetchCache !== undefined || fetchAtLoad === undefined) return nodeFetchCache;
+  if (fetchAtLoad.get === undefined) {
+    nodeFetchCache = fetchAtLoad.value as typeof globalThis.fetch | undefined;
+    return nodeFetchCache;
+  }
+  const now = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+  nodeFetchCache = fetchAtLoad.get.call(globalThis) as typeof globalThis.fetch;
+  if (now !== undefined && now.get !== fetchAtLoad.get) Object.defineProperty(globalThis, 'fetch', now);
+  return nodeFetchCache;
+}
 
 /** `session.fetch(input, init)` and the module-level `fetch()`. */
 export function sessionFetch(session: Session, input: unknown, init?: UvfetchRequestInit): Promise<UvfetchResponse> {
@@ -163,7 +181,10 @@ async function fetchImpl(session: Session, input: unknown, init: UvfetchRequestI
   const protocol = url.protocol;
   if (protocol !== 'http:' && protocol !== 'https:') {
     // data: and blob: URLs involve no network: Node's own fetch answers them.
-    if ((protocol === 'data:' || protocol === 'blob:') && platformFetch !== undefined) return (await platformFetch(input as RequestInfo, i)) as UvfetchResponse;
+    if (protocol === 'data:' || protocol === 'blob:') {
+      const platform = nodeFetch();
+      if (platform !== undefined) return (await platform(input as RequestInfo, i)) as UvfetchResponse;
+    }
     throw fetchFailed(new UvfetchError('ERR_UNSUPPORTED_PROTOCOL', `unsupported URL scheme ${protocol} (http: and https: only)`, { url: url.href }));
   }
 

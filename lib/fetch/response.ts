@@ -35,8 +35,20 @@ type WithMeta = Response & { [kMeta]: Meta };
  * nobody asked for `body` (the web stream, a platform Response around it and the platform's
  * reader cost ~30 µs a response — most of what fetch() would cost over request()). blob(),
  * formData() and clone() go through the platform, on the web stream.
+ *
+ * Made at the first fetch, not at import: on Node 20 touching the global Response loads Node's
+ * own fetch implementation (~10 ms, ~4 MiB), which `import 'uvfetch'` must not cost users of
+ * request(). (Node 22+ loads it at start-up anyway.)
  */
-class FetchResponse extends Response {}
+let FetchResponseClass: (new (body: null, init: ResponseInit) => Response) | undefined;
+function fetchResponseClass(): new (body: null, init: ResponseInit) => Response {
+  if (FetchResponseClass === undefined) {
+    class FetchResponse extends Response {}
+    Object.defineProperties(FetchResponse.prototype, prototypeProperties());
+    FetchResponseClass = FetchResponse;
+  }
+  return FetchResponseClass;
+}
 
 const DECODER = new TextDecoder();
 let unusable: TypeError | undefined;
@@ -187,7 +199,7 @@ const methods: PropertyDescriptorMap = {
       const s = streamOf(m);
       let other: ReadableStream<Uint8Array> | undefined;
       if (s !== null) [m.stream, other] = s.tee();
-      const c = new FetchResponse(null, { status: this.status, statusText: this.statusText, headers: this.headers }) as unknown as WithMeta;
+      const c = new (fetchResponseClass())(null, { status: this.status, statusText: this.statusText, headers: this.headers }) as unknown as WithMeta;
       c[kMeta] = { ...m, readable: undefined, stream: other, used: false };
       return c;
     },
@@ -195,52 +207,54 @@ const methods: PropertyDescriptorMap = {
     writable: true,
   },
 };
-if ('bytes' in Response.prototype) {
-  methods.bytes = {
-    value: async function bytes(this: WithMeta): Promise<Uint8Array> {
-      const b = await bytesOf(this);
-      return b === null ? ((await platformView(this)) as Response & { bytes(): Promise<Uint8Array> }).bytes() : new Uint8Array(copyToArrayBuffer(b));
-    },
-    configurable: true,
-    writable: true,
-  };
-}
+/** Response.bytes(), where the platform's Response has it (Node 22.3+). */
+const bytesMethod: PropertyDescriptor = {
+  value: async function bytes(this: WithMeta): Promise<Uint8Array> {
+    const b = await bytesOf(this);
+    return b === null ? ((await platformView(this)) as Response & { bytes(): Promise<Uint8Array> }).bytes() : new Uint8Array(copyToArrayBuffer(b));
+  },
+  configurable: true,
+  writable: true,
+};
 
 async function bodyUsedCheck(res: WithMeta): Promise<void> {
   const m = res[kMeta];
   if (m.used) throw await usedError();
 }
 
-Object.defineProperties(FetchResponse.prototype, {
-  ...methods,
-  url: {
-    get(this: WithMeta): string {
-      return this[kMeta].url;
+function prototypeProperties(): PropertyDescriptorMap {
+  return {
+    ...methods,
+    ...('bytes' in Response.prototype ? { bytes: bytesMethod } : {}),
+    url: {
+      get(this: WithMeta): string {
+        return this[kMeta].url;
+      },
+      configurable: true,
+      enumerable: true,
     },
-    configurable: true,
-    enumerable: true,
-  },
-  redirected: {
-    get(this: WithMeta): boolean {
-      return this[kMeta].redirected;
+    redirected: {
+      get(this: WithMeta): boolean {
+        return this[kMeta].redirected;
+      },
+      configurable: true,
+      enumerable: true,
     },
-    configurable: true,
-    enumerable: true,
-  },
-  type: {
-    get(this: WithMeta): ResponseType {
-      return this[kMeta].type;
+    type: {
+      get(this: WithMeta): ResponseType {
+        return this[kMeta].type;
+      },
+      configurable: true,
+      enumerable: true,
     },
-    configurable: true,
-    enumerable: true,
-  },
-  uvfetch: {
-    get(this: WithMeta): FetchResponseDetails {
-      return this[kMeta].details;
+    uvfetch: {
+      get(this: WithMeta): FetchResponseDetails {
+        return this[kMeta].details;
+      },
+      configurable: true,
     },
-    configurable: true,
-  },
-});
+  };
+}
 
 /** Statuses whose response has no body (and HEAD responses): Response forbids one. */
 function nullBodyStatus(status: number): boolean {
@@ -365,7 +379,7 @@ export function makeResponse(m: MakeResponse): Response {
     // An error while nobody reads is kept by the Readable (readable.errored) for the first read.
     readable.on('error', noop);
   }
-  const res = new FetchResponse(null, { status: m.status, statusText: m.statusText, headers: headerPairs(m.rawHead) }) as unknown as WithMeta;
+  const res = new (fetchResponseClass())(null, { status: m.status, statusText: m.statusText, headers: headerPairs(m.rawHead) }) as unknown as WithMeta;
   res[kMeta] = { url: m.url, redirected: m.redirected, type: m.type, details: m.details, readable, bodyOptions: m.bodyOptions, stream: undefined, used: false };
   return res;
 }

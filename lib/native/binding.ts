@@ -87,6 +87,7 @@ export interface NativeStats {
   connecting: number;
   created: number;
   reused: number;
+  evicted: number;
   retries: number;
   fdExhaustedWaits: number;
   bytesIn: number;

@@ -7,6 +7,7 @@ import type { DnsLookupFunction, Timings } from '../core/types.js';
 import { runLookup } from '../net/dns.js';
 import type { NativeEngine } from '../native/binding.js';
 import { ResponseHeaders } from '../core/headers.js';
+import { IdTable } from '../core/id-table.js';
 import { nativeError } from '../native/errors.js';
 import { Ev, EventRecord, forEachRecord } from '../native/wire.js';
 import { RateWindow } from '../observability/metrics.js';
@@ -75,7 +76,8 @@ function infoOf(rec: EventRecord, impersonate: string | undefined, h2Fingerprint
  * Session dropped without close() can still be garbage-collected (its native side then closes).
  */
 export class Dispatcher implements RawEvents {
-  readonly pending = new Map<number, Pending>();
+  /** In-flight requests by id (an IdTable, not a Map: see lib/core/id-table.ts). */
+  readonly pending = new IdTable<Pending>();
   readonly #abandoned = new FinalizationRegistry<number>((id) => this.#onAbandoned(id));
   readonly #rec = new EventRecord();
   readonly #handle = (rec: EventRecord): void => this.#one(rec);
@@ -206,6 +208,8 @@ export class Dispatcher implements RawEvents {
           p.readable.deref()?.destroy(err);
         } else {
           p.reject(err);
+          p.resolve = noop;
+          p.reject = noop;
         }
         return;
       }
@@ -228,6 +232,10 @@ export class Dispatcher implements RawEvents {
     this.#count(res.status);
     if (p.traced) publishHead(p.id, p.method, p.url, res.status, res.info.reused, p.timings!, true);
     p.resolve(p.redirect !== undefined && isRedirectStatus(res.status) ? (this.onRedirect?.(p, res) ?? res) : res);
+    // Settled: nothing of the request may keep its promise (and through it the Response)
+    // reachable from here on.
+    p.resolve = noop;
+    p.reject = noop;
   }
 
   #onHead(p: Pending, rec: EventRecord): void {
@@ -308,6 +316,8 @@ export class Dispatcher implements RawEvents {
       p.readable.deref()?.destroy(err);
     } else {
       p.reject(err);
+      p.resolve = noop;
+      p.reject = noop;
     }
   }
 }

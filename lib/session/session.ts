@@ -308,6 +308,7 @@ export class Session {
         created: s.created,
         reused: s.reused,
         reuseRatio: s.created + s.reused === 0 ? 0 : s.reused / (s.created + s.reused),
+        evicted: s.evicted,
         http2: s.h2Connections,
         streams: s.streams,
         ...(options.perOrigin ? { perOrigin: this.#engine.originStats() } : {}),

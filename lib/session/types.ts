@@ -150,6 +150,11 @@ export interface SessionStats {
     reused: number;
     /** reused / (created + reused): how often a request found a kept-alive socket. */
     reuseRatio: number;
+    /**
+     * Idle connections closed to make room under the `connections` limit for another origin (or a
+     * raw socket). High against `created` means the limit is too low for the origins in flight.
+     */
+    evicted: number;
     /** Open HTTP/2 connections (of `open`). */
     http2: number;
     /** Requests in flight on HTTP/2 connections (streams). */

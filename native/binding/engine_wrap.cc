@@ -1,5 +1,6 @@
 #include "engine_wrap.h"
 
+#include "net/memory_socket.h"
 #include "tls_wrap.h"
 
 #include <algorithm>
@@ -65,6 +66,7 @@ void add_stats(EngineStats* into, const EngineStats& s) {
   o.requests_failed += s.requests_failed;
   o.connections_created += s.connections_created;
   o.connections_reused += s.connections_reused;
+  o.connections_evicted += s.connections_evicted;
   o.retries += s.retries;
   o.fd_exhausted_waits += s.fd_exhausted_waits;
   o.bytes_in += s.bytes_in;
@@ -159,7 +161,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   eo.no_delay = !o.Get("noDelay").IsBoolean() || o.Get("noDelay").As<Napi::Boolean>().Value();
   eo.tcp_keep_alive_ms = opt_u32(o, "tcpKeepAlive", 0);
   Napi::Value mr = o.Get("memoryResponse");  // benchmarks only (tools/bench-hooks.ts)
-  if (mr.IsString()) eo.memory_response = mr.As<Napi::String>().Utf8Value();
+  if (mr.IsString() && mr.As<Napi::String>().Utf8Value().size() > 0) eo.socket_factory = memory_socket_factory(mr.As<Napi::String>().Utf8Value());
   Napi::Value la = o.Get("localAddress");
   if (la.IsString()) eo.local_address = la.As<Napi::String>().Utf8Value();
   Napi::Value ua = o.Get("userAgent");
@@ -935,6 +937,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   o.Set("connecting", static_cast<double>(s.connecting));
   o.Set("created", static_cast<double>(s.connections_created));
   o.Set("reused", static_cast<double>(s.connections_reused));
+  o.Set("evicted", static_cast<double>(s.connections_evicted));
   o.Set("retries", static_cast<double>(s.retries));
   o.Set("fdExhaustedWaits", static_cast<double>(s.fd_exhausted_waits));
   o.Set("bytesIn", static_cast<double>(s.bytes_in));

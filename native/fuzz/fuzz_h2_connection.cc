@@ -27,6 +27,7 @@
 #include <string>
 
 #include "client/engine.h"
+#include "net/memory_socket.h"
 
 using namespace uvf;
 
@@ -105,8 +106,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   uint8_t ctl = data[0];
   EngineOptions o;
-  o.memory_response.assign(reinterpret_cast<const char*>(data + 1), size - 1);
-  if (o.memory_response.empty()) o.memory_response = std::string(1, '\0');  // MemorySocket needs one
+  std::string reply(reinterpret_cast<const char*>(data + 1), size - 1);
+  if (reply.empty()) reply = std::string(1, '\0');  // MemorySocket needs one
+  o.socket_factory = memory_socket_factory(std::move(reply));
   o.http2.mode = Http2EngineOptions::Mode::PriorKnowledge;
   o.http2.settings_timeout_ms = 0;
   o.timeouts.headers_ms = 0;

@@ -150,6 +150,7 @@ TEST(pool_total_limit_evicts_oldest_idle_of_another_key) {
   // a2 has been idle longest: it goes; the new connection waits for its close to be counted.
   CHECK_EQ(d.discarded.size(), 1u);
   CHECK(d.discarded[0] == &a2);
+  CHECK_EQ(pool.evictions(), 1u);
   CHECK_EQ(d.opened, 0);
   CHECK(b.blocked_on_total);  // it waits for the victim's close, first in line
   pool.connection_closed(a);
@@ -292,8 +293,10 @@ TEST(pool_external_slot_evicts_the_oldest_idle_connection) {
   pool.connection_opened(a);
   pool.connect_finished(a);
   pool.park_idle(a, &a1);
+  CHECK_EQ(pool.evictions(), 0u);
   CHECK(!pool.take_external(d));  // the idle connection goes; its close frees the slot
   CHECK_EQ(d.discarded.size(), 1u);
+  CHECK_EQ(pool.evictions(), 1u);
   CHECK(d.discarded[0] == &a1);
   CHECK_EQ(pool.total_idle(), 0u);
   pool.connection_closed(a);

@@ -1,5 +1,5 @@
 // client/engine_thread.h and client/event_batch.h across threads (Session ioThreads), with real
-// libuv loops and the engine's socket-less MemorySocket (EngineOptions::memory_response): no
+// libuv loops and the engine's socket-less MemorySocket (EngineOptions::socket_factory): no
 // network. Built only into the ThreadSanitizer binary (npm run test:native:tsan), which links libuv.
 #include <atomic>
 #include <condition_variable>
@@ -13,6 +13,7 @@
 #include "check.h"
 #include "client/engine_thread.h"
 #include "client/event_batch.h"
+#include "net/memory_socket.h"
 
 namespace {
 
@@ -60,7 +61,7 @@ void count_records(const EventBatch& b, Counts* c) {
 
 uvf::EngineOptions memory_options() {
   uvf::EngineOptions o;
-  o.memory_response = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  o.socket_factory = uvf::memory_socket_factory("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
   o.pool.per_key = 8;
   return o;
 }

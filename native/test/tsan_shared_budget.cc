@@ -18,6 +18,7 @@
 #include "client/engine_thread.h"
 #include "client/event_batch.h"
 #include "dns/dns_cache.h"
+#include "net/memory_socket.h"
 #include "pool/shared_budget.h"
 
 namespace {
@@ -176,7 +177,7 @@ EngineThread::Command submit(uvf::RequestId id, uint16_t port) {
 
 TEST(tsan_shared_budget_two_engine_threads_share_two_slots_over_eight_origins) {
   uvf::EngineOptions o;
-  o.memory_response = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+  o.socket_factory = uvf::memory_socket_factory("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
   o.pool.per_key = 4;
   o.pool.total = 2;
   o.shared_budget = std::make_shared<SharedBudget>(2);

@@ -111,6 +111,48 @@ describe('fallback to HTTP/1.1', () => {
   });
 });
 
+describe('the first connection of an origin that may speak h2', () => {
+  // A burst to a fresh https origin waits for its first connection (it may carry them all as h2).
+  // When that connection fails before any protocol is known, the waiters that counted on it must
+  // each get their own attempt side by side (as with HTTP/1.1), not one failed handshake after
+  // another: 10 requests to a server that accepts TCP and never answers the TLS hello would take
+  // 10 × the TLS timeout one by one.
+  it('fails over to one attempt per waiter, in parallel, when it fails before ALPN', async () => {
+    const sockets = new Set<net.Socket>();
+    const { createServer } = await import('node:net');
+    const mute = createServer((sock) => {
+      sockets.add(sock);
+      sock.on('error', () => {});
+    });
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+    kit.track({
+      close: () =>
+        new Promise<void>((r) => {
+          for (const x of sockets) x.destroy();
+          mute.close(() => r());
+        }),
+    });
+    let accepted = 0;
+    mute.on('connection', () => accepted++);
+    const port = (mute.address() as net.AddressInfo).port;
+    const tlsMs = 500;
+    const s = kit.session({ timeout: { tls: tlsMs }, retry: false });
+    const t0 = performance.now();
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => s.request(`https://127.0.0.1:${port}/`)));
+    const elapsed = performance.now() - t0;
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(UvfetchError);
+      expect((r as PromiseRejectedResult).reason.code).toBe('ERR_TLS_HANDSHAKE_TIMEOUT');
+    }
+    // One timeout for the first connection, one for the rest side by side (one after another:
+    // 5 s); a loaded machine gets a wide margin.
+    expect(elapsed).toBeLessThan(6 * tlsMs);
+    expect(accepted).toBe(10);
+    expect(s.stats().connections.open).toBe(0);
+  });
+});
+
 describe('h2c with prior knowledge', () => {
   it.skipIf(peerMissing('nghttpd'))("nghttpd --no-tls with http2: 'prior-knowledge'", async () => {
     const srv = kit.track(await startNghttpd({ files: { 'a.txt': 'h2c file\n' } }));

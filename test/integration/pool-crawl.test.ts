@@ -94,9 +94,10 @@ describe('total limit equal to the requests in flight', () => {
     const b = await startHttpServer((_req, res) => res.end('b'));
     const s = session({ connections: 3 });
     await Promise.all([0, 1, 2].map(() => s.request(a.url('/')).then((r) => r.text())));
-    expect(s.stats().connections).toMatchObject({ open: 3, idle: 3 });
+    expect(s.stats().connections).toMatchObject({ open: 3, idle: 3, evicted: 0 });
     const res = await s.request(b.url('/'));
     expect(await res.text()).toBe('b');
+    expect(s.stats().connections.evicted).toBe(1);
     const per = s.stats({ perOrigin: true }).connections.perOrigin!;
     expect(per.find((o) => o.origin.endsWith(`:${b.port}`))).toMatchObject({ open: 1 });
     expect(per.find((o) => o.origin.endsWith(`:${a.port}`))).toMatchObject({ open: 2 });
@@ -120,6 +121,7 @@ describe('total limit equal to the requests in flight', () => {
     expect(release).toBeDefined();
     expect(waited).toBeGreaterThanOrEqual(900);
     expect(waited).toBeLessThan(5000);
+    expect(s.stats().connections.evicted).toBe(1);
     release!();
     expect(await (await slow).text()).toBe('slow');
   });

@@ -9,12 +9,13 @@
 // copy of the sources. Whatever Node runs vitest runs npm and the installed client: .ci/run runs
 // this file on Node 20, 22, 24 and 26.
 //
-// Network: an HTTP and an HTTPS server on 127.0.0.1 started here; npm runs with --offline (the
-// dependencies come from the npm cache that `npm ci` filled).
+// Network: an HTTP, an HTTPS and an HTTP/2-only (node:http2) server on 127.0.0.1 started here; npm
+// runs with --offline (the dependencies come from the npm cache that `npm ci` filled).
 
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
@@ -87,6 +88,8 @@ let httpServer: http.Server;
 let httpsServer: https.Server;
 let httpPort: number;
 let httpsPort: number;
+let h2Server: http2.Http2SecureServer;
+let h2Port: number;
 const seen: string[] = [];
 
 /** A PATH of symlinks to node, npm and sh only: no compiler, make or Python can be found. */
@@ -111,6 +114,21 @@ function copySources(dir: string, withModules: boolean): void {
   for (const f of ['package.json', 'binding.gyp', 'scripts/native-sources.js']) fs.copyFileSync(path.join(root, f), path.join(dir, f));
   for (const d of ['native/core', 'native/binding']) fs.cpSync(path.join(root, d), path.join(dir, d), { recursive: true });
   if (withModules) fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+}
+
+/** The newest modification time of the files the addon is compiled from. */
+function newestSourceMtime(): number {
+  let newest = 0;
+  const visit = (p: string): void => {
+    const st = fs.statSync(p);
+    if (st.isDirectory()) {
+      for (const e of fs.readdirSync(p)) visit(path.join(p, e));
+    } else {
+      newest = Math.max(newest, st.mtimeMs);
+    }
+  };
+  for (const p of ['native/core', 'native/binding', 'binding.gyp', 'scripts/native-sources.js']) visit(path.join(root, p));
+  return newest;
 }
 
 /** Makes the prebuild with the project's own script in a copy of the sources; returns its path. */
@@ -154,13 +172,17 @@ async function stageAndPack(): Promise<void> {
     ),
     'tsc',
   );
-  if (fs.existsSync(path.join(stage, prebuildRel))) {
+  // The project's prebuild, unless it is older than a native source (a checkout's leftover from
+  // before a C++ change would test an addon that lacks the current code).
+  const own = path.join(root, prebuildRel);
+  const fresh = fs.existsSync(own) && fs.statSync(own).mtimeMs >= newestSourceMtime();
+  if (fresh) {
     prebuildSource = 'project';
   } else {
     const built = await buildPrebuild();
     fs.mkdirSync(path.dirname(path.join(stage, prebuildRel)), { recursive: true });
     fs.copyFileSync(built, path.join(stage, prebuildRel));
-    prebuildSource = 'built here';
+    prebuildSource = fs.existsSync(own) ? "built here (the project's is older than the native sources)" : 'built here';
   }
   const packed = JSON.parse(
     ok(
@@ -226,7 +248,8 @@ async function installInto(name: string, extraArgs: string[]): Promise<{ dir: st
 }
 
 // The client the installed package runs: what node-gyp-build resolves, what the process actually
-// loaded, and one HTTP and one HTTPS request.
+// loaded, and one HTTP, one HTTPS and one HTTP/2 (ALPN h2, through the nghttp2 of the Node binary
+// that runs it) request.
 const clientSource = `
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -235,23 +258,25 @@ const pkgDir = path.dirname(require.resolve('uvfetch/package.json'));
 const loader = require(require.resolve('node-gyp-build', { paths: [pkgDir] }));
 const chosen = loader.path(pkgDir);
 const { Session } = await import('uvfetch');
-const [httpPort, httpsPort, ca] = JSON.parse(process.argv[2]);
+const [httpPort, httpsPort, h2Port, ca] = JSON.parse(process.argv[2]);
 const session = new Session({ tls: { ca } });
 const a = await session.request('http://127.0.0.1:' + httpPort + '/plain');
 const b = await session.request('https://localhost:' + httpsPort + '/secure');
+const c = await session.request('https://localhost:' + h2Port + '/multiplexed');
 await session.close();
 const loaded = process.report.getReport().sharedObjects.filter((f) => f.endsWith('.node'));
 console.log(JSON.stringify({
   node: process.version, pkgDir, chosen, loaded,
   http: { status: a.status, body: a.body.toString() },
   https: { status: b.status, body: b.body.toString(), protocol: b.tls && b.tls.protocol, authorized: b.tls && b.tls.authorized },
+  h2: { status: c.status, body: c.body.toString(), httpVersion: c.info.httpVersion, alpn: c.tls && c.tls.alpn },
 }));
 `;
 
 async function runClient(dir: string): Promise<any> {
   fs.writeFileSync(path.join(dir, 'client.mjs'), clientSource);
   const r = ok(
-    await run(process.execPath, ['client.mjs', JSON.stringify([httpPort, httpsPort, fx.caPem])], { cwd: dir, env: shimEnv, timeoutMs: 60_000 }),
+    await run(process.execPath, ['client.mjs', JSON.stringify([httpPort, httpsPort, h2Port, fx.caPem])], { cwd: dir, env: shimEnv, timeoutMs: 60_000 }),
     'client',
   );
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -269,7 +294,8 @@ function expectPrebuildUsed(dir: string, out: any): void {
   expect(fs.existsSync(path.join(installed, 'build'))).toBe(false);
   expect(out.http).toEqual({ status: 200, body: 'plain over http' });
   expect(out.https).toEqual({ status: 200, body: 'secure over https', protocol: 'TLSv1.3', authorized: true });
-  expect(seen.splice(0)).toEqual(['http /plain', 'https /secure']);
+  expect(out.h2).toEqual({ status: 200, body: 'multiplexed over h2', httpVersion: '2', alpn: 'h2' });
+  expect(seen.splice(0)).toEqual(['http /plain', 'https /secure', 'h2 /multiplexed']);
 }
 
 beforeAll(async () => {
@@ -284,6 +310,15 @@ beforeAll(async () => {
   httpsServer = https.createServer({ key: fx.server.key, cert: fx.server.cert }, (q, s) => handler(q, s, 'https'));
   await new Promise<void>((r) => httpServer.listen(0, '127.0.0.1', r));
   await new Promise<void>((r) => httpsServer.listen(0, '127.0.0.1', r));
+  // HTTP/2 only (no HTTP/1.1 fallback): the request must negotiate h2 or fail.
+  h2Server = http2.createSecureServer({ key: fx.server.key, cert: fx.server.cert, allowHTTP1: false });
+  h2Server.on('stream', (stream, headers) => {
+    seen.push(`h2 ${headers[':path']}`);
+    stream.respond({ ':status': 200 });
+    stream.end('multiplexed over h2');
+  });
+  await new Promise<void>((r) => h2Server.listen(0, '127.0.0.1', r));
+  h2Port = (h2Server.address() as AddressInfo).port;
   httpPort = (httpServer.address() as AddressInfo).port;
   httpsPort = (httpsServer.address() as AddressInfo).port;
   await stageAndPack();
@@ -292,7 +327,7 @@ beforeAll(async () => {
 afterAll(async () => {
   httpServer?.closeAllConnections();
   httpsServer?.closeAllConnections();
-  await Promise.all([httpServer, httpsServer].map((s) => s && new Promise((r) => s.close(r))));
+  await Promise.all([httpServer, httpsServer, h2Server].map((s) => s && new Promise((r) => s.close(r))));
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 

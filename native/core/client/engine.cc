@@ -495,6 +495,11 @@ void Engine::connection_connected(Connection* c) {
 void Engine::connection_connect_failed(Connection* c, Error e, int sys, const char* why) {
   Key& k = *c->key();
   pool_.connect_finished(k);
+  // No connection of this key ever connected: its capacity hint is the guess for an origin
+  // that may speak HTTP/2 (submit), on which a burst waits for the first connection. That
+  // connection failed, so the waiters that counted on it each get their own attempt now, side
+  // by side as with HTTP/1.1, instead of one failed handshake after another.
+  if (k.open == k.connecting + k.closing + 1) pool_.learned_capacity(k, 1);
   c->close(true);
   if (e == Error::FdExhausted) {
     out_of_fds(k);  // backpressure, not failure: the waiters stay queued
@@ -1010,6 +1015,7 @@ void Engine::fail_dns_queries(Error e) {
 
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
+  s.connections_evicted = pool_.evictions();
   s.dns = dns_->stats();
   s.queued = pool_.total_waiting();
   s.in_flight = requests_.size() - s.queued;

@@ -71,9 +71,10 @@ struct EngineOptions {
   unsigned tcp_keep_alive_ms = 0;
   std::string local_address;  // optional IP to bind outgoing sockets to
   std::string user_agent;     // default User-Agent (empty: none)
-  // Benchmarks only: connections use net/memory_socket.h (no socket, no kernel) and every request
-  // gets this complete response. Empty: real sockets.
-  std::string memory_response;
+  // Makes the socket of every HTTP connection (raw sockets always use TcpSocket). Empty: real
+  // TCP sockets. Benchmarks, fuzzers and the TSan tests inject net/memory_socket.h's
+  // memory_socket_factory() here (no socket, no kernel).
+  SocketFactory socket_factory;
   DnsEngineOptions dns;
   Http2EngineOptions http2;
   // Engines on several threads (Session ioThreads) and the main-loop engine of their raw sockets:
@@ -171,6 +172,7 @@ class EngineSink {
 struct EngineStats {
   uint64_t requests_started = 0, requests_completed = 0, requests_failed = 0;
   uint64_t connections_created = 0, connections_reused = 0, retries = 0;
+  uint64_t connections_evicted = 0;  // idle ones closed to make room for another origin (total limit)
   uint64_t fd_exhausted_waits = 0;  // requests that waited for a file descriptor
   uint64_t bytes_in = 0, bytes_out = 0;
   uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;

@@ -23,7 +23,7 @@ Http1Connection::~Http1Connection() = default;
 
 Transport::Options Http1Connection::transport_options(Engine* engine) const {
   Transport::Options o;
-  o.memory_response = &engine->options().memory_response;  // benchmarks: no socket, no kernel
+  o.socket_factory = &engine->options().socket_factory;  // benchmarks and fuzzers: no socket, no kernel
   o.socket.no_delay = engine->options().no_delay;
   o.socket.keep_alive_ms = engine->options().tcp_keep_alive_ms;
   o.socket.local = engine->local_address();

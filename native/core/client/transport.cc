@@ -4,15 +4,12 @@
 #include <cstring>
 
 #include "client/engine.h"
-#include "net/memory_socket.h"
 
 namespace uvf {
 
 namespace {
-std::unique_ptr<TcpSocket> make_socket(Engine* engine, TcpSocket::Handler* h, const std::string* memory_response) {
-  if (memory_response != nullptr && !memory_response->empty()) {
-    return std::make_unique<MemorySocket>(engine->loop(), h, memory_response);
-  }
+std::unique_ptr<TcpSocket> make_socket(Engine* engine, TcpSocket::Handler* h, const SocketFactory* factory) {
+  if (factory != nullptr && *factory) return (*factory)(engine->loop(), h, engine->read_buffer());
   return std::make_unique<TcpSocket>(engine->loop(), h, engine->read_buffer());
 }
 }  // namespace
@@ -20,7 +17,7 @@ std::unique_ptr<TcpSocket> make_socket(Engine* engine, TcpSocket::Handler* h, co
 Transport::Transport(Engine* engine, Owner* owner, const Options& opts)
     : engine_(engine),
       owner_(owner),
-      sock_(make_socket(engine, this, opts.memory_response)),
+      sock_(make_socket(engine, this, opts.socket_factory)),
       any_alpn_(opts.any_alpn),
       accept_h2_(opts.accept_h2),
       raw_origin_(opts.raw_origin),

@@ -83,7 +83,7 @@ class Transport final : public Dialer::Owner, private dns::Waiter {
     bool accept_h2 = false;    // HTTP connections that can hand over to HTTP/2: "h2" besides http/1.1
     bool raw_origin = false;   // SessionInfo::origin as "tls://host:port" (raw) or https://...
     bool read_blocks = false;  // deliver reads in the owner's blocks (transport_take_block)
-    const std::string* memory_response = nullptr;  // benchmarks: a MemorySocket with this reply
+    const SocketFactory* socket_factory = nullptr;  // null or empty: a TcpSocket
     SocketOptions socket;
   };
 

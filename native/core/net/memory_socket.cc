@@ -83,4 +83,11 @@ void MemorySocket::close(bool) {
   });
 }
 
+SocketFactory memory_socket_factory(std::string response) {
+  auto shared = std::make_shared<const std::string>(std::move(response));
+  return [shared](uv_loop_t* loop, TcpSocket::Handler* handler, ReadBuffer*) -> std::unique_ptr<TcpSocket> {
+    return std::make_unique<MemorySocket>(loop, handler, shared.get());
+  };
+}
+
 }  // namespace uvf

@@ -1,8 +1,9 @@
 // A socket-less stand-in for TcpSocket, for benchmarks of everything above the kernel: it
 // "connects" at once, answers every complete request head written to it with one canned response,
 // and delivers bytes from a uv_idle callback (never from inside write(), like a real socket).
-// Used only when EngineOptions::memory_response is set (bench/micro.mjs: the submit→complete
-// crossing with the socket faked out). Requests with bodies are not supported.
+// Injected through EngineOptions::socket_factory = memory_socket_factory(response) (bench/micro.mjs:
+// the submit→complete crossing with the socket faked out; the fuzzers; the TSan tests). Requests
+// with bodies are not supported.
 #pragma once
 #include <string>
 
@@ -40,5 +41,9 @@ class MemorySocket final : public TcpSocket {
   bool connect_pending_ = false;
   bool ref_ = true;
 };
+
+// A factory of MemorySockets that all answer with `response` (non-empty), for
+// EngineOptions::socket_factory.
+SocketFactory memory_socket_factory(std::string response);
 
 }  // namespace uvf

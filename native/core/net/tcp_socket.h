@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 namespace uvf {
@@ -108,5 +110,9 @@ class TcpSocket {
   unsigned pending_writes_ = 0;
   bool shut_down_ = false;
 };
+
+// Makes the socket a connection dials through (EngineOptions::socket_factory): the seam where
+// benchmarks and fuzzers put a socket-less stand-in (net/memory_socket.h) under the real stack.
+using SocketFactory = std::function<std::unique_ptr<TcpSocket>(uv_loop_t* loop, TcpSocket::Handler* handler, ReadBuffer* rbuf)>;
 
 }  // namespace uvf

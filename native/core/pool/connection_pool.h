@@ -233,6 +233,7 @@ class ConnectionPool {
       unpark(*victim_key, victim);
       if (shared_ != nullptr) shared_->reserve(member_);  // the slot it frees is ours
       d.discard(*victim_key, victim);
+      ++evictions_;
     } else if (shared_ != nullptr) {
       shared_->request_eviction(member_, false, 0);  // an idle socket of another pool, if any
     }
@@ -245,6 +246,8 @@ class ConnectionPool {
   }
   size_t total_idle() const { return total_idle_; }
   size_t total_waiting() const { return total_waiting_; }
+  // Idle connections closed to make room under the total limit for another key (or a raw socket).
+  uint64_t evictions() const { return evictions_; }
   size_t key_count() const { return keys_.size(); }
 
   void enqueue(Key& k, Req* r, bool front = false) {
@@ -421,6 +424,7 @@ class ConnectionPool {
         unpark(*victim_key, victim);
         if (shared_ != nullptr) shared_->reserve(member_);  // the slot it frees is k's pool's
         d.discard(*victim_key, victim);
+        ++evictions_;
         if (total_full()) {
           // The victim closes asynchronously; this key goes first when its capacity is freed
           // (else another blocked key would take it and this one would evict again).
@@ -488,6 +492,7 @@ class ConnectionPool {
     if (victim == nullptr) return false;
     unpark(*victim_key, victim);
     d.discard(*victim_key, victim);
+    ++evictions_;
     return true;
   }
 
@@ -590,6 +595,7 @@ class ConnectionPool {
   size_t total_open_ = 0;
   size_t total_closing_ = 0;
   size_t total_idle_ = 0;
+  uint64_t evictions_ = 0;
   size_t total_waiting_ = 0;
 };
 
