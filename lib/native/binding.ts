@@ -206,7 +206,7 @@ export interface NativeEngine {
   close(): void;
   destroy(): void;
   stats(): NativeStats;
-  originStats(): Array<{ origin: string; open: number; idle: number; queued: number; streams: number }>;
+  originStats(): Array<{ origin: string; open: number; idle: number; queued: number; streams: number; thread?: number }>; // thread: ioThreads ≥ 2
   lastError(): string;
   /** The answer to a DnsLookup event: addresses, or null with a DNS error index. ttlMs -1: none. */
   dnsAnswer(lookupId: number, addresses: string[] | null, ttlMs: number, errorIndex: number): void;

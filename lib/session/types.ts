@@ -159,8 +159,9 @@ export interface SessionStats {
     http2: number;
     /** Requests in flight on HTTP/2 connections (streams). */
     streams: number;
-    /** Per origin (with `stats({ perOrigin: true })`); `streams`: requests on its HTTP/2 connections. */
-    perOrigin?: Array<{ origin: string; open: number; idle: number; queued: number; streams: number }>;
+    /** Per origin (with `stats({ perOrigin: true })`); `streams`: requests on its HTTP/2 connections;
+     * `thread`: with `ioThreads` ≥ 2, the I/O thread (0-based) the origin runs on. */
+    perOrigin?: Array<{ origin: string; open: number; idle: number; queued: number; streams: number; thread?: number }>;
   };
   /** Event-loop delay of this thread (perf_hooks.monitorEventLoopDelay), ms, since the first stats() call. */
   eventLoop: { p50: number; p99: number; max: number };

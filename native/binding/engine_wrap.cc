@@ -96,7 +96,7 @@ void add_stats(EngineStats* into, const EngineStats& s) {
   d.evictions += s.dns.evictions;
   d.in_flight += s.dns.in_flight;
   d.queued += s.dns.queued;
-  d.entries += s.dns.entries;
+  d.entries = std::max(d.entries, s.dns.entries);  // ioThreads: every engine reports the one shared store
 }
 
 uint32_t opt_u32(const Napi::Object& o, const char* name, uint32_t def) {
@@ -290,6 +290,12 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   const char* detail = nullptr;
   uint32_t io_threads = std::min<uint32_t>(opt_u32(o, "ioThreads", 0), 64);  // validated in JS
   if (io_threads > 0) {
+    // One `connections` budget and descriptor state for every thread's engine and for the
+    // main-loop engine raw sockets use (made later, from opts_).
+    eo.shared_budget = std::make_shared<SharedBudget>(eo.pool.total);
+    // And one DNS cache: the answers in one store behind a mutex (lookups in flight stay per thread).
+    eo.dns.shared_store = std::make_shared<dns::EntryStore>();
+    opts_ = eo;
     // The engines run on their own threads; their batches wake this loop through wake_.
     handles_ = new MainHandles;
     wake_ = &handles_->wake;
@@ -655,13 +661,11 @@ Napi::Value EngineWrap::WriteBody(const Napi::CallbackInfo& info) {
   if (threaded()) {
     int t = owner_of(id);
     if (t < 0) return Napi::Boolean::New(env, true);
-    auto chunk = std::make_shared<std::string>(p, ta.ByteLength());
-    stage(t, [id, chunk](Engine* e, EventBatch& out) {
-      if (e == nullptr) return;
-      Error err;
-      if (e->write_body(id, chunk->data(), chunk->size(), &err)) out.drain(id);
-    });
-    return Napi::Boolean::New(env, false);
+    // Several chunks may be crossing at once, up to the native high-water mark (EngineThread::body_write).
+    bool more = false;
+    auto& th = threads_[static_cast<uint32_t>(t)];
+    stage(static_cast<uint32_t>(t), th->body_write(id, std::string(p, ta.ByteLength()), &more));
+    return Napi::Boolean::New(env, more);
   }
   if (engine_ == nullptr) return Napi::Boolean::New(env, true);
   Error err;
@@ -791,6 +795,9 @@ Napi::Value EngineWrap::DnsQuery(const Napi::CallbackInfo& info) {
 // dnsClear(host?): drops cached answers of one host (every family) or of all.
 Napi::Value EngineWrap::DnsClear(const Napi::CallbackInfo& info) {
   std::string host = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  // The shared answers go at once (a lookup after this call finds none, on any thread); each
+  // thread's staged clear then detaches its own lookups in flight.
+  if (opts_.dns.shared_store != nullptr) opts_.dns.shared_store->clear(host);
   for (uint32_t t = 0; t < threads_.size(); ++t) stage(t, [host](Engine* e, EventBatch&) {
       if (e != nullptr) e->dns().clear(host);
     });
@@ -884,10 +891,12 @@ Napi::Value EngineWrap::OriginStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array arr = Napi::Array::New(env);
   std::vector<Engine::OriginStat> all;
+  std::vector<uint32_t> thread_of;  // ioThreads: the I/O thread each origin runs on
   flush_staged();  // the snapshot includes what this turn already asked for
-  for (auto& t : threads_) {
-    auto v = t->origin_stats();
+  for (uint32_t t = 0; t < threads_.size(); ++t) {
+    auto v = threads_[t]->origin_stats();
     all.insert(all.end(), v.begin(), v.end());
+    thread_of.resize(all.size(), t);
   }
   if (engine_ != nullptr) {
     auto v = engine_->origin_stats();
@@ -901,6 +910,7 @@ Napi::Value EngineWrap::OriginStats(const Napi::CallbackInfo& info) {
     x.Set("idle", static_cast<double>(o.idle));
     x.Set("queued", static_cast<double>(o.queued));
     x.Set("streams", static_cast<double>(o.streams));
+    if (threads_.size() > 1 && i < thread_of.size()) x.Set("thread", static_cast<double>(thread_of[i]));
     arr.Set(i++, x);
   }
   return arr;
@@ -911,7 +921,12 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   EngineStats s = engine_ != nullptr ? engine_->stats() : final_stats_;
   flush_staged();  // the snapshot includes what this turn already asked for
-  for (auto& t : threads_) add_stats(&s, t->stats());  // a snapshot from each I/O thread
+  // One snapshot of every I/O thread at the same instant (this engine, on this thread, holds still).
+  std::vector<EngineThread*> ts;
+  for (auto& t : threads_) ts.push_back(t.get());
+  if (!ts.empty()) {
+    for (const EngineStats& ts_stats : EngineThread::stats_together(ts)) add_stats(&s, ts_stats);
+  }
   o.Set("started", static_cast<double>(s.requests_started));
   o.Set("completed", static_cast<double>(s.requests_completed));
   o.Set("failed", static_cast<double>(s.requests_failed));

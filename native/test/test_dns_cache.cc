@@ -733,3 +733,120 @@ TEST(dns_append_for_happy_eyeballs_matches_ordering_and_sets_port) {
   first.addr = out[0];
   CHECK_EQ(address_to_string(first), "192.0.2.3");
 }
+
+// Two caches sharing one EntryStore (Session ioThreads: one per I/O thread): an answer resolved
+// by one is a hit on the other, rotation is one per entry, and a clear on either is a barrier for
+// lookups pending on both.
+namespace {
+struct StoreResolver : uvf::dns::Resolver {
+  std::vector<std::pair<std::string, uint64_t>> calls;
+  void resolve(const std::string& host, int, uint64_t id) override { calls.emplace_back(host, id); }
+};
+struct StoreWaiter : uvf::dns::Waiter {
+  int calls = 0;
+  uvf::Error err = uvf::Error::Ok;
+  size_t rotate = 0;
+  size_t n = 0;
+  void on_dns(uvf::Error e, const std::vector<uvf::dns::Address>& a, size_t r) override {
+    ++calls;
+    err = e;
+    rotate = r;
+    n = a.size();
+  }
+};
+uvf::dns::Answer two_addresses() {
+  uvf::dns::Answer a;
+  uvf::dns::Address x, y;
+  uvf::dns::parse_ip_literal("10.0.0.1", &x);
+  uvf::dns::parse_ip_literal("10.0.0.2", &y);
+  a.addrs = {x, y};
+  a.ttl_ms = 5000;
+  return a;
+}
+}  // namespace
+
+TEST(dns_shared_store_answer_of_one_cache_is_a_hit_on_the_other) {
+  auto store = std::make_shared<uvf::dns::EntryStore>();
+  StoreResolver r1, r2;
+  uvf::dns::DnsCache c1({}, &r1, store), c2({}, &r2, store);
+  StoreWaiter w1, w2, w3;
+  CHECK(c1.lookup("Host.Example", 80, 0, 0, &w1) != 0);
+  CHECK_EQ(r1.calls.size(), 1u);
+  c1.complete(r1.calls[0].second, two_addresses(), 10);
+  CHECK_EQ(w1.calls, 1);
+  CHECK_EQ(w1.rotate, 0u);
+  // The other cache: a hit, no resolver call, the next rotation.
+  CHECK_EQ(c2.lookup("host.example", 80, 0, 20, &w2), 0u);
+  CHECK(r2.calls.empty());
+  CHECK_EQ(w2.calls, 1);
+  CHECK_EQ(w2.n, 2u);
+  CHECK_EQ(w2.rotate, 1u);
+  CHECK_EQ(c2.stats().hits, 1u);
+  CHECK_EQ(c1.stats().entries, 1u);
+  CHECK_EQ(c2.stats().entries, 1u);
+  // Cleared through either cache: gone for both.
+  c2.clear("HOST.example");
+  CHECK(c1.lookup("host.example", 80, 0, 30, &w3) != 0);
+  CHECK_EQ(r1.calls.size(), 2u);
+}
+
+TEST(dns_shared_store_clear_on_one_cache_is_a_barrier_for_the_others_pending_lookup) {
+  auto store = std::make_shared<uvf::dns::EntryStore>();
+  StoreResolver r1, r2;
+  uvf::dns::DnsCache c1({}, &r1, store), c2({}, &r2, store);
+  StoreWaiter w1, w2, w3, w4;
+  c1.lookup("a.example", 80, 0, 0, &w1);
+  c1.lookup("b.example", 80, 0, 0, &w3);
+  c2.clear("a.example");  // c1's lookup of a was made before: its answer must not be cached
+  c1.complete(r1.calls[0].second, two_addresses(), 5);
+  c1.complete(r1.calls[1].second, two_addresses(), 5);
+  CHECK_EQ(w1.calls, 1);  // its own waiter is still answered
+  CHECK(c2.lookup("a.example", 80, 0, 6, &w2) != 0);  // a miss: a new resolver call
+  CHECK_EQ(r2.calls.size(), 1u);
+  CHECK_EQ(c2.lookup("b.example", 80, 0, 6, &w4), 0u);  // another host's answer was cached
+  store->clear("");
+  StoreWaiter w5;
+  c2.complete(r2.calls[0].second, two_addresses(), 7);  // made before the clear-all: not cached
+  CHECK(c1.lookup("a.example", 80, 0, 8, &w5) != 0);
+}
+
+TEST(dns_shared_store_max_in_flight_bounds_the_caches_together) {
+  auto store = std::make_shared<uvf::dns::EntryStore>();
+  StoreResolver r1, r2;
+  uvf::dns::Options o;
+  o.max_in_flight = 2;
+  uvf::dns::DnsCache c1(o, &r1, store), c2(o, &r2, store);
+  int woke1 = 0, woke2 = 0;
+  auto m1 = store->join([&] { ++woke1; });
+  auto m2 = store->join([&] { ++woke2; });
+  c1.share_bound(m1);
+  c2.share_bound(m2);
+  StoreWaiter w[6];
+  c1.lookup("a.test", 80, 0, 0, &w[0]);
+  c1.lookup("b.test", 80, 0, 0, &w[1]);
+  c2.lookup("c.test", 80, 0, 0, &w[2]);  // the bound is reached by c1's two: queued
+  c2.lookup("d.test", 80, 0, 0, &w[3]);
+  CHECK_EQ(r1.calls.size(), 2u);
+  CHECK(r2.calls.empty());
+  CHECK_EQ(store->in_flight(), 2u);
+  CHECK_EQ(c2.stats().queued, 2u);
+  // One of c1's finishes: c2 is woken (on its own thread, it then pumps) and starts one.
+  c1.complete(r1.calls[0].second, two_addresses(), 1);
+  CHECK_EQ(woke2, 1);
+  CHECK_EQ(woke1, 0);
+  c2.pump_shared();
+  CHECK_EQ(r2.calls.size(), 1u);
+  CHECK_EQ(store->in_flight(), 2u);
+  c2.pump_shared();  // no room: nothing more starts
+  CHECK_EQ(r2.calls.size(), 1u);
+  // A cache leaving with calls out gives them back and wakes the others.
+  store->leave(m1);
+  CHECK_EQ(store->in_flight(), 1u);
+  CHECK_EQ(woke2, 2);
+  c2.pump_shared();
+  CHECK_EQ(r2.calls.size(), 2u);
+  c2.complete(r2.calls[0].second, two_addresses(), 2);
+  c2.complete(r2.calls[1].second, two_addresses(), 2);
+  CHECK_EQ(store->in_flight(), 0u);
+  CHECK_EQ(w[2].calls + w[3].calls, 2);
+}

@@ -255,3 +255,68 @@ TEST(tsan_engine_thread_post_many_and_stream_commands_in_order) {
   CHECK_EQ(c.error, 0u);
   t->release_and_join();
 }
+
+// Streamed request bodies across the crossing (EngineThread::body_write): a producer thread hands
+// chunks over while the I/O thread gives them to the engine and the request settles (MemorySocket
+// answers at once, so late chunks find it gone); the flow state is shared under its mutex.
+TEST(tsan_engine_thread_streamed_body_chunks_cross_while_the_request_settles) {
+  Waker w;
+  uvf::Error err;
+  const char* detail = nullptr;
+  auto t = EngineThread::start(memory_options(), 0, 1, [&] { w.send(); }, &err, &detail);
+  CHECK(t != nullptr);
+  if (!t) return;
+  constexpr int kRequests = 20;
+  for (int k = 1; k <= kRequests; ++k) {
+    auto id = static_cast<uvf::RequestId>(k);
+    struct Owned {
+      uvf::RequestSpec spec;
+      std::string method = "POST", target = "/up";
+    };
+    auto o = std::make_shared<Owned>();
+    o->spec.id = id;
+    o->spec.origin.host = "127.0.0.1";
+    o->spec.origin.port = 80;
+    o->spec.origin.authority = "127.0.0.1:80";
+    o->spec.streamed_body = true;
+    t->post([o](uvf::Engine* e, EventBatch& out) {
+      if (e == nullptr) return;
+      o->spec.method = o->method;
+      o->spec.target = o->target;
+      const char* d = nullptr;
+      uvf::Error er = e->submit(std::move(o->spec), &d);
+      if (er != uvf::Error::Ok) out.error(o->spec.id, er, d, 0);
+    });
+  }
+  std::atomic<int> refused{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 300; ++i) {
+      for (int k = 1; k <= kRequests; ++k) {
+        bool more = true;
+        t->post(t->body_write(static_cast<uvf::RequestId>(k), std::string(1024 + i, 'x'), &more));
+        if (!more) ++refused;
+      }
+    }
+    for (int k = 1; k <= kRequests; ++k) {
+      auto id = static_cast<uvf::RequestId>(k);
+      t->post([id](uvf::Engine* e, EventBatch&) {
+        if (e != nullptr) e->end_body(id);
+      });
+    }
+  });
+  Counts c;
+  EventBatch got;
+  size_t settled = 0;
+  for (int spins = 0; spins < 2000 && settled < kRequests; ++spins) {
+    w.wait_for_ms(10);
+    while (t->take(&got)) {
+      count_records(got, &c);
+      settled += got.settled();
+      got.clear();
+    }
+  }
+  producer.join();
+  CHECK_EQ(settled, static_cast<size_t>(kRequests));
+  CHECK_EQ(c.complete + c.error, static_cast<size_t>(kRequests));
+  t->release_and_join();
+}

@@ -103,7 +103,7 @@ std::unique_ptr<Engine> Engine::create(uv_loop_t* loop, EngineSink* sink, const 
     e->uv_resolver_ = std::make_unique<dns::UvResolver>(loop, e->dns_bridge_.get());
     resolver = e->uv_resolver_.get();
   }
-  e->dns_ = std::make_unique<dns::DnsCache>(d.cache, resolver);
+  e->dns_ = std::make_unique<dns::DnsCache>(d.cache, resolver, d.shared_store);
   for (const auto& o : d.overrides) {
     std::vector<dns::Address> addrs;
     for (const std::string& s : o.second) {
@@ -155,6 +155,30 @@ int Engine::init_handles() {
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
   open_handles_ = 3;
+  if (opts_.shared_budget != nullptr || opts_.dns.shared_store != nullptr) {
+    if (uv_async_init(loop_, &shared_async_, on_shared_wake) != 0) {
+      for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&timer_), reinterpret_cast<uv_handle_t*>(&check_),
+                             reinterpret_cast<uv_handle_t*>(&idle_)}) {
+        uv_close(h, nullptr);
+      }
+      uv_run(loop_, UV_RUN_NOWAIT);
+      return -1;
+    }
+    shared_async_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&shared_async_));
+    open_handles_ = 4;
+    // The wakes run under the budget's (the store's) lock on any thread; the async handle is
+    // closed only after leave(), after which neither calls it.
+    if (opts_.shared_budget != nullptr) {
+      budget_ = opts_.shared_budget.get();
+      member_ = budget_->join([this] { uv_async_send(&shared_async_); });
+      pool_.share(budget_, member_);
+    }
+    if (opts_.dns.shared_store != nullptr) {
+      dns_member_ = dns_->store()->join([this] { uv_async_send(&shared_async_); });
+      dns_->share_bound(dns_member_);
+    }
+  }
   return 0;
 }
 
@@ -501,6 +525,7 @@ void Engine::out_of_fds(Key& k) {
     fd_retry_at_ = n + kFdRetryMs;
     arm_deadline(fd_retry_at_);
   }
+  if (budget_ != nullptr) budget_->fd_wait(member_);
   pool_.block(k);
   pool_.for_each_key([&](Key& key) {
     for (Request* r : key.waiters) {
@@ -535,6 +560,7 @@ void Engine::raw_out_of_fds(bool first_wait) {
     fd_retry_at_ = now() + kFdRetryMs;
     arm_deadline(fd_retry_at_);
   }
+  if (budget_ != nullptr) budget_->fd_wait(member_);
   raw_fd_blocked_ = true;
   if (first_wait) ++stats_.fd_exhausted_waits;
 }
@@ -634,7 +660,10 @@ void Engine::connection_closed(Connection* c) {
     c->output_deferred = false;
   }
   dead_.push_back(c);
-  if (fd_exhausted_ && c->had_fd()) fd_exhausted_ = false;  // a descriptor just came back
+  if (c->had_fd()) {
+    fd_exhausted_ = false;  // a descriptor just came back
+    if (budget_ != nullptr) budget_->fd_returned();
+  }
   if (!k.waiters.empty() && !k.dispatch_scheduled) {
     k.dispatch_scheduled = true;
     pending_dispatch_.push_back(&k);
@@ -694,6 +723,7 @@ void Engine::sweep_deadlines() {
   if (fd_exhausted_) {
     if (fd_retry_at_ <= n) {
       fd_exhausted_ = false;  // perhaps someone else closed a descriptor: try again
+      if (budget_ != nullptr) budget_->fd_returned();
       capacity_freed_ = true;
       schedule_turn_end();
     } else {
@@ -768,6 +798,12 @@ void Engine::run_turn_end() {
     capacity_freed_ = false;
     raw_serve_slot_waiters();
     pool_.serve_blocked(*this);
+  }
+  if (budget_ != nullptr) {
+    // Grants that came for keys served otherwise meanwhile go back to the other engines.
+    if (budget_woken_ && !pool_.has_blocked() && raw_slot_waiters_.empty()) budget_->drop_grants(member_);
+    budget_woken_ = false;
+    if (budget_->anyone_waiting()) publish_idle();
   }
   free_deferred();
   // A crawler touches many origins: forget keys with nothing open or queued once there are many.
@@ -862,6 +898,42 @@ void Engine::maybe_finish_close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&check_), on_handle_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_handle_closed);
+  if (budget_ != nullptr || dns_member_ != 0) {
+    // No wake-up after these; whatever this engine still held (slots, resolver calls) goes back.
+    if (budget_ != nullptr) budget_->leave(member_);
+    if (dns_member_ != 0) dns_->store()->leave(dns_member_);
+    budget_ = nullptr;
+    dns_member_ = 0;
+    uv_close(reinterpret_cast<uv_handle_t*>(&shared_async_), on_handle_closed);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared budget (EngineOptions::shared_budget), on this engine's loop
+
+void Engine::on_shared_wake(uv_async_t* a) { static_cast<Engine*>(a->data)->shared_wake(); }
+
+void Engine::shared_wake() {
+  if (handles_closing_) return;
+  // A resolver call of another engine sharing the DNS store finished: queued lookups may start.
+  if (dns_member_ != 0) dns_->pump_shared();
+  if (budget_ == nullptr) return;
+  budget_woken_ = true;
+  // Idle sockets another engine asked this one to close: the slot each frees is the asker's.
+  std::vector<SharedBudget::Eviction> evictions;
+  budget_->take_evictions(member_, &evictions);
+  for (const auto& e : evictions) {
+    if (!pool_.evict_for_other(e.cold_only, e.cold_before, *this)) budget_->eviction_failed(e);
+  }
+  publish_idle();
+  // A slot freed, a grant came, or descriptors came back: blocked keys and raw connects look again.
+  capacity_freed_ = true;
+  schedule_turn_end();
+}
+
+void Engine::publish_idle() {
+  uint64_t oldest = pool_.oldest_idle_at();
+  budget_->publish_idle(member_, oldest == UINT64_MAX ? 0 : std::max<size_t>(1, pool_.total_idle()), oldest);
 }
 
 void Engine::on_handle_closed(uv_handle_t* h) {

@@ -36,6 +36,9 @@ struct DnsEngineOptions {
   bool external = false;                   // lookups go to the sink (on_dns_lookup), not getaddrinfo
   // Static answers ("host" or "host:port" → IP literals), like curl --resolve.
   std::vector<std::pair<std::string, std::vector<std::string>>> overrides;
+  // The cached answers, shared with other engines (Session ioThreads: every I/O thread's and the
+  // raw sockets' main-loop engine). Null: this engine's own.
+  std::shared_ptr<dns::EntryStore> shared_store;
 };
 
 // HTTP/2 (client/http2_connection.h). Which protocols a TLS connection offers is its TLS profile's
@@ -74,6 +77,10 @@ struct EngineOptions {
   SocketFactory socket_factory;
   DnsEngineOptions dns;
   Http2EngineOptions http2;
+  // Engines on several threads (Session ioThreads) and the main-loop engine of their raw sockets:
+  // one `connections` budget and one descriptor state for them all (pool.total is then this
+  // budget's total, not each engine's). Null: the engine's own pool.total.
+  std::shared_ptr<SharedBudget> shared_budget;
 };
 
 // Per-request settings decided by the caller.
@@ -203,6 +210,7 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   // Streamed request bodies. write_body returns false when the caller should wait for on_drain.
   bool write_body(RequestId id, const char* p, size_t n, Error* err);
   void end_body(RequestId id);
+  bool has_request(RequestId id) const { return requests_.count(id) != 0; }
 
   // Graceful: new submits fail; when every request has finished, idle sockets close, then
   // on_closed. destroy(): every request fails with SessionClosed, sockets are reset.
@@ -335,7 +343,7 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   void open_connection(Key& k, Request* first) override;
   void assign(Key& k, Connection* c, Request* r) override;
   bool wants_fresh(Request* r) override;
-  bool can_open() override { return !fd_exhausted_; }
+  bool can_open() override { return !fds_blocked(); }
   uint64_t now_ms() override { return now(); }
   void wake_at(uint64_t at) override { arm_deadline(at); }
 
@@ -347,6 +355,11 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   static void on_idle(uv_idle_t* i);
   static void on_handle_closed(uv_handle_t* h);
   void sweep_deadlines();
+  // Out of descriptors, here or (a shared budget) in another engine sharing it.
+  bool fds_blocked() const { return fd_exhausted_ || (budget_ != nullptr && budget_->fd_blocked()); }
+  static void on_shared_wake(uv_async_t* a);
+  void shared_wake();  // the shared budget or the shared DNS store woke this engine
+  void publish_idle();
   void fail_queued(Request* r, Error e, const char* detail);
   void requeue(Request* r, bool fresh);
   void out_of_fds(Key& k);
@@ -395,6 +408,14 @@ class Engine : public ConnectionPool<Connection, Request>::Driver {
   bool fd_exhausted_ = false;   // EMFILE/ENFILE seen: no new sockets until one closes (or a retry)
   uint64_t fd_retry_at_ = 0;
   bool self_delete_ = false;
+  // The shared budget (EngineOptions::shared_budget) and this engine's membership, and its
+  // membership of the shared DNS store's resolver bound: shared_async_ is how another thread's
+  // release, grant, eviction request or finished resolver call reaches this loop.
+  SharedBudget* budget_ = nullptr;
+  SharedBudget::MemberId member_ = 0;
+  dns::EntryStore::MemberId dns_member_ = 0;
+  uv_async_t shared_async_;
+  bool budget_woken_ = false;  // since the last turn end: grants may have come
   std::function<void()> on_released_;
   int open_handles_ = 0;
   int pending_lookups_ = 0;  // getaddrinfo requests still owned by the threadpool

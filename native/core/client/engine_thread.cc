@@ -1,6 +1,8 @@
 #include "client/engine_thread.h"
 
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 namespace uvf {
 
@@ -132,8 +134,57 @@ EngineThread::Command EngineThread::abort_command(RequestId id) {
   return [this, id](Engine* e, EventBatch& out) {
     if (e == nullptr) return;
     forget_flow(id);
+    forget_body(id);
     if (e->abort(id)) out.settle();
   };
+}
+
+EngineThread::Command EngineThread::body_write(RequestId id, std::string&& chunk, bool* more) {
+  size_t n = chunk.size();
+  {
+    std::lock_guard<std::mutex> g(body_mu_);
+    BodyFlow& f = bodies_[id];
+    f.crossing += n;
+    *more = !f.engine_full && f.crossing < kBodyHighWater;
+    if (!*more) f.waiting = true;
+  }
+  auto c = std::make_shared<std::string>(std::move(chunk));
+  return [this, id, c](Engine* e, EventBatch& out) {
+    bool room = true;
+    bool known = e != nullptr && e->has_request(id);
+    if (known) {
+      Error err;
+      room = e->write_body(id, c->data(), c->size(), &err);
+    }
+    body_written(known ? e : nullptr, out, id, c->size(), room);
+  };
+}
+
+void EngineThread::body_written(Engine* e, EventBatch& out, RequestId id, size_t n, bool room) {
+  bool drain = false;
+  {
+    std::lock_guard<std::mutex> g(body_mu_);
+    auto it = bodies_.find(id);
+    if (it == bodies_.end()) return;
+    if (e == nullptr) {
+      // The request is gone (settled, or no engine): its events say so; nothing more to wait for.
+      bodies_.erase(it);
+      return;
+    }
+    BodyFlow& f = it->second;
+    f.crossing -= n;
+    f.engine_full = !room;
+    if (f.waiting && room && f.crossing < kBodyHighWater) {
+      f.waiting = false;
+      drain = true;
+    }
+  }
+  if (drain) out.drain(id);
+}
+
+void EngineThread::forget_body(RequestId id) {
+  std::lock_guard<std::mutex> g(body_mu_);
+  if (!bodies_.empty()) bodies_.erase(id);
 }
 
 void EngineThread::on_async(uv_async_t* a) { static_cast<EngineThread*>(a->data)->drain_commands(); }
@@ -167,6 +218,45 @@ EngineStats EngineThread::stats() {
   return f.get();
 }
 
+std::vector<EngineStats> EngineThread::stats_together(const std::vector<EngineThread*>& threads) {
+  struct Rendezvous {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t n = 0, arrived = 0, done = 0;
+    std::vector<EngineStats> out;
+  };
+  auto rv = std::make_shared<Rendezvous>();
+  rv->n = threads.size();
+  rv->out.resize(threads.size());
+  for (size_t i = 0; i < threads.size(); ++i) {
+    EngineThread* t = threads[i];
+    // Runs on t's thread, or (t has ended) on this one with no engine: every command runs once.
+    t->post([rv, i, t](Engine* e, EventBatch&) {
+      std::unique_lock<std::mutex> l(rv->mu);
+      if (e == nullptr) {
+        // The engine is gone: its numbers are final and it holds nothing. No waiting (this may
+        // run inside post(), on the caller's thread, before the other threads have been asked).
+        rv->out[i] = t->final_stats_;
+        ++rv->arrived;
+        ++rv->done;
+        rv->cv.notify_all();
+        return;
+      }
+      if (++rv->arrived == rv->n) rv->cv.notify_all();
+      rv->cv.wait(l, [&] { return rv->arrived == rv->n; });
+      l.unlock();
+      EngineStats s = e->stats();
+      l.lock();
+      rv->out[i] = s;
+      if (++rv->done == rv->n) rv->cv.notify_all();
+      rv->cv.wait(l, [&] { return rv->done == rv->n; });
+    });
+  }
+  std::unique_lock<std::mutex> l(rv->mu);
+  rv->cv.wait(l, [&] { return rv->done == rv->n; });
+  return rv->out;
+}
+
 std::vector<Engine::OriginStat> EngineThread::origin_stats() {
   if (finished()) return {};
   auto p = std::make_shared<std::promise<std::vector<Engine::OriginStat>>>();
@@ -191,6 +281,7 @@ void EngineThread::join() {
 // --- EngineSink, on the I/O thread ---
 
 void EngineThread::on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) {
+  forget_body(id);
   cur_.complete(id, m, std::move(head), std::move(body));
 }
 void EngineThread::on_head(RequestId id, const ResponseMeta& m, std::string&& head) { cur_.head(id, m, head); }
@@ -208,13 +299,29 @@ void EngineThread::on_data(RequestId id, const char* p, size_t n) {
 void EngineThread::on_trailers(RequestId id, std::string&& fields) { cur_.trailers(id, fields); }
 void EngineThread::on_end(RequestId id) {
   forget_flow(id);
+  forget_body(id);
   cur_.end(id);
 }
 void EngineThread::on_error(RequestId id, Error e, const char* detail, int sys_error) {
   forget_flow(id);
+  forget_body(id);
   cur_.error(id, e, detail, sys_error);
 }
-void EngineThread::on_drain(RequestId id) { cur_.drain(id); }
+void EngineThread::on_drain(RequestId id) {
+  // The engine's queue went below its mark: the producer goes on if it waits and few enough
+  // bytes are still crossing (else body_written() sends the drain when they arrive).
+  {
+    std::lock_guard<std::mutex> g(body_mu_);
+    auto it = bodies_.find(id);
+    if (it != bodies_.end()) {
+      BodyFlow& f = it->second;
+      f.engine_full = false;
+      if (!f.waiting || f.crossing >= kBodyHighWater) return;
+      f.waiting = false;
+    }
+  }
+  cur_.drain(id);
+}
 void EngineThread::on_timings(RequestId id, const RequestTimings& t) { cur_.timings(id, t); }
 void EngineThread::on_tls_info(uint32_t id, const tls::SessionInfo& info) { cur_.tls_info(id, info); }
 void EngineThread::on_tls_forget(uint32_t id) { cur_.tls_forget(id); }

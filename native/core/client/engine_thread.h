@@ -15,6 +15,8 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -58,9 +60,22 @@ class EngineThread final : private EngineSink {
   Command pause_command(RequestId id);
   Command resume_command(RequestId id);
   Command abort_command(RequestId id);  // settles the request in the batch if it was still running
+
+  // Streamed request bodies. The producer (any one thread per request) hands a chunk over with
+  // body_write(): it returns the command that gives the chunk to the engine (post or stage it, in
+  // order with the request's other commands) and says in *more whether another chunk may follow
+  // at once. Chunks cross without waiting for each other while fewer than kBodyHighWater bytes
+  // are crossing and the engine's own high-water mark (Engine::write_body) is not reached;
+  // otherwise *more is false and a drain event for the request follows once both have room again.
+  Command body_write(RequestId id, std::string&& chunk, bool* more);
   // Synchronous snapshot from the I/O thread (waits for its current turn); the final stats once
   // the engine is gone.
   EngineStats stats();
+  // One snapshot of several threads at the same instant: each stops at a barrier until all have
+  // come to it, takes its own, and goes on once all have (so no socket closes on one thread and
+  // opens on another between two of them: counts under a shared budget never add up beyond it).
+  // The threads wait for each other only for that long. Finished threads give their final stats.
+  static std::vector<EngineStats> stats_together(const std::vector<EngineThread*>& threads);
   std::vector<Engine::OriginStat> origin_stats();
   // Abortive and silent: destroys the engine, reports nothing more (no closed batch), stops the
   // thread and joins it. For an owner going away (GC, environment teardown).
@@ -78,6 +93,8 @@ class EngineThread final : private EngineSink {
   void hand_over();    // puts cur_ in the mailbox, waking the consumer if needed
   void taken(Engine* e);  // the consumer took a batch: auto-paused streams resume
   void forget_flow(RequestId id);
+  void body_written(Engine* e, EventBatch& out, RequestId id, size_t n, bool room);
+  void forget_body(RequestId id);
 
   // EngineSink (I/O thread)
   void on_complete(RequestId id, const ResponseMeta& m, std::string&& head, std::string&& body) override;
@@ -116,6 +133,14 @@ class EngineThread final : private EngineSink {
   std::unordered_map<RequestId, Flow> flows_;  // I/O thread: stream responses with body bytes out
   std::vector<RequestId> to_pause_;             // I/O thread: auto-pause at the end of this turn
   std::atomic<uint32_t> auto_paused_{0};        // streams paused by the thread, waiting for a take
+  // Streamed request bodies being written (body_write): both threads, under body_mu_.
+  struct BodyFlow {
+    size_t crossing = 0;       // bytes handed over, not yet given to the engine
+    bool engine_full = false;  // the engine's write_body() said wait (its on_drain follows)
+    bool waiting = false;      // the producer was told to wait for a drain event
+  };
+  std::mutex body_mu_;
+  std::unordered_map<RequestId, BodyFlow> bodies_;
   std::thread thread_;
 };
 

@@ -434,7 +434,10 @@ void Engine::raw_closed(RawConnection* c) {
   raw_dead_.push_back(c);
   sink_->on_raw_closed(c->id());
   note_event();
-  if (fd_exhausted_ && c->had_fd()) fd_exhausted_ = false;  // a descriptor just came back
+  if (c->had_fd()) {
+    fd_exhausted_ = false;  // a descriptor just came back
+    if (budget_ != nullptr) budget_->fd_returned();
+  }
   capacity_freed_ = true;  // HTTP origins or raw sockets waiting for a descriptor may go on
   schedule_turn_end();     // run_turn_end continues a pending close()
 }
@@ -447,14 +450,14 @@ void Engine::raw_turn_end() {
       if (RawConnection* c = raw_find(id)) c->unthrottle();
     }
   }
-  if (raw_fd_blocked_ && !fd_exhausted_) {
+  if (raw_fd_blocked_ && !fds_blocked()) {
     raw_fd_blocked_ = false;
     std::vector<RawConnection*> waiting;
     for (auto& kv : raws_) {
       if (kv.second->waiting_for_fd()) waiting.push_back(kv.second);
     }
     for (RawConnection* c : waiting) {
-      if (fd_exhausted_) {
+      if (fds_blocked()) {
         raw_fd_blocked_ = true;
         break;
       }

@@ -165,7 +165,8 @@ void append_for_happy_eyeballs(const std::vector<Address>& addrs, size_t rotate_
   }
 }
 
-DnsCache::DnsCache(Options opts, Resolver* resolver) : opts_(opts), resolver_(resolver) {}
+DnsCache::DnsCache(Options opts, Resolver* resolver, std::shared_ptr<EntryStore> store)
+    : opts_(opts), resolver_(resolver), store_(store != nullptr ? std::move(store) : std::make_shared<EntryStore>()) {}
 
 void DnsCache::set_override(const std::string& host_or_host_port, std::vector<Address> addrs) {
   const std::string& s = host_or_host_port;
@@ -238,23 +239,16 @@ uint64_t DnsCache::lookup(const std::string& host, uint16_t port, int family, ui
   if (answer_static(h, port, family, w)) return 0;
 
   const std::string key = cache_key(h, family);
-  auto it = entries_.find(key);
-  if (it != entries_.end()) {
-    Entry& e = it->second;
-    if (e.error != Error::Ok) {
-      if (now_ms < e.expires_at) {
-        ++stats_.negative_hits;
-        touch(e);
-        w->on_dns(e.error, empty_, 0);
-        return 0;
-      }
-      erase_entry(key);
-    } else if (now_ms < e.stale_until) {
-      touch(e);
-      // Hold the list: a synchronous refresh or the waiter itself may replace or drop the entry.
-      AddrList addrs = e.addrs;
-      size_t r = e.rotate++ % addrs->size();
-      if (now_ms < e.expires_at) {
+  // The found list is held: a synchronous refresh or the waiter itself may replace or drop the entry.
+  EntryStore::Found f = store_->find(key, now_ms);
+  switch (f.kind) {
+    case EntryStore::Found::Negative:
+      ++stats_.negative_hits;
+      w->on_dns(f.error, empty_, 0);
+      return 0;
+    case EntryStore::Found::Fresh:
+    case EntryStore::Found::Stale:
+      if (f.kind == EntryStore::Found::Fresh) {
         ++stats_.hits;
       } else {
         ++stats_.stale_served;
@@ -264,11 +258,10 @@ uint64_t DnsCache::lookup(const std::string& host, uint16_t port, int family, ui
           pump();
         }
       }
-      w->on_dns(Error::Ok, *addrs, r);
+      w->on_dns(Error::Ok, *f.addrs, f.rotate);
       return 0;
-    } else {
-      erase_entry(key);
-    }
+    case EntryStore::Found::Miss:
+      break;
   }
 
   ++stats_.misses;
@@ -300,6 +293,7 @@ uint64_t DnsCache::new_lookup(const std::string& key, const std::string& host, i
   l.host = host;
   l.family = family;
   l.background = background;
+  l.generation = store_->generation(host);
   pending_by_key_[key] = id;
   ++queued_;
   return id;
@@ -308,15 +302,24 @@ uint64_t DnsCache::new_lookup(const std::string& key, const std::string& host, i
 void DnsCache::pump() {
   if (pumping_) return;  // the outer pump() keeps going
   pumping_ = true;
-  while (!queue_.empty() && (opts_.max_in_flight == 0 || in_flight_ < opts_.max_in_flight)) {
+  while (!queue_.empty()) {
     uint64_t id = queue_.front();
-    queue_.pop_front();
     auto it = lookups_.find(id);
-    if (it == lookups_.end() || it->second.started) continue;  // dropped meanwhile
+    if (it == lookups_.end() || it->second.started) {  // dropped meanwhile
+      queue_.pop_front();
+      continue;
+    }
+    if (!may_start()) break;
+    queue_.pop_front();
     --queued_;
     start(id);
   }
   pumping_ = false;
+}
+
+bool DnsCache::may_start() {
+  if (member_ != 0) return store_->try_start(member_, opts_.max_in_flight);
+  return opts_.max_in_flight == 0 || in_flight_ < opts_.max_in_flight;
 }
 
 void DnsCache::start(uint64_t id) {
@@ -360,6 +363,7 @@ void DnsCache::complete(uint64_t lookup_id, const Answer& a, uint64_t now_ms) {
   Lookup l = std::move(it->second);
   lookups_.erase(it);
   --in_flight_;
+  if (member_ != 0) store_->finished(member_);
 
   Error err = a.error;
   if (err == Error::Ok && a.addrs.empty()) err = Error::DnsNotFound;
@@ -369,32 +373,18 @@ void DnsCache::complete(uint64_t lookup_id, const Answer& a, uint64_t now_ms) {
   if (!l.detached) {
     auto p = pending_by_key_.find(l.key);
     if (p != pending_by_key_.end() && p->second == lookup_id) pending_by_key_.erase(p);
+  }
+  // Cached unless cleared meanwhile, here (detached) or by another cache sharing the store.
+  if (!l.detached && store_->generation(l.host) == l.generation) {
     if (err == Error::Ok) {
       uint64_t ttl = a.ttl_ms >= 0 ? static_cast<uint64_t>(a.ttl_ms) : opts_.ttl_ms;
       if (ttl < opts_.min_ttl_ms) ttl = opts_.min_ttl_ms;
       if (ttl > opts_.max_ttl_ms) ttl = opts_.max_ttl_ms;
-      Entry& e = put_entry(l.key);
-      e.error = Error::Ok;
-      e.addrs = std::make_shared<const std::vector<Address>>(a.addrs);
-      e.expires_at = sat_add(now_ms, ttl);
-      e.stale_until = sat_add(e.expires_at, opts_.stale_ttl_ms);
-      base = e.rotate;
-      e.rotate += l.live;
+      uint64_t expires = sat_add(now_ms, ttl);
+      base = store_->put_positive(l.key, std::make_shared<const std::vector<Address>>(a.addrs), expires,
+                                  sat_add(expires, opts_.stale_ttl_ms), l.live);
     } else {
-      auto eit = entries_.find(l.key);
-      bool keep_stale = eit != entries_.end() && eit->second.error == Error::Ok &&
-                        now_ms < eit->second.stale_until;
-      if (!keep_stale) {
-        if (opts_.negative_ttl_ms > 0) {
-          Entry& e = put_entry(l.key);
-          e.error = err;
-          e.addrs.reset();
-          e.expires_at = sat_add(now_ms, opts_.negative_ttl_ms);
-          e.stale_until = e.expires_at;
-        } else if (eit != entries_.end()) {
-          erase_entry(l.key);
-        }
-      }
+      store_->put_negative(l.key, err, now_ms, opts_.negative_ttl_ms);
     }
     evict();
   }
@@ -434,31 +424,54 @@ void DnsCache::clear(const std::string& host) {
     keys.reserve(pending_by_key_.size());
     for (auto& kv : pending_by_key_) keys.push_back(kv.first);
     for (const std::string& k : keys) detach(k);
-    entries_.clear();
-    lru_.clear();
+    store_->clear("");
     return;
   }
   const std::string h = lower(host);
-  for (int family : {0, 4, 6}) {
-    const std::string key = cache_key(h, family);
-    erase_entry(key);
-    detach(key);
-  }
+  for (int family : {0, 4, 6}) detach(cache_key(h, family));
+  store_->clear(h);
 }
 
-void DnsCache::touch(Entry& e) { lru_.splice(lru_.begin(), lru_, e.lru); }
+void DnsCache::evict() {
+  stats_.evictions += store_->evict(opts_.max_entries, [this](const std::string& key) {
+    return pending_by_key_.find(key) != pending_by_key_.end();  // a lookup is pending for it: keep
+  });
+}
 
-void DnsCache::erase_entry(const std::string& key) {
+// ---------------------------------------------------------------------------------------------
+// EntryStore
+
+EntryStore::Found EntryStore::find(const std::string& key, uint64_t now_ms) {
+  Found f;
+  std::lock_guard<std::mutex> g(mu_);
   auto it = entries_.find(key);
-  if (it == entries_.end()) return;
-  lru_.erase(it->second.lru);
-  entries_.erase(it);
+  if (it == entries_.end()) return f;
+  Entry& e = it->second;
+  if (e.error != Error::Ok) {
+    if (now_ms < e.expires_at) {
+      lru_.splice(lru_.begin(), lru_, e.lru);
+      f.kind = Found::Negative;
+      f.error = e.error;
+      return f;
+    }
+    erase(key);
+    return f;
+  }
+  if (now_ms >= e.stale_until) {
+    erase(key);
+    return f;
+  }
+  lru_.splice(lru_.begin(), lru_, e.lru);
+  f.kind = now_ms < e.expires_at ? Found::Fresh : Found::Stale;
+  f.addrs = e.addrs;
+  f.rotate = e.rotate++ % e.addrs->size();
+  return f;
 }
 
-DnsCache::Entry& DnsCache::put_entry(const std::string& key) {
+EntryStore::Entry& EntryStore::put(const std::string& key) {
   auto it = entries_.find(key);
   if (it != entries_.end()) {
-    touch(it->second);
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
     return it->second;
   }
   Entry& e = entries_[key];
@@ -467,25 +480,145 @@ DnsCache::Entry& DnsCache::put_entry(const std::string& key) {
   return e;
 }
 
-void DnsCache::evict() {
+void EntryStore::erase(const std::string& key) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return;
+  lru_.erase(it->second.lru);
+  entries_.erase(it);
+}
+
+size_t EntryStore::put_positive(const std::string& key, AddrList addrs, uint64_t expires_at, uint64_t stale_until,
+                                size_t n) {
+  std::lock_guard<std::mutex> g(mu_);
+  Entry& e = put(key);
+  e.error = Error::Ok;
+  e.addrs = std::move(addrs);
+  e.expires_at = expires_at;
+  e.stale_until = stale_until;
+  size_t base = e.rotate;
+  e.rotate += n;
+  return base;
+}
+
+void EntryStore::put_negative(const std::string& key, Error err, uint64_t now_ms, uint64_t negative_ttl_ms) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = entries_.find(key);
+  bool keep_stale = it != entries_.end() && it->second.error == Error::Ok && now_ms < it->second.stale_until;
+  if (keep_stale) return;
+  if (negative_ttl_ms > 0) {
+    Entry& e = put(key);
+    e.error = err;
+    e.addrs.reset();
+    e.expires_at = sat_add(now_ms, negative_ttl_ms);
+    e.stale_until = e.expires_at;
+  } else if (it != entries_.end()) {
+    erase(key);
+  }
+}
+
+void EntryStore::clear(const std::string& host) {
+  const std::string lowered_host = lower(host);
+  std::lock_guard<std::mutex> g(mu_);
+  if (lowered_host.empty()) {
+    entries_.clear();
+    lru_.clear();
+    host_gen_.clear();
+    all_gen_ = ++gen_;
+    return;
+  }
+  for (int family : {0, 4, 6}) erase(cache_key(lowered_host, family));
+  host_gen_[lowered_host] = ++gen_;
+}
+
+uint64_t EntryStore::generation(const std::string& lowered_host) const {
+  std::lock_guard<std::mutex> g(mu_);
+  if (host_gen_.empty()) return all_gen_;  // no clear(host) since the last clear-all
+  auto it = host_gen_.find(lowered_host);
+  return it == host_gen_.end() ? all_gen_ : it->second;  // a host's clear is later than all_gen_
+}
+
+size_t EntryStore::evict(size_t max_entries, const std::function<bool(const std::string&)>& keep) {
+  std::lock_guard<std::mutex> g(mu_);
+  size_t n = 0;
   auto it = lru_.end();
-  while (entries_.size() > opts_.max_entries && it != lru_.begin()) {
+  while (entries_.size() > max_entries && it != lru_.begin()) {
     auto cur = std::prev(it);
-    if (pending_by_key_.find(*cur) != pending_by_key_.end()) {
-      it = cur;  // a lookup is pending for it: keep
+    if (keep(*cur)) {
+      it = cur;
       continue;
     }
     entries_.erase(*cur);
     lru_.erase(cur);
-    ++stats_.evictions;
+    ++n;
   }
+  return n;
+}
+
+EntryStore::MemberId EntryStore::join(std::function<void()> wake) {
+  std::lock_guard<std::mutex> g(mu_);
+  MemberId id = next_member_++;
+  members_[id].wake = std::move(wake);
+  return id;
+}
+
+void EntryStore::leave(MemberId m) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = members_.find(m);
+  if (it == members_.end()) return;
+  size_t back = it->second.out;
+  members_.erase(it);
+  out_ -= back;
+  if (back == 0) return;
+  for (auto& kv : members_) {
+    if (!kv.second.waiting) continue;
+    kv.second.waiting = false;
+    kv.second.wake();
+  }
+}
+
+bool EntryStore::try_start(MemberId m, size_t max_in_flight) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = members_.find(m);
+  if (it == members_.end()) return false;
+  if (max_in_flight != 0 && out_ >= max_in_flight) {
+    it->second.waiting = true;  // finished() elsewhere wakes it
+    return false;
+  }
+  ++out_;
+  ++it->second.out;
+  return true;
+}
+
+void EntryStore::finished(MemberId m) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = members_.find(m);
+  if (it == members_.end() || it->second.out == 0) return;
+  --it->second.out;
+  --out_;
+  // The finishing cache pumps its own queue next; the others waiting are woken to pump theirs.
+  it->second.waiting = false;
+  for (auto& kv : members_) {
+    if (kv.first == m || !kv.second.waiting) continue;
+    kv.second.waiting = false;
+    kv.second.wake();
+  }
+}
+
+size_t EntryStore::in_flight() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return out_;
+}
+
+size_t EntryStore::size() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return entries_.size();
 }
 
 Stats DnsCache::stats() const {
   Stats s = stats_;
   s.in_flight = in_flight_;
   s.queued = queued_;
-  s.entries = entries_.size();
+  s.entries = store_->size();
   return s;
 }
 

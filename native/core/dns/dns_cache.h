@@ -1,5 +1,6 @@
 // DNS cache: "resolve each host once". Pure bookkeeping and decisions: no libuv, no sockets, no
-// threads, no clock (time is passed in as `now_ms`). The engine supplies a Resolver that does the
+// threads of its own, no clock (time is passed in as `now_ms`); its EntryStore (the answers) may
+// be shared by caches on several threads, behind the store's mutex. The engine supplies a Resolver that does the
 // real lookups (getaddrinfo on the thread pool, later c-ares) and answers via complete(); tests use
 // a fake resolver.
 //
@@ -33,8 +34,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -112,9 +115,82 @@ class Waiter {
   virtual void on_dns(Error e, const std::vector<Address>& addrs, size_t rotate_from) = 0;
 };
 
+// The cached answers (positive and negative, LRU-ordered) behind a DnsCache. Each cache makes its
+// own, or several caches on their own threads (Session ioThreads) share one: it is behind a
+// mutex, so a name resolved on one thread is a hit on every other and no two threads hold
+// answers for a key that disagree. In-flight lookups (coalescing, the resolver bound, waiters)
+// stay per cache.
+class EntryStore {
+ public:
+  using AddrList = std::shared_ptr<const std::vector<Address>>;
+  struct Found {
+    enum Kind { Miss, Negative, Fresh, Stale } kind = Miss;
+    Error error = Error::Ok;  // Negative
+    AddrList addrs;           // Fresh / Stale
+    size_t rotate = 0;        // < addrs->size()
+  };
+  // The entry for key at now_ms (a dead one is dropped: Miss). A hit is touched (LRU); a positive
+  // one advances its rotation.
+  Found find(const std::string& key, uint64_t now_ms);
+  // A positive answer handed to n waiters: stored; returns the rotation the first starts at.
+  size_t put_positive(const std::string& key, AddrList addrs, uint64_t expires_at, uint64_t stale_until, size_t n);
+  // An error: stored for negative_ttl_ms (0: the entry is dropped), unless a positive entry is
+  // still servable stale (RFC 8767: it is kept).
+  void put_negative(const std::string& key, Error e, uint64_t now_ms, uint64_t negative_ttl_ms);
+  // Drops the entries of one host (any case; every family) or, with "", all; and changes
+  // generation() for them.
+  void clear(const std::string& host);
+  // Changes with every clear() that covers the host: a lookup started under another generation
+  // is not cached (a clear on one thread is a barrier for lookups pending on the others).
+  uint64_t generation(const std::string& lowered_host) const;
+  // LRU eviction down to max_entries, never an entry keep(key) says is wanted. Returns how many.
+  size_t evict(size_t max_entries, const std::function<bool(const std::string&)>& keep);
+  size_t size() const;
+
+  // The resolver bound (Options::max_in_flight) across the caches sharing this store: each joins
+  // (DnsCache::share_bound) with a `wake` (thread-safe, called under the store's lock: post to
+  // the cache's own thread, then call DnsCache::pump_shared() there). try_start() counts one call
+  // out, or registers the member as waiting; finished() counts it back and wakes the waiting
+  // others; leave() gives back whatever the member still had out.
+  using MemberId = uint32_t;
+  MemberId join(std::function<void()> wake);
+  void leave(MemberId m);
+  bool try_start(MemberId m, size_t max_in_flight);
+  void finished(MemberId m);
+  size_t in_flight() const;
+
+ private:
+  struct BoundMember {
+    std::function<void()> wake;
+    size_t out = 0;
+    bool waiting = false;
+  };
+  struct Entry {
+    Error error = Error::Ok;     // != Ok: negative entry
+    AddrList addrs;              // positive entries only
+    uint64_t expires_at = 0;     // fresh while now < expires_at
+    uint64_t stale_until = 0;    // servable stale while now < stale_until (positive only)
+    size_t rotate = 0;
+    std::list<std::string>::iterator lru;  // front = most recently used
+  };
+  Entry& put(const std::string& key);  // under mu_
+  void erase(const std::string& key);  // under mu_
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_;
+  uint64_t gen_ = 0;      // every clear()
+  uint64_t all_gen_ = 0;  // gen_ at the last clear-all
+  std::unordered_map<std::string, uint64_t> host_gen_;  // clear(host) since the last clear-all
+  std::unordered_map<MemberId, BoundMember> members_;
+  MemberId next_member_ = 1;
+  size_t out_ = 0;  // resolver calls out, every member's
+};
+
 class DnsCache {
  public:
-  DnsCache(Options opts, Resolver* resolver);
+  // store: shared with other caches, or null (the cache makes its own).
+  DnsCache(Options opts, Resolver* resolver, std::shared_ptr<EntryStore> store = nullptr);
   DnsCache(const DnsCache&) = delete;
   DnsCache& operator=(const DnsCache&) = delete;
 
@@ -148,18 +224,14 @@ class DnsCache {
   void clear(const std::string& host = "");
 
   Stats stats() const;
+  const std::shared_ptr<EntryStore>& store() const { return store_; }
+  // Caches sharing a store also share max_in_flight, as member m of its bound (EntryStore::join).
+  void share_bound(EntryStore::MemberId m) { member_ = m; }
+  // The store woke this member: a resolver call of another cache finished, there may be room.
+  void pump_shared() { pump(); }
 
  private:
-  using AddrList = std::shared_ptr<const std::vector<Address>>;
-
-  struct Entry {
-    Error error = Error::Ok;     // != Ok: negative entry
-    AddrList addrs;              // positive entries only
-    uint64_t expires_at = 0;     // fresh while now < expires_at
-    uint64_t stale_until = 0;    // servable stale while now < stale_until (positive only)
-    size_t rotate = 0;
-    std::list<std::string>::iterator lru;  // front = most recently used
-  };
+  using AddrList = EntryStore::AddrList;
 
   struct Pending {
     uint64_t ticket;
@@ -175,6 +247,7 @@ class DnsCache {
     bool started = false;
     bool detached = false;       // cleared meanwhile: answer not cached
     bool background = false;     // started as a stale refresh
+    uint64_t generation = 0;     // the store's, for the host, when the lookup was made
   };
 
   struct Override {
@@ -188,15 +261,13 @@ class DnsCache {
   void pump();
   void maybe_drop(uint64_t id);
   void detach(const std::string& key);
-  void touch(Entry& e);
-  void erase_entry(const std::string& key);
-  Entry& put_entry(const std::string& key);
   void evict();
+  bool may_start();  // room under max_in_flight for one more resolver call (counted if shared)
 
   Options opts_;
   Resolver* resolver_;
-  std::unordered_map<std::string, Entry> entries_;
-  std::list<std::string> lru_;
+  std::shared_ptr<EntryStore> store_;
+  EntryStore::MemberId member_ = 0;  // of the store's resolver bound; 0: the bound is this cache's
   std::unordered_map<uint64_t, Lookup> lookups_;       // pending: queued or started
   std::unordered_map<std::string, uint64_t> pending_by_key_;  // not detached
   std::unordered_map<uint64_t, uint64_t> tickets_;     // live ticket -> lookup id

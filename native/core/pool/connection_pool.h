@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "pool/shared_budget.h"
 #include "proxy/tunnel.h"
 
 namespace uvf {
@@ -186,6 +187,16 @@ class ConnectionPool {
   const PoolLimits& limits() const { return limits_; }
   void set_limits(PoolLimits l) { limits_ = l; }
 
+  // The total limit is a budget shared with other pools (pool/shared_budget.h), as member m:
+  // every connection opened and every external socket takes a slot of it, given back when the
+  // connection is released; limits().total is then not consulted. Set before any connection.
+  void share(SharedBudget* b, SharedBudget::MemberId m) {
+    shared_ = b;
+    member_ = m;
+  }
+  SharedBudget* shared() const { return shared_; }
+  SharedBudget::MemberId member() const { return member_; }
+
   Key& key(const std::string& k, const PoolKeyInfo& info) {
     auto it = keys_.find(k);
     if (it != keys_.end()) return *it->second;
@@ -204,12 +215,15 @@ class ConnectionPool {
   // Sockets outside the pool that share its total limit (the engine's raw sockets): each holds
   // one slot from take_external() until release_external().
   size_t external() const { return external_; }
-  bool total_full() const { return total_open_ + external_ >= limits_.total; }
+  bool total_full() const {
+    if (shared_ != nullptr) return !shared_->has_room(member_);
+    return total_open_ + external_ >= limits_.total;
+  }
   // Takes a slot under the total limit. When the limit is reached, evicts the oldest idle pooled
   // connection instead (its close frees a slot later) and returns false: the caller waits for
   // capacity, like a blocked key.
   bool take_external(Driver& d) {
-    if (!total_full()) {
+    if (shared_ != nullptr ? shared_->take(member_) : !total_full()) {
       ++external_;
       return true;
     }
@@ -217,13 +231,18 @@ class ConnectionPool {
     Conn* victim = oldest_idle(&victim_key);
     if (victim != nullptr) {
       unpark(*victim_key, victim);
+      if (shared_ != nullptr) shared_->reserve(member_);  // the slot it frees is ours
       d.discard(*victim_key, victim);
       ++evictions_;
+    } else if (shared_ != nullptr) {
+      shared_->request_eviction(member_, false, 0);  // an idle socket of another pool, if any
     }
     return false;
   }
   void release_external() {
-    if (external_ > 0) --external_;
+    if (external_ == 0) return;
+    --external_;
+    if (shared_ != nullptr) shared_->release(member_);
   }
   size_t total_idle() const { return total_idle_; }
   size_t total_waiting() const { return total_waiting_; }
@@ -276,6 +295,7 @@ class ConnectionPool {
   void connection_closed(Key& k, bool was_closing = false) {
     --k.open;
     --total_open_;
+    if (shared_ != nullptr) shared_->release(member_);
     if (was_closing) {
       --k.closing;
       --total_closing_;
@@ -379,16 +399,30 @@ class ConnectionPool {
       }
       if (total_full()) {
         Key* victim_key = nullptr;
-        Conn* victim = eviction_victim(k, d.now_ms(), &victim_key);
+        uint64_t now = d.now_ms();
+        Conn* victim = eviction_victim(k.open > 0, now, &victim_key);
         if (victim == nullptr) {
+          if (shared_ != nullptr) {
+            // Another pool's idle socket, by the same rules (cold only while k has its own).
+            uint64_t cold_before = now >= limits_.cold_idle_ms ? now - limits_.cold_idle_ms : 0;
+            if (shared_->request_eviction(member_, k.open > 0, cold_before)) {
+              k.evicted = true;
+              block(k);
+              return;
+            }
+            // Registered as waiting, atomically with finding no room; room meanwhile: again.
+            if (!shared_->wait_unless_room(member_)) continue;
+          }
           // Nothing idle, or only warm sockets while k has connections of its own to wait for:
           // k is served by its own connections as they free up, or by capacity freed (or an idle
           // socket gone cold) elsewhere.
           block(k);
-          if (total_idle_ > 0) d.wake_at(next_cold_at());
+          uint64_t cold = next_cold_at();
+          if (cold != UINT64_MAX) d.wake_at(cold);
           return;
         }
         unpark(*victim_key, victim);
+        if (shared_ != nullptr) shared_->reserve(member_);  // the slot it frees is k's pool's
         d.discard(*victim_key, victim);
         ++evictions_;
         if (total_full()) {
@@ -402,6 +436,10 @@ class ConnectionPool {
       }
       if (!d.can_open()) {
         block(k);
+        return;
+      }
+      if (shared_ != nullptr && !shared_->take(member_)) {
+        block(k);  // lost the free slot to another pool: woken when one frees
         return;
       }
       connection_opened(k);
@@ -428,9 +466,34 @@ class ConnectionPool {
   // When the oldest idle connection turns cold (evictable by any key), or UINT64_MAX if none is
   // idle: a blocked key may then make progress without any connection event.
   uint64_t next_cold_at() {
+    uint64_t at = oldest_idle_at();
+    if (shared_ != nullptr) at = std::min(at, shared_->oldest_idle_elsewhere(member_));
+    return at == UINT64_MAX ? UINT64_MAX : at + limits_.cold_idle_ms;
+  }
+  // When the oldest idle connection (carrying nothing) went idle, or UINT64_MAX if none.
+  uint64_t oldest_idle_at() {
     Key* kk = nullptr;
     Conn* c = oldest_idle(&kk);
-    return c == nullptr ? UINT64_MAX : c->idle_since() + limits_.cold_idle_ms;
+    return c == nullptr ? UINT64_MAX : c->idle_since();
+  }
+  // Another pool sharing the budget asked for room (SharedBudget::request_eviction): closes an
+  // idle connection by the rules a key of this pool would follow (cold_only: the requester's
+  // key has connections of its own, so only one idle since cold_before, on the requester's
+  // clock, may go). False if none fits any more.
+  bool evict_for_other(bool cold_only, uint64_t cold_before, Driver& d) {
+    Key* victim_key = nullptr;
+    Conn* victim = nullptr;
+    if (cold_only) {
+      victim = oldest_idle(&victim_key);
+      if (victim != nullptr && victim->idle_since() > cold_before) victim = nullptr;
+    } else {
+      victim = eviction_victim(false, d.now_ms(), &victim_key);
+    }
+    if (victim == nullptr) return false;
+    unpark(*victim_key, victim);
+    d.discard(*victim_key, victim);
+    ++evictions_;
+    return true;
   }
 
   template <class F>
@@ -458,10 +521,11 @@ class ConnectionPool {
   }
 
  private:
-  // Which idle connection key k may close to make room under the total limit: the oldest one if
-  // it is cold; otherwise, only when k has no connection at all, the oldest idle connection of
-  // the key with the most idle ones (it loses least). nullptr: k waits.
-  Conn* eviction_victim(Key& k, uint64_t now, Key** out_key) {
+  // Which idle connection a key may close to make room under the total limit (has_open: the key
+  // has connections of its own): the oldest one if it is cold; otherwise, only when the key has no
+  // connection at all, the oldest idle connection of the key with the most idle ones (it loses
+  // least). nullptr: the key waits.
+  Conn* eviction_victim(bool has_open, uint64_t now, Key** out_key) {
     Conn* oldest = nullptr;
     Key* richest = nullptr;
     Conn* richest_conn = nullptr;
@@ -473,7 +537,7 @@ class ConnectionPool {
         oldest = c;
         *out_key = &kk;
       }
-      if (k.open > 0) continue;
+      if (has_open) continue;
       // A warm connection that has not carried a request yet (it was opened for a waiter that
       // another connection served first) is kept for its key's next request.
       Conn* used = nullptr;
@@ -493,7 +557,7 @@ class ConnectionPool {
     if (oldest == nullptr) return nullptr;
     if (now >= oldest->idle_since() + limits_.cold_idle_ms) return oldest;
     if (richest == nullptr) {
-      if (k.open > 0) return nullptr;
+      if (has_open) return nullptr;
       return oldest;  // only never-used ones are idle: k has nothing, so it takes one anyway
     }
     *out_key = richest;
@@ -523,6 +587,8 @@ class ConnectionPool {
   }
 
   PoolLimits limits_;
+  SharedBudget* shared_ = nullptr;
+  SharedBudget::MemberId member_ = 0;
   size_t external_ = 0;
   std::unordered_map<std::string, std::unique_ptr<Key>> keys_;
   std::deque<Key*> blocked_;
