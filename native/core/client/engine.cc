@@ -242,8 +242,8 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
   r->conn_close = connection_close;
   r->timeouts = spec.timeouts;
   r->limits = spec.limits;
-  bool fresh_key = pool_.key_count() == 0 || !pool_.has_key(spec.origin.key());
-  Key& k = pool_.key(spec.origin.key(), spec.origin);
+  bool fresh_key = false;
+  Key& k = pool_.key(spec.origin.key(), spec.origin, &fresh_key);
   r->key = &k;
   if (fresh_key) {
     // An origin that may speak HTTP/2: a burst of requests waits for the first connection

@@ -197,8 +197,10 @@ class ConnectionPool {
   SharedBudget* shared() const { return shared_; }
   SharedBudget::MemberId member() const { return member_; }
 
-  Key& key(const std::string& k, const PoolKeyInfo& info) {
+  // The key k (made from info on first use); *created tells whether it is new.
+  Key& key(const std::string& k, const PoolKeyInfo& info, bool* created = nullptr) {
     auto it = keys_.find(k);
+    if (created != nullptr) *created = it == keys_.end();
     if (it != keys_.end()) return *it->second;
     auto owned = std::make_unique<Key>();
     owned->key = k;
