@@ -389,6 +389,104 @@ TEST(pool_key_without_connections_evicts_from_the_key_with_most_idle) {
   CHECK(d.discarded[0] == &b1);  // b has two idle: its oldest goes
 }
 
+TEST(pool_room_an_eviction_makes_is_held_for_the_evicting_key) {
+  Pool pool({2, 10});
+  FakeDriver d;
+  d.clock = 100;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  auto& c = pool.key("c", info("c", 1));
+  FakeConn a1{1, 10}, a2{2, 20};
+  for (int i = 0; i < 2; ++i) {
+    pool.connection_opened(a);
+    pool.connect_finished(a);
+  }
+  pool.park_idle(a, &a1);
+  pool.park_idle(a, &a2);
+  FakeReq rb{1}, rb2{2}, rc{3};
+  pool.enqueue(b, &rb);
+  pool.dispatch(b, d);  // b has nothing: it closes one of a's idle sockets and waits for the room
+  CHECK_EQ(d.discarded.size(), 1u);
+  CHECK(d.discarded[0] == &a1);
+  CHECK_EQ(b.pending, 1u);
+  CHECK_EQ(pool.pending_victims(), 1u);
+  pool.enqueue(b, &rb2);
+  pool.dispatch(b, d);  // dispatched again while its room is on its way: nothing more closed
+  CHECK_EQ(d.discarded.size(), 1u);
+  pool.connection_closed(a, &a1, false);  // the victim is gone: one slot free, held for b
+  CHECK_EQ(b.held, 1u);
+  CHECK_EQ(pool.held(), 1u);
+  pool.enqueue(c, &rc);
+  pool.dispatch(c, d);  // c, submitted before the blocked keys are served, must not take it
+  CHECK_EQ(d.opened, 0);
+  CHECK_EQ(d.discarded.size(), 2u);  // c closes a's other idle socket for its own room
+  CHECK_EQ(c.pending, 1u);
+  pool.serve_blocked(d);
+  CHECK_EQ(d.opened, 1);  // b, in the room it made (its second request waits behind it)
+  CHECK_EQ(b.reserved(), 0u);
+  CHECK(!b.evicted);
+  pool.connection_closed(a, &a2, false);
+  pool.serve_blocked(d);
+  CHECK_EQ(d.opened, 2);  // c
+  CHECK_EQ(pool.held(), 0u);
+  CHECK_EQ(pool.pending_victims(), 0u);
+  CHECK_EQ(pool.evictions(), 2u);
+}
+
+TEST(pool_held_room_goes_back_when_the_evicting_key_no_longer_waits) {
+  Pool pool({1, 10});
+  FakeDriver d;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  auto& c = pool.key("c", info("c", 1));
+  FakeConn a1{1, 10};
+  pool.connection_opened(a);
+  pool.connect_finished(a);
+  pool.park_idle(a, &a1);
+  FakeReq rb{1}, rc{2};
+  pool.enqueue(b, &rb);
+  pool.dispatch(b, d);
+  CHECK_EQ(b.pending, 1u);
+  CHECK(!pool.take_released());
+  pool.connection_closed(a, &a1, false);
+  CHECK_EQ(b.held, 1u);
+  pool.enqueue(c, &rc);
+  pool.dispatch(c, d);  // the room is b's
+  CHECK_EQ(d.opened, 0);
+  CHECK(pool.remove_waiter(b, &rb));  // b's request was aborted
+  CHECK_EQ(b.reserved(), 0u);
+  CHECK_EQ(pool.held(), 0u);
+  CHECK(pool.take_released());  // the driver serves the blocked keys
+  CHECK(!pool.take_released());
+  pool.serve_blocked(d);
+  CHECK_EQ(d.opened, 1);  // c
+}
+
+TEST(pool_victim_closing_after_its_key_was_served_otherwise_holds_nothing) {
+  Pool pool({2, 10});
+  FakeDriver d;
+  auto& a = pool.key("a", info("a", 1));
+  auto& b = pool.key("b", info("b", 1));
+  FakeConn a1{1, 10}, a2{2, 20};
+  for (int i = 0; i < 2; ++i) {
+    pool.connection_opened(a);
+    pool.connect_finished(a);
+  }
+  pool.park_idle(a, &a1);  // a2 is busy
+  FakeReq rb{1};
+  pool.enqueue(b, &rb);
+  pool.dispatch(b, d);
+  CHECK_EQ(b.pending, 1u);
+  pool.connection_closed(a, &a2, false);  // a's busy connection closed first (the server's doing)
+  pool.serve_blocked(d);
+  CHECK_EQ(d.opened, 1);  // b opens in that room
+  CHECK_EQ(b.pending, 0u);
+  pool.connection_closed(a, &a1, false);  // the victim's slot is nobody's
+  CHECK_EQ(pool.held(), 0u);
+  CHECK_EQ(pool.pending_victims(), 0u);
+  CHECK(!pool.total_full());
+}
+
 TEST(pool_room_made_by_an_eviction_goes_to_the_key_that_evicted) {
   Pool pool({2, 10});
   FakeDriver d;

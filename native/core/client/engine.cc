@@ -265,6 +265,10 @@ Error Engine::submit(RequestSpec&& spec, const char** detail) {
   ++stats_.requests_started;
   pool_.enqueue(k, r);
   pool_.dispatch(k, *this);
+  if (pool_.take_released()) {
+    capacity_freed_ = true;
+    schedule_turn_end();
+  }
   return Error::Ok;
 }
 
@@ -274,6 +278,10 @@ bool Engine::abort(RequestId id) {
   Request* r = it->second;
   if (r->state == Request::State::Queued) {
     pool_.remove_waiter(*r->key, r);
+    if (pool_.take_released()) {
+      capacity_freed_ = true;  // room held for its key goes back to the others
+      schedule_turn_end();
+    }
   } else if (r->conn != nullptr) {
     r->conn->abort(r);  // the connection decides what that costs (HTTP/1.1: the socket goes)
   }
@@ -444,6 +452,7 @@ void Engine::report_timings(Request* r) {
 
 void Engine::fail_queued(Request* r, Error e, const char* detail) {
   pool_.remove_waiter(*r->key, r);
+  if (pool_.take_released()) capacity_freed_ = true;  // note_event() below ends the turn
   report_timings(r);
   sink_->on_error(r->id, e, detail, 0);
   note_event();
@@ -489,6 +498,10 @@ void Engine::connection_connected(Connection* c) {
     pool_.park_idle(k, c);
   }
   if (!k.waiters.empty()) pool_.dispatch(k, *this);
+  if (pool_.take_released()) {
+    capacity_freed_ = true;
+    schedule_turn_end();
+  }
   if (closing_) maybe_finish_close();
 }
 
@@ -596,6 +609,10 @@ void Engine::connection_idle(Connection* c) {
   }
   if (!k.waiters.empty()) {
     pool_.dispatch(k, *this);
+    if (pool_.take_released()) {
+      capacity_freed_ = true;
+      schedule_turn_end();
+    }
   } else if (pool_.has_blocked() || !raw_slot_waiters_.empty()) {
     // Another origin (or a raw connect) is waiting for room under the total limit: this idle
     // socket can make it.
@@ -654,7 +671,7 @@ void Engine::connection_closed(Connection* c) {
   conn_timers_.cancel(c);
   Key& k = *c->key();
   pool_.unpark(k, c);
-  pool_.connection_closed(k, /*was_closing=*/true);
+  pool_.connection_closed(k, c, /*was_closing=*/true);
   if (c->output_deferred) {
     pending_output_.erase(std::find(pending_output_.begin(), pending_output_.end(), c));
     c->output_deferred = false;
@@ -794,7 +811,9 @@ void Engine::run_turn_end() {
       if (!k->waiters.empty()) pool_.dispatch(*k, *this);
     }
   }
-  if (capacity_freed_) {
+  // Room held for a key that no longer needs it (pool: Key::reserved) counts as freed too,
+  // also when serving the blocked keys gives some back.
+  for (int pass = 0; pass < 4 && (capacity_freed_ || pool_.take_released()); ++pass) {
     capacity_freed_ = false;
     raw_serve_slot_waiters();
     pool_.serve_blocked(*this);

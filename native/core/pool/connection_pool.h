@@ -124,6 +124,12 @@ struct KeyedPool {
   bool blocked_on_total = false;
   // Closed another key's idle connection to make room: first in line for the capacity that frees.
   bool evicted = false;
+  // Room this key made under the total limit by closing another key's idle connection (pools
+  // without a shared budget): `pending` victims still closing, `held` slots they freed. Nobody
+  // else opens into a held slot, and the key closes no second socket while one is on its way.
+  size_t pending = 0;
+  size_t held = 0;
+  size_t reserved() const { return pending + held; }
   bool dispatch_scheduled = false;  // the engine will dispatch this key at the end of the turn
 };
 
@@ -219,7 +225,22 @@ class ConnectionPool {
   size_t external() const { return external_; }
   bool total_full() const {
     if (shared_ != nullptr) return !shared_->has_room(member_);
-    return total_open_ + external_ >= limits_.total;
+    return total_open_ + external_ + held_ >= limits_.total;
+  }
+  // Full for key k: the slots held for k (Key::held) are k's to use.
+  bool total_full_for(const Key& k) const {
+    if (shared_ != nullptr) return !shared_->has_room(member_);
+    return total_open_ + external_ + held_ - k.held >= limits_.total;
+  }
+  // Slots held for keys that evicted (Key::held), and victims still closing for them.
+  size_t held() const { return held_; }
+  size_t pending_victims() const { return victims_.size(); }
+  // A key gave up slots held for it (its waiters went away): true once, then false. The driver
+  // then serves blocked keys, as for any capacity freed.
+  bool take_released() {
+    bool r = released_;
+    released_ = false;
+    return r;
   }
   // Takes a slot under the total limit. When the limit is reached, evicts the oldest idle pooled
   // connection instead (its close frees a slot later) and returns false: the caller waits for
@@ -267,6 +288,7 @@ class ConnectionPool {
       if (*it == r) {
         k.waiters.erase(it);
         --total_waiting_;
+        if (k.waiters.empty()) release_reserved(k);
         return true;
       }
     }
@@ -293,6 +315,21 @@ class ConnectionPool {
   void connection_closing(Key& k) {
     ++k.closing;
     ++total_closing_;
+  }
+  // c closed: when it was closed to make room for another key, that key now holds the slot.
+  void connection_closed(Key& k, const Conn* c, bool was_closing) {
+    connection_closed(k, was_closing);
+    for (size_t i = 0; i < victims_.size(); ++i) {
+      if (victims_[i].conn != c) continue;
+      Key* to = victims_[i].for_key;
+      victims_.erase(victims_.begin() + static_cast<std::ptrdiff_t>(i));
+      if (to != nullptr && to->pending > 0) {
+        --to->pending;
+        ++to->held;
+        ++held_;
+      }
+      break;
+    }
   }
   void connection_closed(Key& k, bool was_closing = false) {
     --k.open;
@@ -399,7 +436,13 @@ class ConnectionPool {
         }
         return;  // waits for a connection of this key to free up
       }
-      if (total_full()) {
+      if (total_full_for(k)) {
+        if (k.reserved() > 0) {
+          // The room a connection it closed frees is on its way: no second socket closed for
+          // the same wait.
+          block(k);
+          return;
+        }
         Key* victim_key = nullptr;
         uint64_t now = d.now_ms();
         Conn* victim = eviction_victim(k.open > 0, now, &victim_key);
@@ -427,7 +470,13 @@ class ConnectionPool {
         if (shared_ != nullptr) shared_->reserve(member_);  // the slot it frees is k's pool's
         d.discard(*victim_key, victim);
         ++evictions_;
-        if (total_full()) {
+        if (shared_ == nullptr) {
+          // The room it makes is k's, whoever asks first once the victim is gone (a request
+          // submitted meanwhile for another key must not take it, making k close another).
+          ++k.pending;
+          victims_.push_back(Victim{victim, &k});
+        }
+        if (total_full_for(k)) {
           // The victim closes asynchronously; this key goes first when its capacity is freed
           // (else another blocked key would take it and this one would evict again).
           k.evicted = true;
@@ -445,9 +494,18 @@ class ConnectionPool {
         return;
       }
       connection_opened(k);
-      k.evicted = false;
+      if (k.held > 0) {
+        --k.held;
+        --held_;
+      } else if (k.pending > 0) {
+        // Room came from elsewhere first: the victim's slot, when it frees, is no longer k's.
+        --k.pending;
+        disown_victim(k);
+      }
+      k.evicted = k.reserved() > 0;
       d.open_connection(k, r);
     }
+    release_reserved(k);  // every waiter served: slots still held for k go back
   }
 
   // Capacity freed somewhere (a connection closed), or an idle connection appeared that a key
@@ -507,12 +565,35 @@ class ConnectionPool {
   void prune_empty_keys() {
     for (auto it = keys_.begin(); it != keys_.end();) {
       Key& k = *it->second;
-      if (k.open == 0 && k.waiters.empty() && !k.blocked_on_total) {
+      if (k.open == 0 && k.waiters.empty() && !k.blocked_on_total && k.reserved() == 0) {
         it = keys_.erase(it);
       } else {
         ++it;
       }
     }
+  }
+
+  // One victim closing for k no longer makes room for it (the newest such).
+  void disown_victim(const Key& k) {
+    for (size_t i = victims_.size(); i-- > 0;) {
+      if (victims_[i].for_key == &k) {
+        victims_[i].for_key = nullptr;
+        return;
+      }
+    }
+  }
+
+  // Slots held for k that it no longer needs go back to everyone (take_released()).
+  void release_reserved(Key& k) {
+    if (k.reserved() == 0) return;
+    held_ -= k.held;
+    k.held = 0;
+    while (k.pending > 0) {
+      --k.pending;
+      disown_victim(k);
+    }
+    k.evicted = false;
+    released_ = true;
   }
 
   // Parks k until serve_blocked(): the total limit, or no file descriptors, keeps it waiting.
@@ -598,6 +679,13 @@ class ConnectionPool {
   size_t total_closing_ = 0;
   size_t total_idle_ = 0;
   uint64_t evictions_ = 0;
+  size_t held_ = 0;       // slots held for keys that evicted (non-shared pools): Key::held
+  struct Victim {
+    const Conn* conn;
+    Key* for_key;  // nullptr: nobody waits for its room any more
+  };
+  std::vector<Victim> victims_;  // idle connections closed to make room, until closed
+  bool released_ = false;  // a key gave slots back since take_released()
   size_t total_waiting_ = 0;
 };
 
