@@ -67,19 +67,22 @@ bool SharedBudget::take(MemberId m) {
     ++me->held;
     return true;
   }
-  if (!me->waiting) {
-    me->waiting = true;
-    bool first = !waiting_any_.load(std::memory_order_relaxed);
-    update_waiting_any();
-    // Someone starts waiting: the others publish their idle sockets (they may be idle themselves,
-    // with no loop turn to publish at).
-    if (first) {
-      for (auto& kv : members_) {
-        if (kv.first != m) kv.second.wake();
-      }
+  start_waiting(m, me);
+  return false;
+}
+
+void SharedBudget::start_waiting(MemberId m, Member* me) {
+  if (me->waiting) return;
+  me->waiting = true;
+  bool first = !waiting_any_.load(std::memory_order_relaxed);
+  update_waiting_any();
+  // Someone starts waiting: the others publish their idle sockets (they may be idle themselves,
+  // with no loop turn to publish at).
+  if (first) {
+    for (auto& kv : members_) {
+      if (kv.first != m) kv.second.wake();
     }
   }
-  return false;
 }
 
 void SharedBudget::release(MemberId m) {
@@ -139,16 +142,7 @@ bool SharedBudget::wait_unless_room(MemberId m) {
   Member* me = find(m);
   if (me == nullptr) return true;  // gone: nothing will come
   if (me->grants > 0 || used_ < total_) return false;
-  if (!me->waiting) {
-    me->waiting = true;
-    bool first = !waiting_any_.load(std::memory_order_relaxed);
-    update_waiting_any();
-    if (first) {
-      for (auto& kv : members_) {
-        if (kv.first != m) kv.second.wake();
-      }
-    }
-  }
+  start_waiting(m, me);
   return true;
 }
 

@@ -114,6 +114,7 @@ class SharedBudget {
   const Member* find(MemberId m) const;
   void wake_waiters();       // under mu_
   void update_waiting_any();  // under mu_
+  void start_waiting(MemberId m, Member* me);  // under mu_: m waits for room (once)
   void cancel_reservation(MemberId m);  // one of m's; under mu_
   void free_slot();          // under mu_: a slot came back with no reservation for it
 
